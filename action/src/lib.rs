@@ -1,1 +1,8 @@
-//! The policy engine.
+//! The codereview policy engine: `CODEREVIEW.toml` discovery, compilation and matching, review
+//! evaluation, and the forges that post the result. The `codereview` binary is a thin CLI on top,
+//! and the sync service reuses this library instead of copying code.
+
+pub mod config;
+pub mod git;
+pub mod glob;
+pub mod matching;

@@ -1,0 +1,17 @@
+//! `CODEREVIEW.toml`: the model as written ([`model`]), per-file checks ([`validate`]),
+//! resolution of the whole set ([`compile`]) into the effective form ([`compiled`]), and
+//! loading the files from a checkout or a git revision ([`discover`]).
+
+pub mod compile;
+pub mod compiled;
+pub mod discover;
+pub mod error;
+pub mod model;
+pub mod validate;
+
+pub use compile::{ConfigFile, RawSet, Teams, is_config_path};
+pub use compiled::{
+    CONFIG_FILENAME, CheckRef, Config, ConfigSet, LARGE_SCALE_CHANGE_SCOPE, LargeScaleChange,
+    Ownership, Scope,
+};
+pub use error::{ConfigError, ConfigErrors};

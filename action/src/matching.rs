@@ -1,0 +1,453 @@
+//! Which scopes own which files and lines.
+//!
+//! Every config's globs are compiled once into one `RegexSet`, so matching a path costs one pass
+//! over the path however many scopes there are. The ownership rules are PullApprove 5's:
+//! - a file is governed by its closest `CODEREVIEW.toml`;
+//! - among that config's matching scopes without `code`, the **last** primary scope owns the
+//!   file, `append` scopes before it stay joint owners and `global` scopes stack on top;
+//! - scopes with `code` own only the lines their regexes match (in files their paths match),
+//!   with the same rule applied per location.
+
+use crate::config::{ConfigSet, Ownership, Scope};
+use crate::git::Hunk;
+use regex::RegexSet;
+use std::collections::HashMap;
+
+/// A config's compiled globs and regexes.
+struct ConfigMatcher {
+    globs: RegexSet,
+    /// For each regex of `globs`: (scope index, negated).
+    owners: Vec<(usize, bool)>,
+    /// Compiled `code` regexes per scope (empty for path-only scopes).
+    code: Vec<Vec<fancy_regex::Regex>>,
+}
+
+/// The scopes one file matched by path, before looking at its content.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PathMatch {
+    /// Index of the governing config in the [`ConfigSet`], if any config governs the file.
+    pub config: Option<usize>,
+    /// Scopes (indices into that config) that own the whole file, in declaration order.
+    pub scopes: Vec<usize>,
+    /// Scopes with `code` whose paths match: they own only matching lines.
+    pub code_scopes: Vec<usize>,
+}
+
+/// Lines that `code` scopes own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeMatch {
+    /// First line (1-based).
+    pub start_line: u32,
+    /// Last line.
+    pub end_line: u32,
+    /// 1-based column where the match starts, in characters.
+    pub start_column: u32,
+    /// Column just after the match ends.
+    pub end_column: u32,
+    /// Owning scopes (indices into the governing config), ownership rules applied.
+    pub scopes: Vec<usize>,
+}
+
+/// One file's owners: by path and by line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileMatch {
+    /// Repository-relative path.
+    pub path: String,
+    /// Index of the governing config.
+    pub config: Option<usize>,
+    /// Scopes owning the whole file.
+    pub scopes: Vec<usize>,
+    /// Line-level ownership from `code` scopes, in order of discovery.
+    pub lines: Vec<CodeMatch>,
+}
+
+impl FileMatch {
+    /// Every scope owning the file or some of its lines, in declaration order, without repeats.
+    pub fn all_scopes(&self) -> Vec<usize> {
+        let mut all: Vec<usize> = self.scopes.clone();
+        for l in &self.lines {
+            all.extend(&l.scopes);
+        }
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
+
+/// What can be read of a file for `code` matching.
+pub enum Content<'a> {
+    /// Nothing (binary, deleted, or not needed).
+    None,
+    /// The whole file.
+    Text(&'a str),
+    /// The hunks of its diff; regexes run over each hunk's lines with their `+`/`-`/` ` prefix.
+    Diff(&'a [Hunk]),
+}
+
+/// Compiled matching for a whole [`ConfigSet`].
+pub struct Matcher<'c> {
+    set: &'c ConfigSet,
+    configs: Vec<ConfigMatcher>,
+    by_dir: HashMap<&'c str, usize>,
+}
+
+/// Why a config could not be compiled for matching (the config validators prevent this; it is
+/// reported rather than panicking on a hand-built set).
+#[derive(Debug, thiserror::Error)]
+#[error("{config}: scope '{scope}': {message}")]
+pub struct MatcherError {
+    /// Config path.
+    pub config: String,
+    /// Scope name.
+    pub scope: String,
+    /// What failed.
+    pub message: String,
+}
+
+impl<'c> Matcher<'c> {
+    /// Compile every config's globs and regexes once.
+    pub fn new(set: &'c ConfigSet) -> Result<Self, MatcherError> {
+        let mut configs = Vec::with_capacity(set.configs.len());
+        for config in &set.configs {
+            let mut regexes = Vec::new();
+            let mut owners = Vec::new();
+            let mut code = Vec::new();
+            for (i, scope) in config.scopes.iter().enumerate() {
+                let err = |message: String| MatcherError {
+                    config: config.path.clone(),
+                    scope: scope.name.clone(),
+                    message,
+                };
+                for pattern in &scope.paths {
+                    for t in crate::glob::translate(pattern).map_err(|e| err(e.0))? {
+                        regexes.push(t.regex);
+                        owners.push((i, t.negated));
+                    }
+                }
+                code.push(
+                    scope
+                        .code
+                        .iter()
+                        .map(|p| crate::config::validate::compile_code_regex(p).map_err(err))
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+            let globs = regex::RegexSetBuilder::new(&regexes)
+                .size_limit(64 << 20)
+                .dfa_size_limit(64 << 20)
+                .build()
+                .map_err(|e| MatcherError {
+                    config: config.path.clone(),
+                    scope: String::new(),
+                    message: e.to_string(),
+                })?;
+            configs.push(ConfigMatcher {
+                globs,
+                owners,
+                code,
+            });
+        }
+        let by_dir = set
+            .configs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.dir.as_str(), i))
+            .collect();
+        Ok(Matcher {
+            set,
+            configs,
+            by_dir,
+        })
+    }
+
+    /// The config set this matcher was built from.
+    pub fn configs(&self) -> &'c ConfigSet {
+        self.set
+    }
+
+    /// The scope at (config, scope) indices.
+    pub fn scope(&self, config: usize, scope: usize) -> &'c Scope {
+        &self.set.configs[config].scopes[scope]
+    }
+
+    /// Index of the config governing `path`.
+    pub fn governing(&self, path: &str) -> Option<usize> {
+        let mut dir = path;
+        loop {
+            dir = match dir.rfind('/') {
+                Some(i) => &dir[..i],
+                None => "",
+            };
+            if let Some(&i) = self.by_dir.get(dir) {
+                return Some(i);
+            }
+            if dir.is_empty() {
+                return None;
+            }
+        }
+    }
+
+    /// Scopes matching `path` by its globs alone.
+    pub fn match_path(&self, path: &str) -> PathMatch {
+        let Some(ci) = self.governing(path) else {
+            return PathMatch::default();
+        };
+        let cm = &self.configs[ci];
+        let scopes = &self.set.configs[ci].scopes;
+        // 0 = no match, 1 = positive, 2 = excluded.
+        let mut state = vec![0u8; scopes.len()];
+        for idx in cm.globs.matches(path).iter() {
+            let (scope, negated) = cm.owners[idx];
+            if negated {
+                state[scope] = 2;
+            } else if state[scope] == 0 {
+                state[scope] = 1;
+            }
+        }
+        let mut result = PathMatch {
+            config: Some(ci),
+            ..PathMatch::default()
+        };
+        for (i, s) in state.iter().enumerate() {
+            if *s != 1 {
+                continue;
+            }
+            if scopes[i].code.is_empty() {
+                add_owner(&mut result.scopes, i, scopes);
+            } else {
+                result.code_scopes.push(i);
+            }
+        }
+        result
+    }
+
+    /// Owners of `path`, reading its content only when a `code` scope needs it.
+    pub fn match_file(&self, path: &str, content: Content<'_>) -> FileMatch {
+        let pm = self.match_path(path);
+        let mut lines = Vec::new();
+        if let Some(ci) = pm.config
+            && !pm.code_scopes.is_empty()
+        {
+            match content {
+                Content::None => {}
+                Content::Text(text) => {
+                    lines = self.match_code(ci, &pm.code_scopes, text, &|l| l);
+                }
+                Content::Diff(hunks) => {
+                    for hunk in hunks {
+                        if hunk.lines.is_empty() {
+                            continue;
+                        }
+                        let chunk: Vec<String> = hunk
+                            .lines
+                            .iter()
+                            .map(|l| format!("{}{}", l.kind.prefix(), l.text))
+                            .collect();
+                        let numbers: Vec<u32> = hunk.lines.iter().map(|l| l.line).collect();
+                        let map = |i: u32| numbers[(i as usize - 1).min(numbers.len() - 1)];
+                        let found = self.match_code(ci, &pm.code_scopes, &chunk.join("\n"), &map);
+                        merge_code_matches(&mut lines, found, &self.set.configs[ci].scopes);
+                    }
+                }
+            }
+        }
+        FileMatch {
+            path: path.to_string(),
+            config: pm.config,
+            scopes: pm.scopes,
+            lines,
+        }
+    }
+
+    /// Run `scopes`' regexes over `text`; `line_of` maps a 1-based line of `text` to the line
+    /// number to report.
+    fn match_code(
+        &self,
+        ci: usize,
+        code_scopes: &[usize],
+        text: &str,
+        line_of: &dyn Fn(u32) -> u32,
+    ) -> Vec<CodeMatch> {
+        let scopes = &self.set.configs[ci].scopes;
+        let index = LineIndex::new(text);
+        let mut found: Vec<CodeMatch> = Vec::new();
+        for &si in code_scopes {
+            for re in &self.configs[ci].code[si] {
+                for m in re.find_iter(text) {
+                    let Ok(m) = m else { break };
+                    let (sl, sc) = index.position(m.start());
+                    let (el, ec) = index.position(m.end());
+                    let location = CodeMatch {
+                        start_line: line_of(sl),
+                        end_line: line_of(el),
+                        start_column: sc,
+                        end_column: ec,
+                        scopes: vec![si],
+                    };
+                    merge_code_matches(&mut found, vec![location], scopes);
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Add code matches to `into`, combining scopes at an identical location.
+fn merge_code_matches(into: &mut Vec<CodeMatch>, found: Vec<CodeMatch>, scopes: &[Scope]) {
+    for m in found {
+        let same = into.iter_mut().find(|e| {
+            (e.start_line, e.end_line, e.start_column, e.end_column)
+                == (m.start_line, m.end_line, m.start_column, m.end_column)
+        });
+        match same {
+            Some(existing) => {
+                for s in m.scopes {
+                    if !existing.scopes.contains(&s) {
+                        add_owner(&mut existing.scopes, s, scopes);
+                    }
+                }
+            }
+            None => into.push(m),
+        }
+    }
+}
+
+/// Add a scope to an owner list: a primary scope replaces earlier primary scopes.
+fn add_owner(owners: &mut Vec<usize>, scope: usize, scopes: &[Scope]) {
+    if scopes[scope].ownership == Ownership::Primary {
+        owners.retain(|&s| scopes[s].ownership != Ownership::Primary);
+    }
+    owners.push(scope);
+}
+
+/// Byte offset → (line, column) for one text, both 1-based; columns count characters.
+struct LineIndex<'t> {
+    text: &'t str,
+    starts: Vec<usize>,
+}
+
+impl<'t> LineIndex<'t> {
+    fn new(text: &'t str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { text, starts }
+    }
+
+    fn position(&self, offset: usize) -> (u32, u32) {
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        let column = self.text[start..offset].chars().count() + 1;
+        (line as u32, column as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigFile, RawSet};
+
+    fn compile(files: &[(&str, &str)]) -> ConfigSet {
+        RawSet::parse(files.iter().map(|(p, t)| ConfigFile {
+            path: p.to_string(),
+            text: t.to_string(),
+        }))
+        .unwrap()
+        .compile(None)
+        .unwrap()
+    }
+
+    fn names(m: &Matcher<'_>, fm: &FileMatch) -> Vec<String> {
+        let ci = fm.config.unwrap();
+        fm.scopes
+            .iter()
+            .map(|&s| m.scope(ci, s).printed_name())
+            .collect()
+    }
+
+    const ROOT: &str = r#"
+[[scopes]]
+name = "default"
+paths = ["**/*"]
+
+[[scopes]]
+name = "api"
+paths = ["src/api/**"]
+ownership = "append"
+
+[[scopes]]
+name = "sec"
+paths = ["src/**", "!src/api/**"]
+ownership = "global"
+require = 1
+reviewers = ["dave"]
+
+[[scopes]]
+name = "todo"
+paths = ["**/*.py"]
+code = ["TODO"]
+"#;
+
+    #[test]
+    fn last_primary_owns_append_and_global_stack() {
+        let set = compile(&[("CODEREVIEW.toml", ROOT)]);
+        let m = Matcher::new(&set).unwrap();
+        let fm = m.match_file("src/api/a.py", Content::None);
+        assert_eq!(names(&m, &fm), ["default", "+api"]);
+        let fm = m.match_file("src/b.py", Content::Text("def f():\n    # TODO fix\n"));
+        assert_eq!(names(&m, &fm), ["default", "*sec"]);
+        assert_eq!(fm.lines.len(), 1);
+        assert_eq!((fm.lines[0].start_line, fm.lines[0].start_column), (2, 7));
+    }
+
+    #[test]
+    fn nested_config_replaces_parent_and_anchors_paths() {
+        let sub = "[[scopes]]\nname = \"web\"\npaths = [\"*.js\"]\n";
+        let set = compile(&[("CODEREVIEW.toml", ROOT), ("web/CODEREVIEW.toml", sub)]);
+        let m = Matcher::new(&set).unwrap();
+        assert_eq!(
+            names(&m, &m.match_file("web/app.js", Content::None)),
+            ["web"]
+        );
+        assert!(
+            m.match_file("web/x/app.js", Content::None)
+                .scopes
+                .is_empty()
+        );
+        assert_eq!(
+            names(&m, &m.match_file("app.js", Content::None)),
+            ["default"]
+        );
+    }
+
+    #[test]
+    fn diff_code_matching_reports_real_line_numbers() {
+        use crate::git::{DiffLine, LineKind};
+        let set = compile(&[(
+            "CODEREVIEW.toml",
+            "[[scopes]]\nname = \"sql\"\npaths = [\"**/*\"]\ncode = [\"^\\\\+.*DROP\"]\n",
+        )]);
+        let m = Matcher::new(&set).unwrap();
+        let hunk = Hunk {
+            lines: vec![
+                DiffLine {
+                    kind: LineKind::Context,
+                    line: 40,
+                    text: "a".into(),
+                },
+                DiffLine {
+                    kind: LineKind::Removed,
+                    line: 41,
+                    text: "DROP old".into(),
+                },
+                DiffLine {
+                    kind: LineKind::Added,
+                    line: 41,
+                    text: "DROP new".into(),
+                },
+            ],
+        };
+        let fm = m.match_file("x.sql", Content::Diff(std::slice::from_ref(&hunk)));
+        assert_eq!(fm.lines.len(), 1);
+        assert_eq!(fm.lines[0].start_line, 41);
+    }
+}
