@@ -406,7 +406,7 @@ fn header_path(rest: &str) -> String {
         return strip_side(&unquote(&second));
     }
     let len = rest.len();
-    if len >= 5 && (len - 5) % 2 == 0 {
+    if len >= 5 && (len - 5).is_multiple_of(2) {
         let n = (len - 5) / 2;
         let (left, right) = (&rest[2..2 + n], &rest[5 + n..]);
         if left == right {

@@ -2,7 +2,9 @@
 //! evaluation, and the forges that post the result. The `codereview` binary is a thin CLI on top,
 //! and the sync service reuses this library instead of copying code.
 
+pub mod cli;
 pub mod config;
+pub mod explain;
 pub mod git;
 pub mod glob;
 pub mod matching;

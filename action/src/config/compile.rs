@@ -296,19 +296,29 @@ impl RawSet {
         Ok(())
     }
 
-    fn compile_scope(&self, m: &MergedScope<'_>, x: &Expander<'_>) -> Result<Scope, ConfigError> {
+    fn compile_scope<'a>(
+        &'a self,
+        m: &MergedScope<'a>,
+        x: &Expander<'a>,
+    ) -> Result<Scope, ConfigError> {
         let raw = m.raw;
         let name = raw.name.get_ref().as_str();
         let err = |origin: Origin<'_>, message: String| self.error(origin, Some(name), message);
         let name_origin = Origin::of(m.file, &raw.name);
 
-        let paths = x.expand(raw.paths.get_ref(), m.file, false)?;
-        let code = x.expand(&raw.code, m.file, false)?;
-        let authors = x.expand(&raw.authors, m.file, true)?;
-        let mut reviewers = x.expand(&raw.reviewers, m.file, true)?;
-        let mut alternates = x.expand(&raw.alternates, m.file, true)?;
-        let mut cc = x.expand(&raw.cc, m.file, true)?;
-        let labels = x.expand(&raw.labels, m.file, false)?;
+        let expand = |list: &'a SpannedList, teams: bool| {
+            x.expand(list, m.file, teams).map_err(|mut e| {
+                e.scope.get_or_insert_with(|| name.to_string());
+                e
+            })
+        };
+        let paths = expand(raw.paths.get_ref(), false)?;
+        let code = expand(&raw.code, false)?;
+        let authors = expand(&raw.authors, true)?;
+        let mut reviewers = expand(&raw.reviewers, true)?;
+        let mut alternates = expand(&raw.alternates, true)?;
+        let mut cc = expand(&raw.cc, true)?;
+        let labels = expand(&raw.labels, false)?;
 
         for (field, list) in [
             ("reviewers", &mut reviewers),

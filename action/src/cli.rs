@@ -1,0 +1,421 @@
+//! The `codereview` command line: clap parsing, calling the library, printing, exit codes.
+//!
+//! Exit codes (DESIGN §3): 0 ok; 1 config invalid or the command's check failed; 2 usage or
+//! environment error, with a one-line explanation of the fix.
+
+use crate::config::{self, ConfigSet, RawSet};
+use crate::explain::Explanation;
+use crate::git;
+use crate::matching::{Content, FileMatch, Matcher};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Review rules as code: which scopes a change touches and whose approvals count.
+#[derive(Debug, Parser)]
+#[command(name = "codereview", version, about)]
+pub struct Cli {
+    /// Run in this repository instead of the one containing the current directory.
+    #[arg(short = 'C', long = "repo", global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter CODEREVIEW.toml.
+    Init {
+        /// File to create.
+        #[arg(long, default_value = config::CONFIG_FILENAME)]
+        filename: String,
+    },
+    /// Validate every CODEREVIEW*.toml in the repository.
+    Check {
+        /// Print only errors.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Show which scopes own which files (and lines, for `code` scopes).
+    Match(MatchArgs),
+    /// Share of repository files owned by some scope.
+    Coverage {
+        /// Exit with status 1 unless every file is covered.
+        #[arg(long)]
+        check: bool,
+        /// Only files under this directory.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
+}
+
+/// Arguments of `codereview match`.
+#[derive(Debug, clap::Args)]
+pub struct MatchArgs {
+    /// Only these files or directories.
+    pub paths: Vec<PathBuf>,
+    /// Only files changed in the working tree, index or untracked.
+    #[arg(long, conflicts_with_all = ["staged", "base"])]
+    pub changed: bool,
+    /// Only staged changes (code scopes look at the staged diff).
+    #[arg(long, conflicts_with = "base")]
+    pub staged: bool,
+    /// Only changes since the merge base with REV (code scopes look at the diff).
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Group the output by scope instead of by path.
+    #[arg(long)]
+    pub by_scope: bool,
+    /// Only files owned by these scopes (repeatable).
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable, like `pa match`.
+    Text,
+    /// JSON for scripts.
+    Json,
+}
+
+/// A command's failure: what to print and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// 1 (invalid config or failed check) or 2 (usage or environment).
+    pub code: i32,
+    /// Printed to stderr.
+    pub message: String,
+}
+
+impl Failure {
+    /// Exit 1.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    /// Exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<git::GitError> for Failure {
+    fn from(e: git::GitError) -> Self {
+        Failure::usage(e.to_string())
+    }
+}
+
+impl From<config::discover::DiscoverError> for Failure {
+    fn from(e: config::discover::DiscoverError) -> Self {
+        Failure::usage(e.to_string())
+    }
+}
+
+/// Run a parsed command line, writing to `out`; returns the exit code.
+pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
+    let result = match cli.command {
+        Command::Init { filename } => init(cli.repo.as_deref(), &filename, out),
+        Command::Check { quiet } => {
+            repo_root(cli.repo.as_deref()).and_then(|root| check(&root, quiet, out).map(|_| ()))
+        }
+        Command::Match(args) => {
+            repo_root(cli.repo.as_deref()).and_then(|root| match_command(&root, &args, out))
+        }
+        Command::Coverage { check, path } => {
+            repo_root(cli.repo.as_deref()).and_then(|root| coverage(&root, &path, check, out))
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(f) => {
+            let _ = out.flush();
+            if !f.message.is_empty() {
+                eprintln!("{}", f.message);
+            }
+            f.code
+        }
+    }
+}
+
+/// The repository root for `--repo` or the current directory.
+pub fn repo_root(repo: Option<&Path>) -> Result<PathBuf, Failure> {
+    let start = repo.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    git::repo_root(&start).map_err(|e| {
+        Failure::usage(format!(
+            "not inside a git repository ({}): run codereview in a checkout or pass --repo DIR",
+            e.message
+        ))
+    })
+}
+
+const STARTER: &str = r#"# CODEREVIEW.toml: who must approve what. Reference: https://github.com/codereview/codereview#codereviewtoml
+# Scopes are checked in order; for each file the LAST matching scope owns it (like CODEOWNERS),
+# unless a scope says ownership = "append" (joint owner) or "global" (may approve for anyone).
+
+[aliases]
+# maintainers = ["<YOU>", "@your-org/your-team"]
+
+[[scopes]]
+name = "default"
+paths = ["**/*"]
+request = 1            # reviewers to request automatically
+require = 1            # approvals needed
+reviewers = ["<YOU>"]  # usernames, $aliases, @org/team, or "*" for anyone
+
+[[scopes]]
+name = "codereview"
+description = "Changes to the review rules themselves"
+paths = ["**/CODEREVIEW*.toml"]
+request = 1
+require = 1
+reviewers = ["<YOU>"]
+"#;
+
+fn init(repo: Option<&Path>, filename: &str, out: &mut dyn Write) -> Result<(), Failure> {
+    let dir = repo.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let path = dir.join(filename);
+    if path.exists() {
+        return Err(Failure::failed(format!("{filename} already exists!")));
+    }
+    std::fs::write(&path, STARTER)
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+    let _ = writeln!(out, "Created {filename}");
+    Ok(())
+}
+
+/// Load, validate and compile the working tree's configs; print `file:line:col: message` errors.
+pub fn check(root: &Path, quiet: bool, out: &mut dyn Write) -> Result<ConfigSet, Failure> {
+    let files = config::discover::from_worktree(root)?;
+    if files.is_empty() {
+        return Err(Failure::failed(format!(
+            "No {} files found.",
+            config::CONFIG_FILENAME
+        )));
+    }
+    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    let raw = match RawSet::parse(files) {
+        Ok(raw) => raw,
+        Err(errors) => {
+            if !quiet {
+                for p in &paths {
+                    let bad = errors.0.iter().any(|e| &e.file == p);
+                    let _ = writeln!(out, "{p} -> {}", if bad { "ERROR" } else { "OK" });
+                }
+            }
+            return Err(Failure::failed(errors.to_string()));
+        }
+    };
+    let set = raw.compile(None).map_err(|e| {
+        if !quiet {
+            for p in &paths {
+                let _ = writeln!(out, "{p} -> OK");
+            }
+        }
+        Failure::failed(e.to_string())
+    })?;
+    if !quiet {
+        for p in &paths {
+            let _ = writeln!(out, "{p} -> OK");
+        }
+        if set.root().is_none() {
+            let _ = writeln!(
+                out,
+                "warning: no {} at the repository root; `codereview status` needs one (it may be empty)",
+                config::CONFIG_FILENAME
+            );
+        }
+    }
+    Ok(set)
+}
+
+fn match_command(root: &Path, args: &MatchArgs, out: &mut dyn Write) -> Result<(), Failure> {
+    let set = check(root, true, out)?;
+    let matcher = Matcher::new(&set).map_err(|e| Failure::failed(e.to_string()))?;
+    let explanation = if !args.paths.is_empty() {
+        if args.changed || args.staged || args.base.is_some() {
+            return Err(Failure::usage(
+                "Cannot use --changed, --staged or --base with specific paths.",
+            ));
+        }
+        let listed = expand_paths(root, &args.paths, out)?;
+        let matches = match_worktree_files(root, &matcher, &listed);
+        Explanation::new(&matcher, &matches, Some(listed))
+    } else if args.staged || args.base.is_some() {
+        let diff_args: Vec<String> = match &args.base {
+            Some(rev) => {
+                let base = git::merge_base(root, rev, "HEAD").map_err(|e| {
+                    Failure::usage(format!(
+                        "no merge base between {rev} and HEAD: {}",
+                        e.message
+                    ))
+                })?;
+                vec![base]
+            }
+            None => vec!["--staged".to_string()],
+        };
+        let refs: Vec<&str> = diff_args.iter().map(String::as_str).collect();
+        let diff = git::diff(root, &refs)?;
+        let matches: Vec<FileMatch> = diff
+            .iter()
+            .map(|f| matcher.match_file(&f.path, Content::Diff(&f.hunks)))
+            .collect();
+        Explanation::new(&matcher, &matches, None)
+    } else if args.changed {
+        let changed = git::changed_files(root)?;
+        let matches = match_worktree_files(root, &matcher, &changed);
+        Explanation::new(&matcher, &matches, None)
+    } else {
+        let all = git::ls_files(root)?;
+        let matches = match_worktree_files(root, &matcher, &all);
+        Explanation::new(&matcher, &matches, Some(all))
+    };
+    let text = match (args.format, args.by_scope) {
+        (Format::Json, _) => {
+            let mut s = serde_json::to_string_pretty(&explanation.to_json())
+                .expect("explanations serialize");
+            s.push('\n');
+            s
+        }
+        (Format::Text, true) => explanation.by_scope(&args.scopes),
+        (Format::Text, false) => explanation.by_path(&args.scopes),
+    };
+    out.write_all(text.as_bytes())
+        .map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// Match working-tree files, reading a file only when a `code` scope needs its content.
+pub fn match_worktree_files(
+    root: &Path,
+    matcher: &Matcher<'_>,
+    files: &[String],
+) -> Vec<FileMatch> {
+    files
+        .iter()
+        .map(|path| {
+            let pm = matcher.match_path(path);
+            if pm.code_scopes.is_empty() {
+                return FileMatch {
+                    path: path.clone(),
+                    config: pm.config,
+                    scopes: pm.scopes,
+                    lines: Vec::new(),
+                };
+            }
+            match std::fs::read(root.join(path)).map(String::from_utf8) {
+                Ok(Ok(text)) => matcher.match_file(path, Content::Text(&text)),
+                _ => matcher.match_file(path, Content::None),
+            }
+        })
+        .collect()
+}
+
+/// Expand PATHS (relative to the current directory) to tracked files under them.
+fn expand_paths(
+    root: &Path,
+    paths: &[PathBuf],
+    out: &mut dyn Write,
+) -> Result<Vec<String>, Failure> {
+    let all = git::ls_files(root)?;
+    let cwd = std::env::current_dir().map_err(|e| Failure::usage(e.to_string()))?;
+    let root_abs = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut listed = Vec::new();
+    for p in paths {
+        let abs = if p.is_absolute() {
+            p.clone()
+        } else {
+            cwd.join(p)
+        };
+        let abs = normalize(&abs);
+        let rel = abs
+            .strip_prefix(&root_abs)
+            .map(|r| r.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| p.to_string_lossy().into_owned());
+        let prefix = format!("{}/", rel.trim_end_matches('/'));
+        let under: Vec<&String> = all
+            .iter()
+            .filter(|f| **f == rel || rel.is_empty() || f.starts_with(&prefix))
+            .collect();
+        if under.is_empty() {
+            let _ = writeln!(
+                out,
+                "Path does not exist or not tracked by git: {}",
+                p.display()
+            );
+        }
+        listed.extend(under.into_iter().cloned());
+    }
+    listed.sort();
+    listed.dedup();
+    Ok(listed)
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out.canonicalize().unwrap_or(out)
+}
+
+fn coverage(
+    root: &Path,
+    path: &Path,
+    check_flag: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let set = check(root, true, out)?;
+    let matcher = Matcher::new(&set).map_err(|e| Failure::failed(e.to_string()))?;
+    let mut files = git::ls_files(root)?;
+    if path != Path::new(".") {
+        let dir = expand_paths(root, &[path.to_path_buf()], out)?;
+        files.retain(|f| dir.contains(f));
+    }
+    if files.is_empty() {
+        let _ = writeln!(out, "No files found");
+        return Ok(());
+    }
+    let matches = match_worktree_files(root, &matcher, &files);
+    let uncovered: Vec<&str> = matches
+        .iter()
+        .filter(|m| m.scopes.is_empty())
+        .map(|m| m.path.as_str())
+        .collect();
+    let total = files.len();
+    let covered = total - uncovered.len();
+    let pct = covered as f64 * 100.0 / total as f64;
+    if uncovered.is_empty() {
+        let _ = writeln!(out, "\n✓ {covered}/{total} files covered (100.0%)");
+        return Ok(());
+    }
+    let _ = writeln!(out, "\nUncovered files:");
+    for f in uncovered.iter().take(10) {
+        let _ = writeln!(out, "  - {f}");
+    }
+    if uncovered.len() > 10 {
+        let _ = writeln!(out, "  ...and {} more", uncovered.len() - 10);
+    }
+    let _ = writeln!(out, "\n{covered}/{total} files covered ({pct:.1}%)");
+    if check_flag {
+        return Err(Failure::failed(String::new()));
+    }
+    Ok(())
+}
