@@ -49,6 +49,8 @@ pub enum Command {
         #[arg(default_value = ".")]
         path: PathBuf,
     },
+    /// CI mode: evaluate the current pull/merge request and post one commit status.
+    Status(crate::status::StatusArgs),
 }
 
 /// Arguments of `codereview match`.
@@ -137,6 +139,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
         Command::Coverage { check, path } => {
             repo_root(cli.repo.as_deref()).and_then(|root| coverage(&root, &path, check, out))
         }
+        Command::Status(args) => crate::status::run(cli.repo.as_deref(), &args, out),
     };
     match result {
         Ok(()) => 0,

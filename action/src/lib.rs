@@ -5,6 +5,10 @@
 pub mod cli;
 pub mod config;
 pub mod explain;
+pub mod forge;
 pub mod git;
 pub mod glob;
 pub mod matching;
+pub mod report;
+pub mod review;
+pub mod status;

@@ -1,0 +1,76 @@
+//! Forges (GitHub, GitLab) behind one trait: read the pull/merge request's facts, expand teams,
+//! list changed files when the checkout lacks history, and write the result back (one commit
+//! status, reviewer requests, labels, the job summary and outputs).
+//!
+//! Nothing here decides policy: [`crate::review`] does, from the facts these return.
+
+pub mod github;
+
+use crate::config::Teams;
+use crate::git::FileDiff;
+use crate::review::{Overall, PullRequest};
+use std::collections::BTreeSet;
+
+/// What a forge says about a pull/merge request, beyond the changed files.
+#[derive(Debug, Clone, Default)]
+pub struct PrFacts {
+    /// Author, head, draft, labels, requested reviewers, reviews, check runs (files empty).
+    pub pr: PullRequest,
+    /// The target branch's commit the configs are read from.
+    pub base_sha: String,
+    /// The target branch's name (for fetching history).
+    pub base_ref: String,
+}
+
+/// The commit status to post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitStatus {
+    /// Commit to post on (the head).
+    pub sha: String,
+    /// Verdict.
+    pub state: Overall,
+    /// ≤ 140 characters.
+    pub description: String,
+    /// Context / name, `codereview` by default.
+    pub context: String,
+    /// Link to the CI job.
+    pub target_url: Option<String>,
+}
+
+/// Why a forge call failed, in terms a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForgeError {
+    /// The token was rejected (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The token lacks a permission; the message says which.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Anything else (after retries for 5xx and transport errors).
+    #[error("{0}")]
+    Api(String),
+}
+
+/// A forge as `codereview status` needs it. Implementations keep the number of requests small:
+/// a whole evaluation costs a handful of calls whatever the size of the change.
+#[allow(async_fn_in_trait)]
+pub trait Forge {
+    /// The facts of the pull/merge request being evaluated.
+    async fn pull_request(&self) -> Result<PrFacts, ForgeError>;
+    /// Members of each team (lowercased `org/team`); a team the token cannot read is a
+    /// [`ForgeError::Forbidden`] naming the permission needed.
+    async fn team_members(&self, teams: &BTreeSet<String>) -> Result<Teams, ForgeError>;
+    /// Changed files with hunks from the API, when the checkout cannot tell.
+    async fn changed_files(&self) -> Result<Vec<FileDiff>, ForgeError>;
+    /// Post the commit status.
+    async fn post_status(&self, status: &CommitStatus) -> Result<(), ForgeError>;
+    /// Ask these people to review.
+    async fn request_reviewers(&self, logins: &[String]) -> Result<(), ForgeError>;
+    /// Add and remove labels (`current` is what the facts said is there now).
+    async fn update_labels(
+        &self,
+        current: &[String],
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), ForgeError>;
+}

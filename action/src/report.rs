@@ -1,0 +1,328 @@
+//! How an evaluation is told: the commit-status description (≤ 140 characters, says who is
+//! missing), the Markdown job summary, the CI outputs, and the dry-run text.
+
+use crate::config::ConfigError;
+use crate::review::{Evaluation, Overall, ScopeResult, ScopeState};
+use std::fmt::Write as _;
+
+/// GitHub and GitLab cut status descriptions at 140 characters.
+pub const MAX_DESCRIPTION: usize = 140;
+
+/// Cut `text` to `max` characters, ending with `…` when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// "alice, bob, carol +2" — who could still approve, excluding those who already did.
+fn who(scope: &ScopeResult) -> String {
+    if scope.can_approve.iter().any(|c| c == "*") {
+        return "anyone".to_string();
+    }
+    let missing: Vec<&String> = scope
+        .can_approve
+        .iter()
+        .filter(|c| !scope.approved_by.iter().any(|a| a.eq_ignore_ascii_case(c)))
+        .collect();
+    let shown: Vec<&str> = missing.iter().take(3).map(|s| s.as_str()).collect();
+    let mut s = shown.join(", ");
+    if missing.len() > 3 {
+        let _ = write!(s, " +{}", missing.len() - 3);
+    }
+    if s.is_empty() {
+        s = "nobody".to_string();
+    }
+    s
+}
+
+/// What one scope still needs, e.g. `backend needs 1 more (alice, bob)`.
+pub fn need(scope: &ScopeResult) -> String {
+    match scope.state {
+        ScopeState::Rejected => format!(
+            "{} has changes requested by {}",
+            scope.name,
+            scope.rejected_by.join(", ")
+        ),
+        _ => {
+            let more = scope.required.saturating_sub(scope.points);
+            let mut s = format!("{} needs {more} more ({})", scope.name, who(scope));
+            if let Some(problem) = &scope.problem {
+                let _ = write!(s, " — {problem}");
+            }
+            s
+        }
+    }
+}
+
+/// The one-line status description, ≤ 140 characters.
+pub fn description(e: &Evaluation) -> String {
+    if e.draft {
+        return "Draft is not ready for review".to_string();
+    }
+    if e.scopes.is_empty() {
+        return "No review scopes matched".to_string();
+    }
+    // "2 scopes approved, 1 waived, 1 pending": the first count carries the noun.
+    let mut text = String::new();
+    for state in [
+        ScopeState::Approved,
+        ScopeState::Waived,
+        ScopeState::Rejected,
+        ScopeState::Pending,
+    ] {
+        let n = e.scopes.iter().filter(|r| r.state == state).count();
+        if n == 0 {
+            continue;
+        }
+        if text.is_empty() {
+            let _ = write!(text, "{} {}", plural(n, "scope"), state.word());
+        } else {
+            let _ = write!(text, ", {n} {}", state.word());
+        }
+    }
+    if e.large_scale {
+        text = format!("Large-scale change: {text}");
+    }
+    let blocking: Vec<String> = e
+        .scopes
+        .iter()
+        .filter(|s| s.state == ScopeState::Rejected)
+        .chain(e.scopes.iter().filter(|s| s.state == ScopeState::Pending))
+        .map(need)
+        .collect();
+    if e.overall == Overall::Success && !blocking.is_empty() {
+        text.push_str(" (every file approved)");
+    } else if !blocking.is_empty() {
+        let _ = write!(text, ": {}", blocking.join("; "));
+    }
+    truncate(&text, MAX_DESCRIPTION)
+}
+
+/// The failure description for an invalid configuration: names the file and line.
+pub fn config_error_description(error: &ConfigError) -> String {
+    truncate(&format!("Invalid config: {error}"), MAX_DESCRIPTION)
+}
+
+fn state_badge(state: ScopeState) -> &'static str {
+    match state {
+        ScopeState::Approved => "✅ approved",
+        ScopeState::Waived => "☑️ waived",
+        ScopeState::Rejected => "❌ rejected",
+        ScopeState::Pending => "⏳ pending",
+    }
+}
+
+fn overall_badge(o: Overall) -> &'static str {
+    match o {
+        Overall::Success => "✅ success",
+        Overall::Pending => "⏳ pending",
+        Overall::Failure => "❌ failure",
+    }
+}
+
+fn code_list(items: &[String], max: usize) -> String {
+    let mut s = items
+        .iter()
+        .take(max)
+        .map(|i| format!("`{}`", i.replace('`', "'")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > max {
+        let _ = write!(s, " +{} more", items.len() - max);
+    }
+    s
+}
+
+/// Facts about the run that the summary mentions.
+#[derive(Debug, Clone, Default)]
+pub struct SummaryContext {
+    /// Status context name.
+    pub context: String,
+    /// Config files the pull request modifies (evaluated from the base branch's copy).
+    pub configs_modified: Vec<String>,
+    /// Whether nothing was written (dry run).
+    pub dry_run: bool,
+}
+
+/// The Markdown job summary: verdict, a table with one row per scope, files per scope, and
+/// what was requested or labelled.
+pub fn markdown(e: &Evaluation, ctx: &SummaryContext) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "## {}: {}\n", ctx.context, overall_badge(e.overall));
+    let _ = writeln!(md, "{}\n", description(e));
+    let _ = writeln!(
+        md,
+        "{} changed, {} lines.{}\n",
+        plural(e.changed_files, "file"),
+        e.changed_lines,
+        if e.large_scale {
+            " Reviewed as one **large-scale change**."
+        } else {
+            ""
+        }
+    );
+    if !ctx.configs_modified.is_empty() {
+        let _ = writeln!(
+            md,
+            "> This pull request modifies {}: it is evaluated with the **base branch's** rules, so a pull request cannot change the rules it is judged by.\n",
+            code_list(&ctx.configs_modified, 5)
+        );
+    }
+    if !e.scopes.is_empty() {
+        md.push_str("| Scope | State | Points | Who can approve | Files |\n");
+        md.push_str("|---|---|---|---|---|\n");
+        for s in &e.scopes {
+            let mut state = state_badge(s.state).to_string();
+            if !s.approved_by.is_empty() {
+                let _ = write!(state, " by {}", s.approved_by.join(", "));
+            }
+            if !s.rejected_by.is_empty() {
+                let _ = write!(
+                    state,
+                    " (changes requested by {})",
+                    s.rejected_by.join(", ")
+                );
+            }
+            if !s.waived_by.is_empty() {
+                let _ = write!(state, " by {}", code_list(&s.waived_by, 5));
+            }
+            let name = format!("{}{}", s.ownership.marker(), s.name).replace('|', "\\|");
+            let _ = writeln!(
+                md,
+                "| {name} | {state} | {}/{} | {} | {} |",
+                s.points,
+                s.required,
+                if s.can_approve.iter().any(|c| c == "*") {
+                    "anyone".to_string()
+                } else {
+                    s.can_approve.join(", ")
+                },
+                code_list(&s.files, 5)
+            );
+        }
+        md.push('\n');
+        let problems: Vec<String> = e
+            .scopes
+            .iter()
+            .filter_map(|s| s.problem.as_ref().map(|p| format!("- **{}**: {p}", s.name)))
+            .collect();
+        if !problems.is_empty() {
+            let _ = writeln!(
+                md,
+                "Scopes that cannot pass as configured:\n{}\n",
+                problems.join("\n")
+            );
+        }
+    }
+    let unowned: Vec<String> = e
+        .files
+        .iter()
+        .filter(|f| f.state.is_none())
+        .map(|f| f.path.clone())
+        .collect();
+    if !unowned.is_empty() {
+        let _ = writeln!(
+            md,
+            "Files no scope owns (they do not block): {}\n",
+            code_list(&unowned, 10)
+        );
+    }
+    let verb = if ctx.dry_run {
+        "Would request"
+    } else {
+        "Requested"
+    };
+    if !e.to_request.is_empty() {
+        let _ = writeln!(md, "{verb} reviews from: {}\n", e.to_request.join(", "));
+    }
+    if !e.labels_to_add.is_empty() || !e.labels_to_remove.is_empty() {
+        let verb = if ctx.dry_run { "Would label" } else { "Labels" };
+        let _ = writeln!(
+            md,
+            "{verb}: +{} −{}\n",
+            code_list(&e.labels_to_add, 10),
+            code_list(&e.labels_to_remove, 10)
+        );
+    }
+    md
+}
+
+/// CI outputs: `state`, `approved-scopes`, `pending-scopes`, `rejected-scopes`.
+pub fn outputs(e: &Evaluation) -> Vec<(&'static str, String)> {
+    let names = |f: fn(ScopeState) -> bool| {
+        e.scopes
+            .iter()
+            .filter(|s| f(s.state))
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    vec![
+        ("state", e.overall.as_str().to_string()),
+        ("approved-scopes", names(ScopeState::is_satisfied)),
+        ("pending-scopes", names(|s| s == ScopeState::Pending)),
+        ("rejected-scopes", names(|s| s == ScopeState::Rejected)),
+    ]
+}
+
+/// A terminal-friendly rendering for `--dry-run`.
+pub fn text(e: &Evaluation) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "{}: {}", e.overall.as_str(), description(e));
+    for s in &e.scopes {
+        let _ = writeln!(
+            t,
+            "  {}{}: {} ({}/{}){}",
+            s.ownership.marker(),
+            s.name,
+            s.state.word(),
+            s.points,
+            s.required,
+            if s.state.is_satisfied() {
+                String::new()
+            } else {
+                format!(" — {}", need(s))
+            }
+        );
+        for f in s.files.iter().take(20) {
+            let _ = writeln!(t, "      {f}");
+        }
+        if s.files.len() > 20 {
+            let _ = writeln!(t, "      ...and {} more", s.files.len() - 20);
+        }
+    }
+    if !e.to_request.is_empty() {
+        let _ = writeln!(t, "  request: {}", e.to_request.join(", "));
+    }
+    if !e.labels_to_add.is_empty() {
+        let _ = writeln!(t, "  add labels: {}", e.labels_to_add.join(", "));
+    }
+    if !e.labels_to_remove.is_empty() {
+        let _ = writeln!(t, "  remove labels: {}", e.labels_to_remove.join(", "));
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_on_characters() {
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abcd", 3), "ab…");
+        assert_eq!(truncate("ééééé", 4).chars().count(), 4);
+    }
+}

@@ -1,0 +1,414 @@
+//! `codereview status`: CI mode. Evaluate the current pull/merge request and post one commit
+//! status, the job summary and outputs.
+//!
+//! The path is short and one-way: read the runner's environment → ask the forge for the facts →
+//! read the configs from the **base** commit of the local checkout → expand teams → diff against
+//! the merge base locally (API only as a fallback) → evaluate → report → post.
+
+use crate::cli::Failure;
+use crate::config::{self, ConfigErrors, RawSet, is_config_path};
+use crate::forge::github::{EventTarget, Github, GithubSettings, event_target};
+use crate::forge::{CommitStatus, Forge, ForgeError, PrFacts};
+use crate::git::{self, FileDiff};
+use crate::report::{self, SummaryContext};
+use crate::review::{self, Evaluation, LargeScaleLimits, Overall};
+use clap::ValueEnum;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `codereview status`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// Print the evaluation and the summary; write nothing (no status, requests, labels, files).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Which forge; detected from `GITHUB_ACTIONS` / `GITLAB_CI` when absent.
+    #[arg(long, value_enum)]
+    pub forge: Option<ForgeKind>,
+    /// More changed files than this is reviewed as one large-scale change.
+    #[arg(long, env = "CODEREVIEW_LARGE_SCALE_FILES", default_value_t = 300)]
+    pub large_scale_files: usize,
+    /// More changed lines than this is reviewed as one large-scale change.
+    #[arg(long, env = "CODEREVIEW_LARGE_SCALE_LINES", default_value_t = 3000)]
+    pub large_scale_lines: usize,
+}
+
+/// Supported forges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForgeKind {
+    /// GitHub Actions.
+    Github,
+    /// GitLab CI.
+    Gitlab,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The status context: `CODEREVIEW_STATUS_CONTEXT` or `codereview`.
+pub fn status_context() -> String {
+    env("CODEREVIEW_STATUS_CONTEXT").unwrap_or_else(|| "codereview".to_string())
+}
+
+/// Run `codereview status`.
+pub fn run(repo: Option<&Path>, args: &StatusArgs, out: &mut dyn Write) -> Result<(), Failure> {
+    let kind = match args.forge {
+        Some(k) => k,
+        None if env("GITHUB_ACTIONS").is_some() => ForgeKind::Github,
+        None if env("GITLAB_CI").is_some() => ForgeKind::Gitlab,
+        None => {
+            return Err(Failure::usage(
+                "not in a CI job: set GITHUB_ACTIONS or GITLAB_CI, or pass --forge github|gitlab with the runner's variables",
+            ));
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
+    match kind {
+        ForgeKind::Github => runtime.block_on(run_github(repo, args, out)),
+        ForgeKind::Gitlab => Err(Failure::usage(
+            "GitLab support is not built into this binary yet",
+        )),
+    }
+}
+
+/// Where the job summary and outputs go, if anywhere.
+#[derive(Debug, Clone, Default)]
+pub struct Publish {
+    /// Append the Markdown summary here (`GITHUB_STEP_SUMMARY`).
+    pub summary_file: Option<PathBuf>,
+    /// Append `key=value` outputs here (`GITHUB_OUTPUT`).
+    pub output_file: Option<PathBuf>,
+    /// Link to the CI job for the status.
+    pub target_url: Option<String>,
+}
+
+async fn run_github(
+    repo: Option<&Path>,
+    args: &StatusArgs,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let token = env("INPUT_TOKEN").or_else(|| env("GITHUB_TOKEN")).ok_or_else(|| {
+        Failure::usage(
+            "no GitHub token: set GITHUB_TOKEN (in a workflow: `env: GITHUB_TOKEN: ${{ github.token }}`, or the action's `token` input)",
+        )
+    })?;
+    let repository = env("GITHUB_REPOSITORY").ok_or_else(|| {
+        Failure::usage("GITHUB_REPOSITORY is not set (owner/name): run inside GitHub Actions")
+    })?;
+    let event_path = env("GITHUB_EVENT_PATH")
+        .ok_or_else(|| Failure::usage("GITHUB_EVENT_PATH is not set: run inside GitHub Actions"))?;
+    let event_name = env("GITHUB_EVENT_NAME").unwrap_or_default();
+    let payload: serde_json::Value = std::fs::read_to_string(&event_path)
+        .map_err(|e| format!("cannot read the event file {event_path}: {e}"))
+        .and_then(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| format!("the event file {event_path} is not JSON: {e}"))
+        })
+        .map_err(Failure::usage)?;
+    let api_url = env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_string());
+    let graphql_url = env("GITHUB_GRAPHQL_URL")
+        .unwrap_or_else(|| format!("{}/graphql", api_url.trim_end_matches('/')));
+    let server = env("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_string());
+    let publish = Publish {
+        summary_file: env("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+        output_file: env("GITHUB_OUTPUT").map(PathBuf::from),
+        target_url: env("GITHUB_RUN_ID").map(|id| {
+            format!(
+                "{}/{repository}/actions/runs/{id}",
+                server.trim_end_matches('/')
+            )
+        }),
+    };
+    let target = event_target(&event_name, &payload).map_err(|e| Failure::usage(e.0))?;
+    let mut settings = GithubSettings {
+        api_url,
+        graphql_url,
+        repository,
+        number: 0,
+        token,
+    };
+    let number = match target {
+        EventTarget::PullRequest(n) => n,
+        EventTarget::Nothing(why) => {
+            let _ = writeln!(out, "codereview: nothing to evaluate: {why}");
+            return Ok(());
+        }
+        EventTarget::Commit(sha) => {
+            let lookup = Github::new(settings.clone()).map_err(forge_failure)?;
+            match lookup
+                .pull_request_for_commit(&sha)
+                .await
+                .map_err(forge_failure)?
+            {
+                Some(n) => n,
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "codereview: nothing to evaluate: no open pull request has head {sha}"
+                    );
+                    return Ok(());
+                }
+            }
+        }
+    };
+    settings.number = number;
+    let forge = Github::new(settings).map_err(forge_failure)?;
+    let root = checkout_root(repo)?;
+    let result = evaluate_and_publish(&forge, &root, args, &publish, out).await;
+    tracing::debug!(requests = forge.request_count(), "GitHub API requests");
+    if env("CODEREVIEW_DEBUG_REQUESTS").is_some() {
+        eprintln!("codereview: {} GitHub API requests", forge.request_count());
+    }
+    result
+}
+
+fn forge_failure(e: ForgeError) -> Failure {
+    Failure::usage(e.to_string())
+}
+
+/// The checkout: `--repo`, else `GITHUB_WORKSPACE` / `CI_PROJECT_DIR`, else the current directory.
+fn checkout_root(repo: Option<&Path>) -> Result<PathBuf, Failure> {
+    let start = repo
+        .map(Path::to_path_buf)
+        .or_else(|| env("GITHUB_WORKSPACE").map(PathBuf::from))
+        .or_else(|| env("CI_PROJECT_DIR").map(PathBuf::from));
+    crate::cli::repo_root(start.as_deref())
+}
+
+/// The forge-independent part of CI mode.
+pub async fn evaluate_and_publish<F: Forge>(
+    forge: &F,
+    root: &Path,
+    args: &StatusArgs,
+    publish: &Publish,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let facts = forge.pull_request().await.map_err(forge_failure)?;
+    let context = status_context();
+    let status = |state: Overall, description: String| CommitStatus {
+        sha: facts.pr.head_sha.clone(),
+        state,
+        description,
+        context: context.clone(),
+        target_url: publish.target_url.clone(),
+    };
+
+    let have_history = ensure_history(root, &facts);
+    if !git::has_commit(root, &facts.base_sha) {
+        return Err(Failure::usage(format!(
+            "the base commit {} is not in the checkout and could not be fetched: check out the repository first (actions/checkout with fetch-depth: 0, or GIT_DEPTH: 0 on GitLab)",
+            short(&facts.base_sha)
+        )));
+    }
+    let files = config::discover::from_revision(root, &facts.base_sha)?;
+    if !files.iter().any(|f| f.path == config::CONFIG_FILENAME) {
+        let description =
+            "No CODEREVIEW.toml on the base branch: review rules are not enabled".to_string();
+        let _ = writeln!(out, "success: {description}");
+        if !args.dry_run {
+            forge
+                .post_status(&status(Overall::Success, description))
+                .await
+                .map_err(forge_failure)?;
+        }
+        return Ok(());
+    }
+
+    // Invalid rules fail the status and name the file and line.
+    let raw = match RawSet::parse(files) {
+        Ok(raw) => raw,
+        Err(errors) => return config_failure(forge, args, &status, &errors, out).await,
+    };
+    let team_refs = match raw.team_refs() {
+        Ok(t) => t,
+        Err(errors) => return config_failure(forge, args, &status, &errors, out).await,
+    };
+    let teams = match forge.team_members(&team_refs).await {
+        Ok(t) => t,
+        Err(ForgeError::Forbidden(message)) => {
+            if !args.dry_run {
+                let description = report::truncate(&message, report::MAX_DESCRIPTION);
+                forge
+                    .post_status(&status(Overall::Failure, description))
+                    .await
+                    .map_err(forge_failure)?;
+            }
+            return Err(Failure::usage(message));
+        }
+        Err(e) => return Err(forge_failure(e)),
+    };
+    let configs = match raw.compile(Some(&teams)) {
+        Ok(c) => c,
+        Err(errors) => return config_failure(forge, args, &status, &errors, out).await,
+    };
+
+    let changed = match have_history.then(|| local_changes(root, &facts)).flatten() {
+        Some(files) => files,
+        None => forge.changed_files().await.map_err(forge_failure)?,
+    };
+    let configs_modified: Vec<String> = changed
+        .iter()
+        .flat_map(|f| std::iter::once(&f.path).chain(f.old_path.as_ref()))
+        .filter(|p| is_config_path(p))
+        .cloned()
+        .collect();
+    let mut pr = facts.pr.clone();
+    pr.files = changed;
+    let limits = LargeScaleLimits {
+        max_files: args.large_scale_files,
+        max_lines: args.large_scale_lines,
+    };
+    let evaluation = match review::evaluate(&configs, &pr, limits) {
+        Ok(e) => e,
+        Err(e) => {
+            let description = report::truncate(&e.0, report::MAX_DESCRIPTION);
+            let _ = writeln!(out, "failure: {description}");
+            if !args.dry_run {
+                forge
+                    .post_status(&status(Overall::Failure, description))
+                    .await
+                    .map_err(forge_failure)?;
+            }
+            return Err(Failure::failed(e.0));
+        }
+    };
+
+    let summary_ctx = SummaryContext {
+        context: context.clone(),
+        configs_modified,
+        dry_run: args.dry_run,
+    };
+    let markdown = report::markdown(&evaluation, &summary_ctx);
+    let _ = write!(out, "{}", report::text(&evaluation));
+    if args.dry_run {
+        let _ = write!(out, "\n{markdown}");
+        return Ok(());
+    }
+    forge
+        .post_status(&status(
+            evaluation.overall,
+            report::description(&evaluation),
+        ))
+        .await
+        .map_err(forge_failure)?;
+    // Requests and labels help people but do not decide anything: a refusal is a warning.
+    if let Err(e) = forge.request_reviewers(&evaluation.to_request).await {
+        eprintln!("warning: could not request reviewers: {e}");
+    }
+    if let Err(e) = forge
+        .update_labels(
+            &pr.labels,
+            &evaluation.labels_to_add,
+            &evaluation.labels_to_remove,
+        )
+        .await
+    {
+        eprintln!("warning: could not update labels: {e}");
+    }
+    publish_files(publish, &markdown, Some(&evaluation))
+        .map_err(|e| Failure::usage(format!("cannot write the job summary or outputs: {e}")))
+}
+
+/// Report invalid configs: a failure status naming file and line, and exit 1.
+async fn config_failure<F: Forge>(
+    forge: &F,
+    args: &StatusArgs,
+    status: &impl Fn(Overall, String) -> CommitStatus,
+    errors: &ConfigErrors,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let description = errors
+        .first()
+        .map(report::config_error_description)
+        .unwrap_or_else(|| "Invalid config".to_string());
+    let _ = writeln!(out, "failure: {description}");
+    if !args.dry_run {
+        forge
+            .post_status(&status(Overall::Failure, description))
+            .await
+            .map_err(forge_failure)?;
+    }
+    Err(Failure::failed(errors.to_string()))
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// Make sure the base and head commits and their merge base are in the checkout, fetching
+/// (deeper) from `origin` when the clone is shallow or lacks them. Returns whether the merge
+/// base is available.
+pub fn ensure_history(root: &Path, facts: &PrFacts) -> bool {
+    let base = facts.base_sha.as_str();
+    let head = facts.pr.head_sha.as_str();
+    let ready = || {
+        git::has_commit(root, base)
+            && git::has_commit(root, head)
+            && git::merge_base(root, base, head).is_ok()
+    };
+    if ready() {
+        return true;
+    }
+    for depth in [50u32, 1000] {
+        let _ = git::run(
+            root,
+            &[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                &format!("--depth={depth}"),
+                "origin",
+                base,
+                head,
+            ],
+        );
+        if ready() {
+            return true;
+        }
+    }
+    if git::is_shallow(root) {
+        let _ = git::run(
+            root,
+            &[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--unshallow",
+                "origin",
+                base,
+                head,
+            ],
+        );
+    }
+    ready()
+}
+
+/// Changed files from the checkout (merge base → head), or `None` when history is missing.
+pub fn local_changes(root: &Path, facts: &PrFacts) -> Option<Vec<FileDiff>> {
+    let base = git::merge_base(root, &facts.base_sha, &facts.pr.head_sha).ok()?;
+    git::diff(root, &[&base, &facts.pr.head_sha]).ok()
+}
+
+/// Write the summary and outputs files.
+pub fn publish_files(
+    publish: &Publish,
+    markdown: &str,
+    e: Option<&Evaluation>,
+) -> std::io::Result<()> {
+    use std::fs::OpenOptions;
+    if let Some(path) = &publish.summary_file {
+        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+        writeln!(f, "{markdown}")?;
+    }
+    if let (Some(path), Some(e)) = (&publish.output_file, e) {
+        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+        for (k, v) in report::outputs(e) {
+            writeln!(f, "{k}={v}")?;
+        }
+    }
+    Ok(())
+}
