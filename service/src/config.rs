@@ -1,0 +1,353 @@
+//! Typed settings read from the environment (DESIGN §4), parsed once at start-up.
+//!
+//! Every problem is reported as one line naming the variable and the fix, because the first
+//! thing an operator sees of a misconfigured service is its exit message. Each command loads
+//! only what it needs: admin commands work with just `DATABASE_URL` and `CODEREVIEW_SYNC_KEY`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::secret::Secret;
+use crate::vault::Vault;
+
+/// Default `DATABASE_URL`: an embedded SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://codereview-sync.db";
+/// Default `LISTEN` address.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8000";
+
+/// A configuration problem, rendered as one line for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Log output format (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Tuning for the queue worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// Events claimed and processed concurrently per step (`CODEREVIEW_SYNC_WORKER_CONCURRENCY`).
+    pub concurrency: u32,
+    /// How long a claim is exclusive (`CODEREVIEW_SYNC_LEASE_SECONDS`). A crashed worker's
+    /// events become claimable again after this long; a handler is cut off before it ends.
+    pub lease: Duration,
+    /// Attempts before an event that keeps asking for a retry is recorded as failed
+    /// (`CODEREVIEW_SYNC_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// How often an idle worker looks for due events (other replicas' events, retries).
+    pub poll_interval: Duration,
+    /// First retry delay; doubles per attempt.
+    pub backoff_base: Duration,
+    /// Longest retry delay, also the cap applied to a `Retry-After`.
+    pub backoff_max: Duration,
+    /// How long SIGTERM waits for in-flight events before releasing them to other workers.
+    pub shutdown_grace: Duration,
+    /// How long accepted delivery ids are remembered to drop late duplicates.
+    pub dedupe_retention: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            lease: Duration::from_secs(60),
+            max_attempts: 10,
+            poll_interval: Duration::from_millis(500),
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(15 * 60),
+            shutdown_grace: Duration::from_secs(20),
+            dedupe_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Secrets that authenticate incoming webhooks. `None` means the endpoint is disabled and
+/// answers 401 to everything.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSecrets {
+    /// `SLACK_SIGNING_SECRET`: HMAC key for Slack's `v0` signatures.
+    pub slack_signing_secret: Option<Secret<String>>,
+    /// `GITHUB_WEBHOOK_SECRET`: HMAC key for `X-Hub-Signature-256`.
+    pub github_webhook_secret: Option<Secret<String>>,
+    /// `GITLAB_WEBHOOK_TOKEN`: the shared token GitLab sends in `X-Gitlab-Token`.
+    pub gitlab_webhook_token: Option<Secret<String>>,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug)]
+pub struct Settings {
+    /// `DATABASE_URL`: `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// `LISTEN`: address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Keys from `CODEREVIEW_SYNC_KEY` and `CODEREVIEW_SYNC_OLD_KEYS`.
+    pub vault: Vault,
+    /// Webhook verification secrets.
+    pub webhooks: WebhookSecrets,
+    /// `SLACK_API_URL` (default `https://slack.com/api`).
+    pub slack_api_url: Url,
+    /// `GITHUB_API_URL` (default `https://api.github.com`).
+    pub github_api_url: Url,
+    /// `GITLAB_URL` (no default: GitLab is optional).
+    pub gitlab_url: Option<Url>,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// Queue worker tuning.
+    pub worker: WorkerSettings,
+}
+
+/// Reads env vars through a lookup function, so tests can pass a map instead of mutating the
+/// process environment.
+pub trait Lookup: Fn(&str) -> Option<String> {}
+impl<F: Fn(&str) -> Option<String>> Lookup for F {}
+
+/// The real process environment. A value that is not valid Unicode reads as malformed below,
+/// because `var_os` is mapped through lossy conversion.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// `DATABASE_URL`, defaulting to the embedded SQLite file.
+pub fn database_url(env: &impl Lookup) -> Result<String, ConfigError> {
+    match env("DATABASE_URL") {
+        None => Ok(DEFAULT_DATABASE_URL.to_string()),
+        Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres") => Ok(url),
+        Some(_) => Err(ConfigError(
+            "DATABASE_URL must start with sqlite: or postgres:// (e.g. sqlite://codereview-sync.db)"
+                .into(),
+        )),
+    }
+}
+
+/// The vault from `CODEREVIEW_SYNC_KEY` (required) and `CODEREVIEW_SYNC_OLD_KEYS`.
+pub fn vault(env: &impl Lookup) -> Result<Vault, ConfigError> {
+    let Some(key) = env("CODEREVIEW_SYNC_KEY") else {
+        return Err(ConfigError(
+            "CODEREVIEW_SYNC_KEY is not set: run `codereview-sync keygen` and export the printed key"
+                .into(),
+        ));
+    };
+    let old = env("CODEREVIEW_SYNC_OLD_KEYS");
+    Vault::from_base64(&key, old.as_deref()).map_err(|e| ConfigError(e.to_string()))
+}
+
+fn optional_secret(env: &impl Lookup, name: &str) -> Result<Option<Secret<String>>, ConfigError> {
+    match env(name) {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Err(ConfigError(format!(
+            "{name} is set but empty: set it to the secret, or unset it to disable that endpoint"
+        ))),
+        Some(v) if v.trim() != v => Err(ConfigError(format!(
+            "{name} has leading or trailing whitespace (a pasted newline?): remove it"
+        ))),
+        Some(v) => Ok(Some(Secret::new(v))),
+    }
+}
+
+/// The three webhook secrets; a missing one disables its endpoint, an empty one is an error.
+pub fn webhook_secrets(env: &impl Lookup) -> Result<WebhookSecrets, ConfigError> {
+    Ok(WebhookSecrets {
+        slack_signing_secret: optional_secret(env, "SLACK_SIGNING_SECRET")?,
+        github_webhook_secret: optional_secret(env, "GITHUB_WEBHOOK_SECRET")?,
+        gitlab_webhook_token: optional_secret(env, "GITLAB_WEBHOOK_TOKEN")?,
+    })
+}
+
+fn url_var(
+    env: &impl Lookup,
+    name: &str,
+    default: Option<&str>,
+) -> Result<Option<Url>, ConfigError> {
+    match env(name).or_else(|| default.map(String::from)) {
+        None => Ok(None),
+        Some(v) => match Url::parse(&v) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Some(url)),
+            _ => Err(ConfigError(format!("{name} is not an http(s) URL: `{v}`"))),
+        },
+    }
+}
+
+fn number_var(env: &impl Lookup, name: &str, default: u32, min: u32) -> Result<u32, ConfigError> {
+    match env(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(ConfigError(format!(
+                "{name} must be a whole number >= {min}, got `{v}`"
+            ))),
+        },
+    }
+}
+
+/// Worker tuning from `CODEREVIEW_SYNC_WORKER_CONCURRENCY`, `CODEREVIEW_SYNC_LEASE_SECONDS` and
+/// `CODEREVIEW_SYNC_MAX_ATTEMPTS`.
+pub fn worker_settings(env: &impl Lookup) -> Result<WorkerSettings, ConfigError> {
+    let defaults = WorkerSettings::default();
+    Ok(WorkerSettings {
+        concurrency: number_var(
+            env,
+            "CODEREVIEW_SYNC_WORKER_CONCURRENCY",
+            defaults.concurrency,
+            1,
+        )?,
+        lease: Duration::from_secs(u64::from(number_var(
+            env,
+            "CODEREVIEW_SYNC_LEASE_SECONDS",
+            defaults.lease.as_secs() as u32,
+            1,
+        )?)),
+        max_attempts: number_var(
+            env,
+            "CODEREVIEW_SYNC_MAX_ATTEMPTS",
+            defaults.max_attempts,
+            1,
+        )?,
+        ..defaults
+    })
+}
+
+impl Settings {
+    /// Loads every setting `serve` needs.
+    pub fn load(env: &impl Lookup) -> Result<Self, ConfigError> {
+        let vault = vault(env)?;
+        let webhooks = webhook_secrets(env)?;
+        let database_url = database_url(env)?;
+        let listen_raw = env("LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = listen_raw.parse().map_err(|_| {
+            ConfigError(format!(
+                "LISTEN must be an address like 0.0.0.0:8000, got `{listen_raw}`"
+            ))
+        })?;
+        let log_format = match env("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "LOG_FORMAT must be `json` or `text`, got `{other}`"
+                )));
+            }
+        };
+        Ok(Self {
+            database_url,
+            listen,
+            vault,
+            webhooks,
+            slack_api_url: url_var(env, "SLACK_API_URL", Some("https://slack.com/api"))?
+                .expect("has a default"),
+            github_api_url: url_var(env, "GITHUB_API_URL", Some("https://api.github.com"))?
+                .expect("has a default"),
+            gitlab_url: url_var(env, "GITLAB_URL", None)?,
+            log_format,
+            worker: worker_settings(env)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Lookup {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    #[test]
+    fn only_the_key_is_required() {
+        let s = Settings::load(&env(&[("CODEREVIEW_SYNC_KEY", KEY)])).unwrap();
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert!(s.webhooks.slack_signing_secret.is_none());
+        assert_eq!(s.slack_api_url.as_str(), "https://slack.com/api");
+        assert_eq!(s.github_api_url.as_str(), "https://api.github.com/");
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.worker, WorkerSettings::default());
+    }
+
+    #[test]
+    fn missing_or_malformed_key_is_one_clear_line() {
+        let err = Settings::load(&env(&[])).unwrap_err().to_string();
+        assert!(err.contains("CODEREVIEW_SYNC_KEY is not set"), "{err}");
+        assert!(!err.contains('\n'));
+        let err = Settings::load(&env(&[("CODEREVIEW_SYNC_KEY", "short")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CODEREVIEW_SYNC_KEY is not a valid key"),
+            "{err}"
+        );
+        let err = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("CODEREVIEW_SYNC_OLD_KEYS", "nope"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("CODEREVIEW_SYNC_OLD_KEYS"), "{err}");
+    }
+
+    #[test]
+    fn empty_or_padded_signing_secrets_stop_start_up() {
+        for name in [
+            "SLACK_SIGNING_SECRET",
+            "GITHUB_WEBHOOK_SECRET",
+            "GITLAB_WEBHOOK_TOKEN",
+        ] {
+            let err = Settings::load(&env(&[("CODEREVIEW_SYNC_KEY", KEY), (name, "")]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(name) && err.contains("empty"), "{err}");
+            let err = Settings::load(&env(&[("CODEREVIEW_SYNC_KEY", KEY), (name, "abc\n")]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("whitespace"), "{err}");
+        }
+        let s = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("SLACK_SIGNING_SECRET", "s3cr3t"),
+        ]))
+        .unwrap();
+        assert_eq!(s.webhooks.slack_signing_secret.unwrap().expose(), "s3cr3t");
+    }
+
+    #[test]
+    fn other_values_are_checked() {
+        let base = [("CODEREVIEW_SYNC_KEY", KEY)];
+        for (name, value) in [
+            ("LISTEN", "localhost"),
+            ("LOG_FORMAT", "yaml"),
+            ("DATABASE_URL", "mysql://x"),
+            ("SLACK_API_URL", "ftp://x"),
+            ("CODEREVIEW_SYNC_LEASE_SECONDS", "0"),
+            ("CODEREVIEW_SYNC_WORKER_CONCURRENCY", "many"),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.push((name, value));
+            let err = Settings::load(&env(&pairs)).unwrap_err().to_string();
+            assert!(err.contains(name), "{name}: {err}");
+        }
+        let s = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("LOG_FORMAT", "json"),
+            ("CODEREVIEW_SYNC_LEASE_SECONDS", "5"),
+            ("GITLAB_URL", "https://gitlab.example.com"),
+        ]))
+        .unwrap();
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.worker.lease, Duration::from_secs(5));
+        assert!(s.gitlab_url.is_some());
+    }
+}

@@ -1,0 +1,436 @@
+//! The HTTP surface (warp): three webhook endpoints, `GET /healthz` and `GET /metrics`.
+//!
+//! A webhook request goes through the same steps for every source, in this order, and the
+//! first failing step answers:
+//!
+//! | step | failure |
+//! |---|---|
+//! | 1. size: `Content-Length` and the bytes actually read, at most 1 MiB | 413 |
+//! | 2. signature (Slack `v0` HMAC + 5-minute window, GitHub `X-Hub-Signature-256`, GitLab `X-Gitlab-Token`), constant-time, on the raw bytes | 401 |
+//! | 3. `Content-Type: application/json` | 415 |
+//! | 4. JSON shape and the delivery headers (event name, delivery id) | 400 |
+//! | 5. queue (sealed) — or answer Slack's `url_verification` / GitHub's `ping` | 200 |
+//!
+//! Nothing is written to the database before step 5, so every rejected request leaves no
+//! trace but a log line and a metric. Duplicates (same delivery id) answer 200 and are not
+//! queued again.
+
+pub mod github;
+pub mod gitlab;
+pub mod slack;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use http::{HeaderMap, StatusCode, header};
+use serde_json::json;
+use tokio::sync::Notify;
+use warp::Filter;
+use warp::Reply as _;
+use warp::reply::Response;
+
+use crate::config::WebhookSecrets;
+use crate::domain::Source;
+use crate::metrics::Metrics;
+use crate::store::{Enqueued, NewEvent, Store, now_ms};
+use crate::vault::Vault;
+
+/// Largest accepted request body (1 MiB). Slack caps events far below this; GitHub caps
+/// webhook payloads at 25 MB but PR events with huge bodies are not worth queueing.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Everything a request handler needs, shared by all requests.
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Seals queued payloads.
+    pub vault: Arc<Vault>,
+    /// Request and queue metrics.
+    pub metrics: Metrics,
+    /// Slack signature check; `None` = endpoint disabled (401).
+    pub slack: Option<slack::SlackVerifier>,
+    /// GitHub signature check; `None` = endpoint disabled (401).
+    pub github: Option<github::GitHubVerifier>,
+    /// GitLab token check; `None` = endpoint disabled (401).
+    pub gitlab: Option<gitlab::GitLabVerifier>,
+    /// Wakes this process's worker when an event is queued.
+    pub wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("slack", &self.slack.is_some())
+            .field("github", &self.github.is_some())
+            .field("gitlab", &self.gitlab.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state, turning each configured secret into a verifier.
+    pub fn new(
+        store: Store,
+        vault: Arc<Vault>,
+        metrics: Metrics,
+        secrets: &WebhookSecrets,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            vault,
+            metrics,
+            slack: secrets
+                .slack_signing_secret
+                .as_ref()
+                .map(slack::SlackVerifier::new),
+            github: secrets
+                .github_webhook_secret
+                .as_ref()
+                .map(github::GitHubVerifier::new),
+            gitlab: secrets
+                .gitlab_webhook_token
+                .as_ref()
+                .map(gitlab::GitLabVerifier::new),
+            wake,
+        }
+    }
+}
+
+/// Why a webhook request was refused. The message is safe to log and to send back: it names
+/// the failed check, never a secret or the body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Body over [`MAX_BODY_BYTES`].
+    #[error("body larger than 1 MiB")]
+    TooLarge,
+    /// Signature missing, malformed, wrong or stale; or the endpoint is not configured.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// Not `application/json`.
+    #[error("content type must be application/json")]
+    UnsupportedMediaType,
+    /// Signed, but not a delivery we can read.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// The database failed; the sender should retry.
+    #[error("internal error")]
+    Internal,
+}
+
+impl Refusal {
+    fn status(&self) -> StatusCode {
+        match self {
+            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Refusal::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn into_response(self) -> Response {
+        json_response(
+            self.status(),
+            &json!({ "ok": false, "error": self.to_string() }),
+        )
+    }
+}
+
+/// What a verified, well-formed request asks for.
+#[derive(Debug)]
+pub enum Delivery {
+    /// Queue it under this delivery id and event name.
+    Queue {
+        /// Delivery id (dedupe key).
+        dedupe_key: String,
+        /// Event name.
+        kind: String,
+    },
+    /// Answer directly without queueing (Slack `url_verification`, GitHub `ping`).
+    Answer(Response),
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    warp::reply::with_status(warp::reply::json(body), status).into_response()
+}
+
+/// Reads the body, refusing more than [`MAX_BODY_BYTES`]: first by the declared
+/// `Content-Length` (without reading), then by counting the bytes actually received (chunked
+/// bodies declare nothing).
+async fn read_body<S, B>(headers: &HeaderMap, body: S) -> Result<Bytes, Refusal>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(Refusal::TooLarge);
+    }
+    let mut buf =
+        BytesMut::with_capacity(declared.unwrap_or(4096).min(MAX_BODY_BYTES as u64) as usize);
+    futures::pin_mut!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|_| Refusal::BadRequest("body could not be read"))?;
+        if buf.len() + chunk.remaining() > MAX_BODY_BYTES {
+            return Err(Refusal::TooLarge);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            buf.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// True for `application/json`, with or without parameters (`; charset=utf-8`).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// A header as text, if present and visible ASCII.
+pub(crate) fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks a delivery id taken from a header or payload before it becomes a database key.
+pub(crate) fn delivery_id(value: &str) -> Result<String, Refusal> {
+    let ok = !value.is_empty() && value.len() <= 200 && value.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(Refusal::BadRequest(
+            "delivery id is empty, too long or not printable",
+        ))
+    }
+}
+
+/// Checks an event name (`pull_request`, `Note Hook`, `message`) before it is stored.
+pub(crate) fn event_name(value: &str) -> Result<String, Refusal> {
+    let ok = !value.is_empty()
+        && value.len() <= 100
+        && value.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(Refusal::BadRequest(
+            "event name is empty, too long or not printable",
+        ))
+    }
+}
+
+fn endpoint(source: Source) -> &'static str {
+    match source {
+        Source::Slack => "/slack/events",
+        Source::GitHub => "/github/webhook",
+        Source::GitLab => "/gitlab/webhook",
+    }
+}
+
+async fn ingest<S, B>(state: Arc<AppState>, source: Source, headers: HeaderMap, body: S) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let started = Instant::now();
+    let response = match accept(&state, source, &headers, body).await {
+        Ok(response) => response,
+        Err(refusal) => {
+            tracing::warn!(source = %source, status = refusal.status().as_u16(), reason = %refusal, "webhook refused");
+            refusal.into_response()
+        }
+    };
+    state.metrics.http_request(
+        endpoint(source),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn accept<S, B>(
+    state: &AppState,
+    source: Source,
+    headers: &HeaderMap,
+    body: S,
+) -> Result<Response, Refusal>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let body = read_body(headers, body).await?;
+    let now = now_ms();
+    match source {
+        Source::Slack => slack::verify(state.slack.as_ref(), headers, &body, now / 1000)?,
+        Source::GitHub => github::verify(state.github.as_ref(), headers, &body)?,
+        Source::GitLab => gitlab::verify(state.gitlab.as_ref(), headers)?,
+    }
+    if !is_json(headers) {
+        return Err(Refusal::UnsupportedMediaType);
+    }
+    let delivery = match source {
+        Source::Slack => slack::parse(headers, &body)?,
+        Source::GitHub => github::parse(headers, &body)?,
+        Source::GitLab => gitlab::parse(headers, &body)?,
+    };
+    let (dedupe_key, kind) = match delivery {
+        Delivery::Answer(response) => return Ok(response),
+        Delivery::Queue { dedupe_key, kind } => (dedupe_key, kind),
+    };
+    let event = NewEvent {
+        source,
+        dedupe_key: &dedupe_key,
+        kind: &kind,
+        payload: &body,
+    };
+    let outcome = state
+        .store
+        .enqueue(&state.vault, &event, now)
+        .await
+        .map_err(|e| {
+            tracing::error!(source = %source, error = %e, "could not queue event");
+            Refusal::Internal
+        })?;
+    let duplicate = outcome == Enqueued::Duplicate;
+    state
+        .metrics
+        .event_received(source, if duplicate { "duplicate" } else { "queued" });
+    if duplicate {
+        tracing::info!(source = %source, kind = %kind, dedupe_key = %dedupe_key, "duplicate delivery ignored");
+    } else {
+        tracing::debug!(source = %source, kind = %kind, dedupe_key = %dedupe_key, "event queued");
+        state.wake.notify_one();
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "ok": true, "duplicate": duplicate }),
+    ))
+}
+
+async fn healthz(state: Arc<AppState>) -> Response {
+    let started = Instant::now();
+    let response =
+        warp::reply::with_header("ok\n", header::CONTENT_TYPE, "text/plain").into_response();
+    state
+        .metrics
+        .http_request("/healthz", 200, started.elapsed());
+    response
+}
+
+async fn metrics(state: Arc<AppState>) -> Response {
+    let started = Instant::now();
+    match state.store.queue_depth().await {
+        Ok(depth) => state.metrics.set_queue_depth(depth),
+        Err(e) => tracing::warn!(error = %e, "could not read queue depth"),
+    }
+    // Count this scrape before rendering so the output includes it.
+    state
+        .metrics
+        .http_request("/metrics", 200, started.elapsed());
+    warp::reply::with_header(
+        state.metrics.render(),
+        header::CONTENT_TYPE,
+        "text/plain; version=0.0.4; charset=utf-8",
+    )
+    .into_response()
+}
+
+/// The complete route table. Unknown paths answer 404 and wrong methods 405, both counted
+/// under the `unmatched` endpoint label.
+pub fn routes(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    let with_state = {
+        let state = state.clone();
+        warp::any().map(move || state.clone())
+    };
+    let webhook = |source: Source| {
+        with_state
+            .clone()
+            .and(warp::post())
+            .and(warp::header::headers_cloned())
+            .and(warp::body::stream())
+            .then(move |state, headers, body| ingest(state, source, headers, body))
+    };
+    let slack = warp::path!("slack" / "events").and(webhook(Source::Slack));
+    let github = warp::path!("github" / "webhook").and(webhook(Source::GitHub));
+    let gitlab = warp::path!("gitlab" / "webhook").and(webhook(Source::GitLab));
+    let health = warp::path!("healthz")
+        .and(warp::get())
+        .and(with_state.clone())
+        .then(healthz);
+    let metrics_route = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state)
+        .then(metrics);
+    let unmatched_metrics = state.metrics.clone();
+    slack
+        .or(github)
+        .unify()
+        .or(gitlab)
+        .unify()
+        .or(health)
+        .unify()
+        .or(metrics_route)
+        .unify()
+        .recover(move |rejection: warp::Rejection| {
+            let metrics = unmatched_metrics.clone();
+            async move {
+                let status = if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+                    StatusCode::METHOD_NOT_ALLOWED
+                } else if rejection.is_not_found() {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                metrics.http_request("unmatched", status.as_u16(), std::time::Duration::ZERO);
+                Ok::<Response, Infallible>(json_response(
+                    status,
+                    &json!({ "ok": false, "error": status.canonical_reason().unwrap_or("error") }),
+                ))
+            }
+        })
+        .unify()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_check_accepts_parameters_only_for_json() {
+        let mut h = HeaderMap::new();
+        assert!(!is_json(&h));
+        for (value, ok) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Application/JSON", true),
+            ("application/x-www-form-urlencoded", false),
+            ("text/plain", false),
+            ("application/jsonx", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            assert_eq!(is_json(&h), ok, "{value}");
+        }
+    }
+
+    #[test]
+    fn delivery_ids_are_bounded() {
+        assert!(delivery_id("72d3162e-cc78-11e3-81ab-4c9367dc0958").is_ok());
+        assert!(delivery_id("").is_err());
+        assert!(delivery_id(&"a".repeat(201)).is_err());
+        assert!(delivery_id("has space").is_err());
+    }
+}

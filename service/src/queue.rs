@@ -1,0 +1,458 @@
+//! The worker side of the durable queue: claim due events, open their sealed payloads, hand
+//! them to an [`EventHandler`], and record the outcome (delete, retry with backoff, or record
+//! a permanent failure).
+//!
+//! [`Worker::run_once`] is one deterministic step, public so tests drive the queue without
+//! sleeping; [`Worker::run`] loops it until shutdown and then finishes or releases in-flight
+//! work. Delivery is at-least-once: an event whose worker dies mid-handler runs again once the
+//! lease expires, so handlers make their effects idempotent (the link tables are keyed for it).
+
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::FutureExt as _;
+use serde::de::DeserializeOwned;
+use tokio::sync::{Notify, watch};
+
+use crate::config::WorkerSettings;
+use crate::domain::Source;
+use crate::metrics::Metrics;
+use crate::store::{ClaimedRow, Store, StoreError, duration_ms, now_ms};
+use crate::vault::Vault;
+
+/// The longest `Retry-After` we honour; anything longer is treated as this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A verified webhook delivery, opened for a handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Queue row id (stable across attempts).
+    pub id: i64,
+    /// Where it came from.
+    pub source: Source,
+    /// Event name: `X-GitHub-Event` (`pull_request`), `X-Gitlab-Event` (`Note Hook`), or the
+    /// Slack inner event type (`message`).
+    pub kind: String,
+    /// The sender's delivery id.
+    pub dedupe_key: String,
+    /// The raw request body as received (already verified).
+    pub payload: Vec<u8>,
+    /// Attempts including this one (1 on the first try).
+    pub attempts: u32,
+    /// When it was accepted, ms since the epoch.
+    pub received_at: i64,
+}
+
+impl Event {
+    /// Parses the payload as JSON into `T`. A mismatch is permanent (retrying cannot fix it);
+    /// the error names only the position, never the payload's content.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, HandleError> {
+        serde_json::from_slice(&self.payload).map_err(|e| {
+            HandleError::Permanent(format!(
+                "{} payload does not have the expected shape (line {}, column {})",
+                self.kind,
+                e.line(),
+                e.column()
+            ))
+        })
+    }
+}
+
+/// Why a handler did not finish an event. Reasons are logged and stored: they must name
+/// identifiers and status codes only, never message text or tokens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandleError {
+    /// Try again later: at `after` if the remote said so (`Retry-After`), else with
+    /// exponential backoff.
+    #[error("retry: {reason}")]
+    Retry {
+        /// The remote's requested delay, if any.
+        after: Option<Duration>,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Retrying cannot help (bad payload, 4xx other than 429): record and drop the event.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl HandleError {
+    /// A retry with backoff.
+    pub fn retry(reason: impl Into<String>) -> Self {
+        HandleError::Retry {
+            after: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// A permanent failure.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        HandleError::Permanent(reason.into())
+    }
+}
+
+/// What the worker calls for every event. The thread-sync behaviours implement this; tests
+/// plug in their own (slow, failing, counting) handlers.
+#[async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    /// Processes one event. `Ok` deletes it from the queue.
+    async fn handle(&self, event: &Event) -> Result<(), HandleError>;
+}
+
+/// Counts from one [`Worker::run_once`] step.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StepReport {
+    /// Rows claimed.
+    pub claimed: usize,
+    /// Handled and deleted.
+    pub done: usize,
+    /// Scheduled for another attempt.
+    pub retried: usize,
+    /// Recorded as permanent failures.
+    pub failed: usize,
+    /// Finished after the lease was lost (another worker may have it now).
+    pub lost: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Retried,
+    Failed,
+    Lost,
+}
+
+/// Claims and processes queued events. Cheap to share behind an `Arc`.
+pub struct Worker {
+    store: Store,
+    vault: Arc<Vault>,
+    handler: Arc<dyn EventHandler>,
+    metrics: Metrics,
+    settings: WorkerSettings,
+    owner: String,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("owner", &self.owner)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A lease owner name unique to this process: host, pid and a random suffix.
+fn owner_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_string());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Delay before attempt `attempts + 1`: `base * 2^(attempts-1)` capped at `max`, with jitter
+/// in the upper half so replicas retrying together spread out.
+pub fn backoff(settings: &WorkerSettings, attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(30);
+    let full = settings
+        .backoff_base
+        .saturating_mul(1u32 << exp)
+        .min(settings.backoff_max);
+    let half = full / 2;
+    let jitter_ms = rand::random_range(0..=duration_ms(half).max(0) as u64);
+    half + Duration::from_millis(jitter_ms)
+}
+
+/// The handler must finish well within the lease, or another worker could claim the event
+/// while it still runs.
+fn handler_timeout(lease: Duration) -> Duration {
+    lease.mul_f64(0.8)
+}
+
+impl Worker {
+    /// Creates a worker with a fresh lease-owner name.
+    pub fn new(
+        store: Store,
+        vault: Arc<Vault>,
+        handler: Arc<dyn EventHandler>,
+        metrics: Metrics,
+        settings: WorkerSettings,
+    ) -> Self {
+        Self {
+            store,
+            vault,
+            handler,
+            metrics,
+            settings,
+            owner: owner_name(),
+        }
+    }
+
+    /// The name this worker writes into `lease_owner`.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// One step: claim up to `concurrency` due events, process them concurrently, record the
+    /// outcomes. Returns what happened; an empty report means nothing was due.
+    pub async fn run_once(&self) -> Result<StepReport, StoreError> {
+        let in_flight = Mutex::new(HashSet::new());
+        self.step(&in_flight).await
+    }
+
+    async fn step(&self, in_flight: &Mutex<HashSet<i64>>) -> Result<StepReport, StoreError> {
+        let rows = self
+            .store
+            .claim_due(
+                &self.owner,
+                now_ms(),
+                duration_ms(self.settings.lease),
+                self.settings.concurrency,
+            )
+            .await?;
+        let mut report = StepReport {
+            claimed: rows.len(),
+            ..StepReport::default()
+        };
+        if let Ok(mut set) = in_flight.lock() {
+            set.extend(rows.iter().map(|r| r.id));
+        }
+        let outcomes = futures::future::join_all(rows.into_iter().map(|row| async move {
+            let id = row.id;
+            let outcome = self.process(row).await;
+            if let Ok(mut set) = in_flight.lock() {
+                set.remove(&id);
+            }
+            outcome
+        }))
+        .await;
+        for outcome in outcomes {
+            match outcome? {
+                Outcome::Done => report.done += 1,
+                Outcome::Retried => report.retried += 1,
+                Outcome::Failed => report.failed += 1,
+                Outcome::Lost => report.lost += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    async fn process(&self, row: ClaimedRow) -> Result<Outcome, StoreError> {
+        let started = Instant::now();
+        let payload = match self.vault.open(&row.aad(), &row.sealed) {
+            Ok(payload) => payload,
+            Err(e) => return self.fail(&row, &e.to_string(), started).await,
+        };
+        let event = Event {
+            id: row.id,
+            source: row.source,
+            kind: row.kind.clone(),
+            dedupe_key: row.dedupe_key.clone(),
+            payload,
+            attempts: row.attempts,
+            received_at: row.received_at,
+        };
+        let limit = handler_timeout(self.settings.lease);
+        let handled = AssertUnwindSafe(self.handler.handle(&event)).catch_unwind();
+        let result = match tokio::time::timeout(limit, handled).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_panic)) => Err(HandleError::retry("handler panicked")),
+            Err(_) => Err(HandleError::retry(format!(
+                "handler did not finish within {} ms",
+                limit.as_millis()
+            ))),
+        };
+        drop(event);
+        match result {
+            Ok(()) => {
+                let kept = self.store.complete(row.id, &self.owner).await?;
+                self.metrics
+                    .event_processed(row.source, "done", started.elapsed());
+                tracing::info!(
+                    source = %row.source, kind = %row.kind, dedupe_key = %row.dedupe_key,
+                    attempts = row.attempts, elapsed_ms = started.elapsed().as_millis() as u64,
+                    "event processed"
+                );
+                Ok(if kept { Outcome::Done } else { self.lost(&row) })
+            }
+            Err(HandleError::Permanent(reason)) => self.fail(&row, &reason, started).await,
+            Err(HandleError::Retry { after, reason }) => {
+                if row.attempts >= self.settings.max_attempts {
+                    let reason = format!("gave up after {} attempts: {reason}", row.attempts);
+                    return self.fail(&row, &reason, started).await;
+                }
+                let delay = after
+                    .map(|d| d.min(MAX_RETRY_AFTER))
+                    .unwrap_or_else(|| backoff(&self.settings, row.attempts));
+                let at = now_ms().saturating_add(duration_ms(delay));
+                let kept = self
+                    .store
+                    .schedule_retry(row.id, &self.owner, at, &reason)
+                    .await?;
+                self.metrics.event_retried(row.source);
+                self.metrics
+                    .event_processed(row.source, "retry", started.elapsed());
+                tracing::warn!(
+                    source = %row.source, kind = %row.kind, dedupe_key = %row.dedupe_key,
+                    attempts = row.attempts, retry_in_ms = delay.as_millis() as u64,
+                    reason = %reason, "event will be retried"
+                );
+                Ok(if kept {
+                    Outcome::Retried
+                } else {
+                    self.lost(&row)
+                })
+            }
+        }
+    }
+
+    async fn fail(
+        &self,
+        row: &ClaimedRow,
+        reason: &str,
+        started: Instant,
+    ) -> Result<Outcome, StoreError> {
+        let kept = self
+            .store
+            .record_failure(row, &self.owner, reason, now_ms())
+            .await?;
+        if !kept {
+            return Ok(self.lost(row));
+        }
+        self.metrics.event_failed(row.source);
+        self.metrics
+            .event_processed(row.source, "failed", started.elapsed());
+        tracing::error!(
+            source = %row.source, kind = %row.kind, dedupe_key = %row.dedupe_key,
+            attempts = row.attempts, reason = %reason, "event failed permanently"
+        );
+        Ok(Outcome::Failed)
+    }
+
+    fn lost(&self, row: &ClaimedRow) -> Outcome {
+        tracing::warn!(
+            source = %row.source, kind = %row.kind, dedupe_key = %row.dedupe_key,
+            "lease expired before the event finished; another worker owns it now"
+        );
+        Outcome::Lost
+    }
+
+    /// Loops [`Worker::run_once`] until `shutdown` turns true. Sleeps `poll_interval` when
+    /// idle unless `wake` is notified (a new event was queued by this process). On shutdown,
+    /// in-flight events get `shutdown_grace` to finish; the rest are released so another
+    /// replica (or the next start) picks them up at once.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>, wake: Arc<Notify>) {
+        let mut last_prune: Option<Instant> = None;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                last_prune = Some(Instant::now());
+                let cutoff = now_ms() - duration_ms(self.settings.dedupe_retention);
+                match self.store.prune_deliveries(cutoff).await {
+                    Ok(n) if n > 0 => tracing::info!(pruned = n, "forgot old delivery ids"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not prune delivery ids"),
+                }
+            }
+            let in_flight = Mutex::new(HashSet::new());
+            let step = self.step(&in_flight);
+            tokio::pin!(step);
+            let result = tokio::select! {
+                result = &mut step => result,
+                _ = shutdown.changed() => {
+                    tracing::info!(
+                        grace_ms = self.settings.shutdown_grace.as_millis() as u64,
+                        "shutting down: finishing in-flight events"
+                    );
+                    let finished = tokio::time::timeout(self.settings.shutdown_grace, &mut step)
+                        .await
+                        .is_ok();
+                    // An unfinished step is never polled again; its rows are handed back.
+                    if !finished {
+                        self.release_all(&in_flight).await;
+                    }
+                    break;
+                }
+            };
+            match result {
+                Ok(report) if report.claimed > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "queue step failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("worker stopped");
+    }
+
+    async fn release_all(&self, in_flight: &Mutex<HashSet<i64>>) {
+        let ids: Vec<i64> = in_flight
+            .lock()
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
+        for id in ids {
+            match self.store.release(id, &self.owner).await {
+                Ok(_) => tracing::info!(id, "released unfinished event"),
+                Err(e) => {
+                    tracing::warn!(id, error = %e, "could not release event; its lease will expire")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_caps() {
+        let s = WorkerSettings {
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(60),
+            ..WorkerSettings::default()
+        };
+        for (attempts, full) in [(1, 2), (2, 4), (3, 8), (5, 32), (6, 60), (40, 60)] {
+            for _ in 0..50 {
+                let d = backoff(&s, attempts);
+                let full = Duration::from_secs(full);
+                assert!(d >= full / 2 && d <= full, "attempt {attempts}: {d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn json_errors_never_quote_the_payload() {
+        let event = Event {
+            id: 1,
+            source: Source::Slack,
+            kind: "message".into(),
+            dedupe_key: "Ev1".into(),
+            payload: br#"{"n": "secret message text"}"#.to_vec(),
+            attempts: 1,
+            received_at: 0,
+        };
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Shape {
+            n: u64,
+        }
+        let err = event.json::<Shape>().unwrap_err().to_string();
+        assert!(err.starts_with("permanent: message payload"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+}

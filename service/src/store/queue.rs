@@ -1,0 +1,383 @@
+//! The durable event queue: accepted webhook deliveries wait here, sealed, until a worker has
+//! processed them, and are then deleted.
+//!
+//! Claiming is one atomic statement that sets a lease (owner + expiry) and counts the attempt.
+//! On PostgreSQL the candidate rows are locked with `FOR UPDATE SKIP LOCKED`, so N replicas
+//! share one database without ever handing the same row to two workers; on SQLite the single
+//! writer gives the same guarantee. Every later transition (done, retry, failure, release)
+//! checks that the caller still owns the lease, so a worker that lost its lease cannot clobber
+//! the row another worker has claimed since.
+
+use super::{Store, StoreError, on_pool};
+use crate::domain::Source;
+use crate::vault::{Aad, Sealed, Vault};
+
+/// Associated data for a queued payload: the delivery's identity.
+pub(crate) fn event_aad(source: &str, dedupe_key: &str) -> Aad {
+    Aad::new("event_queue", &[source, dedupe_key])
+}
+
+/// A verified delivery to queue.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    /// Where it came from.
+    pub source: Source,
+    /// The sender's delivery id (Slack `event_id`, `X-GitHub-Delivery`, GitLab idempotency key).
+    pub dedupe_key: &'a str,
+    /// Event name (`X-GitHub-Event`, `X-Gitlab-Event`, Slack's inner event type).
+    pub kind: &'a str,
+    /// The raw request body; sealed before it is written.
+    pub payload: &'a [u8],
+}
+
+/// What [`Store::enqueue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// New delivery, queued.
+    Queued,
+    /// Seen before (still queued or already processed): nothing written.
+    Duplicate,
+}
+
+/// A row a worker has claimed: the payload is still sealed.
+#[derive(Debug, Clone)]
+pub struct ClaimedRow {
+    /// Queue row id.
+    pub id: i64,
+    /// Where it came from.
+    pub source: Source,
+    /// Delivery id.
+    pub dedupe_key: String,
+    /// Event name.
+    pub kind: String,
+    /// Sealed payload.
+    pub sealed: Sealed,
+    /// Attempts so far, including this one.
+    pub attempts: u32,
+    /// When it was accepted (ms since the epoch).
+    pub received_at: i64,
+}
+
+impl ClaimedRow {
+    /// Associated data the payload was sealed with.
+    pub fn aad(&self) -> Aad {
+        event_aad(self.source.as_str(), &self.dedupe_key)
+    }
+}
+
+/// A recorded permanent failure. No payload is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureRecord {
+    /// Where it came from.
+    pub source: Source,
+    /// Delivery id.
+    pub dedupe_key: String,
+    /// Event name.
+    pub kind: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why it failed (never message text).
+    pub reason: String,
+    /// When it was accepted (ms).
+    pub received_at: i64,
+    /// When it was given up (ms).
+    pub failed_at: i64,
+}
+
+type ClaimRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    Vec<u8>,
+    i32,
+    i64,
+);
+
+const CLAIM_SQLITE: &str = "UPDATE event_queue
+    SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
+    WHERE id IN (
+        SELECT id FROM event_queue
+        WHERE next_attempt_at <= $3 AND (lease_expires_at IS NULL OR lease_expires_at <= $3)
+        ORDER BY next_attempt_at, id
+        LIMIT $4)
+    RETURNING id, source, dedupe_key, kind, key_id, nonce, ciphertext, attempts, received_at";
+
+const CLAIM_POSTGRES: &str = "UPDATE event_queue
+    SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
+    WHERE id IN (
+        SELECT id FROM event_queue
+        WHERE next_attempt_at <= $3 AND (lease_expires_at IS NULL OR lease_expires_at <= $3)
+        ORDER BY next_attempt_at, id
+        LIMIT $4
+        FOR UPDATE SKIP LOCKED)
+    RETURNING id, source, dedupe_key, kind, key_id, nonce, ciphertext, attempts, received_at";
+
+fn claimed_from_row(row: ClaimRow) -> Result<ClaimedRow, StoreError> {
+    let (id, source, dedupe_key, kind, key_id, nonce, ciphertext, attempts, received_at) = row;
+    Ok(ClaimedRow {
+        id,
+        source: source
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("event source `{source}`")))?,
+        dedupe_key,
+        kind,
+        sealed: Sealed {
+            key_id,
+            nonce,
+            ciphertext,
+        },
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        received_at,
+    })
+}
+
+impl Store {
+    /// Seals and queues a delivery unless its dedupe key was seen before. The delivery id and
+    /// the queue row are written in one transaction: a crash leaves both or neither.
+    pub async fn enqueue(
+        &self,
+        vault: &Vault,
+        event: &NewEvent<'_>,
+        now: i64,
+    ) -> Result<Enqueued, StoreError> {
+        let source = event.source.as_str();
+        let sealed = vault.seal(&event_aad(source, event.dedupe_key), event.payload);
+        let outcome = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let fresh = sqlx::query(
+                "INSERT INTO event_deliveries (source, dedupe_key, received_at)
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(source)
+            .bind(event.dedupe_key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            if fresh {
+                sqlx::query(
+                    "INSERT INTO event_queue (source, dedupe_key, kind, key_id, nonce, ciphertext,
+                         attempts, next_attempt_at, received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
+                )
+                .bind(source)
+                .bind(event.dedupe_key)
+                .bind(event.kind)
+                .bind(&sealed.key_id)
+                .bind(&sealed.nonce)
+                .bind(&sealed.ciphertext)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Enqueued::Queued
+            } else {
+                tx.rollback().await?;
+                Enqueued::Duplicate
+            }
+        });
+        Ok(outcome)
+    }
+
+    /// Claims up to `limit` due rows for `owner` until `now + lease_ms`, counting an attempt on
+    /// each. Rows whose lease expired (their worker crashed) are due again.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedRow>, StoreError> {
+        let expires = now.saturating_add(lease_ms);
+        let limit = i64::from(limit);
+        let rows: Vec<ClaimRow> = match &self.pool {
+            super::Pool::Sqlite(pool) => {
+                sqlx::query_as(CLAIM_SQLITE)
+                    .bind(owner)
+                    .bind(expires)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            super::Pool::Postgres(pool) => {
+                sqlx::query_as(CLAIM_POSTGRES)
+                    .bind(owner)
+                    .bind(expires)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        let mut claimed = rows
+            .into_iter()
+            .map(claimed_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|r| r.id);
+        Ok(claimed)
+    }
+
+    /// Deletes a processed row (and with it the sealed payload). False if `owner` no longer
+    /// holds the lease.
+    pub async fn complete(&self, id: i64, owner: &str) -> Result<bool, StoreError> {
+        let n = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM event_queue WHERE id = $1 AND lease_owner = $2")
+                .bind(id)
+                .bind(owner)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Gives a row back for another attempt at `next_attempt_at`. False if the lease was lost.
+    pub async fn schedule_retry(
+        &self,
+        id: i64,
+        owner: &str,
+        next_attempt_at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let n = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE event_queue
+                 SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = $3,
+                     last_error = $4
+                 WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(next_attempt_at)
+            .bind(reason)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Moves a row to `event_failures` (without its payload) and deletes it, atomically.
+    /// False if the lease was lost.
+    pub async fn record_failure(
+        &self,
+        row: &ClaimedRow,
+        owner: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let recorded = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let deleted = sqlx::query("DELETE FROM event_queue WHERE id = $1 AND lease_owner = $2")
+                .bind(row.id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                tx.rollback().await?;
+                false
+            } else {
+                sqlx::query(
+                    "INSERT INTO event_failures
+                       (source, dedupe_key, kind, attempts, reason, received_at, failed_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(row.source.as_str())
+                .bind(&row.dedupe_key)
+                .bind(&row.kind)
+                .bind(i32::try_from(row.attempts).unwrap_or(i32::MAX))
+                .bind(reason)
+                .bind(row.received_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                true
+            }
+        });
+        Ok(recorded)
+    }
+
+    /// Hands a claimed row back untouched (graceful shutdown): due at once for any worker, and
+    /// the interrupted attempt is not counted.
+    pub async fn release(&self, id: i64, owner: &str) -> Result<bool, StoreError> {
+        let n = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE event_queue
+                 SET lease_owner = NULL, lease_expires_at = NULL, attempts = attempts - 1
+                 WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Rows waiting in the queue (due, leased or scheduled for retry).
+    pub async fn queue_depth(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT COUNT(*) FROM event_queue")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(n)
+    }
+
+    /// The most recent permanent failures, newest first.
+    pub async fn failures(&self, limit: u32) -> Result<Vec<FailureRecord>, StoreError> {
+        type Row = (String, String, String, i32, String, i64, i64);
+        let rows: Vec<Row> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT source, dedupe_key, kind, attempts, reason, received_at, failed_at
+                 FROM event_failures ORDER BY id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(
+                |(source, dedupe_key, kind, attempts, reason, received_at, failed_at)| {
+                    Ok(FailureRecord {
+                        source: source
+                            .parse()
+                            .map_err(|_| StoreError::Corrupt(format!("event source `{source}`")))?,
+                        dedupe_key,
+                        kind,
+                        attempts: u32::try_from(attempts).unwrap_or(0),
+                        reason,
+                        received_at,
+                        failed_at,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// Forgets delivery ids accepted before `older_than` whose event is no longer queued.
+    pub async fn prune_deliveries(&self, older_than: i64) -> Result<u64, StoreError> {
+        let n = on_pool!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM event_deliveries
+                 WHERE received_at < $1 AND NOT EXISTS (
+                     SELECT 1 FROM event_queue q
+                     WHERE q.source = event_deliveries.source
+                       AND q.dedupe_key = event_deliveries.dedupe_key)",
+            )
+            .bind(older_than)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n)
+    }
+}
