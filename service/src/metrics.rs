@@ -116,6 +116,11 @@ impl Metrics {
             "Events given up on and recorded in event_failures, by source",
             &["source"],
         );
+        // Create the per-source series up front so dashboards and alerts see 0, not "no data".
+        for source in [Source::Slack, Source::GitHub, Source::GitLab] {
+            retries.with_label_values(&[source.as_str()]);
+            failures.with_label_values(&[source.as_str()]);
+        }
         Self {
             inner: Arc::new(Inner {
                 registry,

@@ -1,0 +1,8 @@
+//! Integration tests for `codereview-sync`, one binary (zero2prod layout): every storage test
+//! runs on SQLite and, when `CODEREVIEW_TEST_POSTGRES` is set, on PostgreSQL.
+
+mod helpers;
+
+mod http;
+mod store;
+mod worker;
