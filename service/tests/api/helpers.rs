@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use codereview_sync::config::{WebhookSecrets, WorkerSettings};
-use codereview_sync::http::{AppState, github, slack};
+use codereview_sync::http::{github, slack};
 use codereview_sync::queue::{Event, EventHandler, HandleError, Worker};
 use codereview_sync::secret::Secret;
 use codereview_sync::startup::Application;
-use codereview_sync::store::{Backend, Pool, Store, now_ms};
+use codereview_sync::store::{Pool, Store, now_ms};
 use codereview_sync::vault::Vault;
 use sqlx::Connection as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -54,10 +54,6 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    pub fn backend(&self) -> Backend {
-        self.store.backend()
-    }
-
     /// A second, independent connection pool to the same database (another replica).
     pub async fn another_store(&self) -> Store {
         Store::connect_with(&self.url, 5).await.unwrap()
@@ -147,17 +143,17 @@ macro_rules! matrix {
                 #[allow(unused_imports)]
                 use super::*;
 
-                async fn run($db: crate::helpers::TestDb) $body
+                async fn test_body($db: crate::helpers::TestDb) $body
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    run(crate::helpers::sqlite_db().await).await
+                    test_body(crate::helpers::sqlite_db().await).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if let Some(db) = crate::helpers::postgres_db(module_path!()).await {
-                        run(db).await
+                        test_body(db).await
                     }
                 }
             }
@@ -176,7 +172,6 @@ macro_rules! on_pool {
         }
     };
 }
-pub(crate) use on_pool;
 
 /// `SELECT COUNT(*) FROM table`.
 pub async fn count(store: &Store, table: &str) -> i64 {
@@ -311,9 +306,7 @@ impl Default for AppOptions {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub db: TestDb,
-    pub vault: Arc<Vault>,
     pub worker: Arc<Worker>,
-    pub state: Arc<AppState>,
     client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -343,7 +336,6 @@ pub async fn spawn_app_with(db: TestDb, options: AppOptions) -> TestApp {
     .unwrap();
     let addr = app.local_addr();
     let worker = app.worker();
-    let state = app.state();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.serve(async move {
         let _ = rx.await;
@@ -351,9 +343,7 @@ pub async fn spawn_app_with(db: TestDb, options: AppOptions) -> TestApp {
     TestApp {
         addr,
         db,
-        vault: options.vault,
         worker,
-        state,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
         shutdown: Some(tx),
     }

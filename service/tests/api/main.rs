@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod cli;
+mod crash;
 mod http;
 mod store;
 mod worker;

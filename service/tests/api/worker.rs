@@ -194,7 +194,7 @@ matrix! {
         let (da, db_) = tokio::join!(drive(a), drive(b));
         let (da, db_) = (da.unwrap(), db_.unwrap());
         assert_eq!(da + db_, N);
-        let seen = seen.lock().unwrap();
+        let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), N);
         for (key, by) in seen.iter() {
             assert_eq!(by.len(), 1, "{key} processed by {by:?}");

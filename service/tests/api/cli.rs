@@ -1,0 +1,365 @@
+//! The `codereview-sync` binary itself: start-up errors, `serve` on an embedded SQLite file,
+//! logs that never carry secrets, and the admin commands (on SQLite and PostgreSQL).
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use codereview_sync::domain::Forge;
+use codereview_sync::store::CredentialKind;
+use codereview_sync::vault::Vault;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_codereview-sync");
+
+/// Runs the binary with exactly `env` (nothing inherited) and `stdin`.
+fn run(args: &[&str], env: &[(&str, &str)], stdin: &str, cwd: &Path) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A running `serve` process whose stdout lines arrive on a channel.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn start(env: &[(&str, &str)], cwd: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .envs(env.iter().copied())
+            .current_dir(cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a stdout line containing `needle`.
+    fn expect_line(&mut self, needle: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| {
+                    panic!("no line with {needle:?}; got:\n{}", self.seen.join("\n"))
+                });
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn addr(&mut self) -> SocketAddr {
+        let line = self.expect_line("listening on");
+        let after = line.split("listening on ").nth(1).unwrap();
+        after
+            .split(|c: char| c.is_whitespace() || c == '"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Sends SIGTERM and returns the exit status plus every remaining stdout line.
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.seen.extend(self.lines.try_iter());
+        (status, self.seen)
+    }
+}
+
+#[test]
+fn start_up_errors_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = key_b64(1);
+    for (env, needle) in [
+        (vec![], "CODEREVIEW_SYNC_KEY is not set"),
+        (
+            vec![("CODEREVIEW_SYNC_KEY", "dG9vIHNob3J0")],
+            "CODEREVIEW_SYNC_KEY is not a valid key",
+        ),
+        (
+            vec![
+                ("CODEREVIEW_SYNC_KEY", good.as_str()),
+                ("SLACK_SIGNING_SECRET", ""),
+            ],
+            "SLACK_SIGNING_SECRET is set but empty",
+        ),
+        (
+            vec![
+                ("CODEREVIEW_SYNC_KEY", good.as_str()),
+                ("GITHUB_WEBHOOK_SECRET", "s3cret\n"),
+            ],
+            "GITHUB_WEBHOOK_SECRET has leading or trailing whitespace",
+        ),
+        (
+            vec![
+                ("CODEREVIEW_SYNC_KEY", good.as_str()),
+                ("GITLAB_WEBHOOK_TOKEN", " "),
+            ],
+            "GITLAB_WEBHOOK_TOKEN is set but empty",
+        ),
+    ] {
+        let out = run(&["serve"], &env, "", dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{needle}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.starts_with("codereview-sync: ") && err.contains(needle),
+            "{err}"
+        );
+        assert!(stdout(&out).is_empty());
+    }
+    assert!(
+        !dir.path().join("codereview-sync.db").exists(),
+        "refused before touching the database"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_only_the_key_runs_on_an_embedded_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_b64(1);
+    // LISTEN only moves the port off 8000, which other processes on a shared machine may use.
+    let mut server = Server::start(
+        &[("CODEREVIEW_SYNC_KEY", &key), ("LISTEN", "127.0.0.1:0")],
+        dir.path(),
+    );
+    let addr = server.addr();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let resp = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // No signing secrets: every webhook endpoint answers 401.
+    let resp = client
+        .post(format!("http://{addr}/slack/events"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(
+        dir.path().join("codereview-sync.db").exists(),
+        "SQLite file created in the working directory"
+    );
+    let (status, lines) = server.terminate();
+    assert!(status.success(), "{status:?}\n{}", lines.join("\n"));
+    let all = lines.join("\n");
+    for needle in [
+        "SLACK_SIGNING_SECRET is not set: POST /slack/events answers 401 to everything",
+        "migrations applied",
+        "shutdown signal received",
+        "worker stopped",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in\n{all}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_never_contain_secrets_or_message_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_b64(7);
+    let env = [
+        ("CODEREVIEW_SYNC_KEY", key.as_str()),
+        ("LISTEN", "127.0.0.1:0"),
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "debug"),
+        ("SLACK_SIGNING_SECRET", SLACK_SECRET),
+        ("GITHUB_WEBHOOK_SECRET", GITHUB_SECRET),
+        ("GITLAB_WEBHOOK_TOKEN", GITLAB_TOKEN),
+    ];
+    let mut server = Server::start(&env, dir.path());
+    let addr = server.addr();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let body = slack_message("EvLog1", "top secret message text");
+    let mut req = client
+        .post(format!("http://{addr}/slack/events"))
+        .body(body.clone());
+    let headers = slack_headers(&body, now_secs());
+    let signature = headers[2].1.clone();
+    for (k, v) in &headers {
+        req = req.header(*k, v);
+    }
+    assert_eq!(req.send().await.unwrap().status(), 200);
+    // A refused request with a wrong token, and a GitLab delivery.
+    let resp = client
+        .post(format!("http://{addr}/gitlab/webhook"))
+        .header("x-gitlab-token", "glpat-wrong-guess")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    server.expect_line("event processed");
+    let (status, lines) = server.terminate();
+    assert!(status.success());
+    assert!(lines.len() > 5);
+    for line in &lines {
+        let json: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            json.get("level").is_some() && json.get("timestamp").is_some(),
+            "{line}"
+        );
+        for secret in [
+            key.as_str(),
+            SLACK_SECRET,
+            GITHUB_SECRET,
+            GITLAB_TOKEN,
+            "glpat-wrong-guess",
+            signature.as_str(),
+            "top secret message text",
+        ] {
+            assert!(!line.contains(secret), "log line leaks {secret:?}: {line}");
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("EvLog1")),
+        "identifiers are logged"
+    );
+}
+
+matrix! {
+    async fn admin_commands_round_trip(db) {
+        let dir = tempfile::tempdir().unwrap();
+        let k1 = key_b64(1);
+        let env1 = [("DATABASE_URL", db.url.as_str()), ("CODEREVIEW_SYNC_KEY", k1.as_str())];
+        let ok = |args: &[&str], env: &[(&str, &str)], stdin: &str| {
+            let out = run(args, env, stdin, dir.path());
+            assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+            stdout(&out)
+        };
+        let fails = |args: &[&str], env: &[(&str, &str)], stdin: &str| {
+            let out = run(args, env, stdin, dir.path());
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+            assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+            stderr(&out)
+        };
+
+        let generated = ok(&["keygen"], &[], "");
+        assert_eq!(generated.trim().len(), 44);
+        assert!(Vault::from_base64(generated.trim(), None).is_ok());
+        assert_ne!(generated, ok(&["keygen"], &[], ""));
+        assert_eq!(ok(&["migrate"], &env1[..1], ""), "migrations applied\n");
+
+        assert_eq!(ok(&["workspace", "add", "--team", "T0001"], &env1, "xoxb-cli-token\n"), "workspace T0001 registered\n");
+        assert_eq!(ok(&["workspace", "list"], &env1, ""), "T0001\n");
+        assert!(fails(&["workspace", "add", "--team", "T0002"], &env1, "").contains("no Slack bot token on stdin"));
+        assert!(fails(&["workspace", "add", "--team", "T0002"], &env1, "two tokens\n").contains("whitespace"));
+        assert!(fails(&["workspace", "add", "--team", "general"], &env1, "xoxb").contains("not a Slack team id"));
+        // Tokens are never accepted on the command line.
+        let out = run(&["workspace", "add", "--team", "T0002", "--token", "xoxb-argv"], &env1, "", dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(fails(&["workspace", "add", "--team", "T0002"], &env1[..1], "xoxb").contains("CODEREVIEW_SYNC_KEY is not set"));
+
+        ok(&["credential", "add", "--forge", "github", "--owner", "Acme"], &env1, "ghp_cli_token");
+        let listed = ok(&["credential", "list"], &env1, "");
+        let k1_id = Vault::from_base64(&k1, None).unwrap().current_key_id().to_string();
+        assert!(listed.contains(&format!("github\tacme\tkey {k1_id}\tupdated ")), "{listed}");
+        assert!(listed.contains(&format!("slack\tT0001\tkey {k1_id}")), "{listed}");
+        assert!(!listed.contains("xoxb-cli-token") && !listed.contains("ghp_cli_token"));
+
+        assert_eq!(ok(&["link", "add", "--repo", "Acme/Web", "--team", "T0001", "--channel", "C0001"], &env1, ""), "linked acme/web to T0001/C0001\n");
+        ok(&["link", "add", "--repo", "group/sub/app", "--team", "T0001", "--channel", "C0002", "--forge", "gitlab"], &env1, "");
+        assert_eq!(ok(&["link", "list"], &env1, ""), "any\tacme/web\tT0001\tC0001\ngitlab\tgroup/sub/app\tT0001\tC0002\n");
+        assert!(fails(&["link", "add", "--repo", "acme", "--team", "T0001", "--channel", "C0001"], &env1, "").contains("not a repository path"));
+        assert!(fails(&["link", "add", "--repo", "acme/web", "--team", "T0001", "--channel", "#general"], &env1, "").contains("not a Slack channel id"));
+
+        ok(&["user", "map", "--slack", "U0001", "--forge", "github", "--login", "octocat"], &env1, "");
+        assert_eq!(ok(&["user", "list"], &env1, ""), "U0001\tgithub\toctocat\n");
+
+        // The library reads what the binary wrote.
+        let v1 = Vault::new(key(1), &[]);
+        assert_eq!(db.store.slack_bot_token(&v1, "T0001").await.unwrap().unwrap().expose(), "xoxb-cli-token");
+
+        // Rotate: new key current, old key readable, every row re-sealed.
+        let k2 = key_b64(2);
+        let env2 = [("DATABASE_URL", db.url.as_str()), ("CODEREVIEW_SYNC_KEY", k2.as_str()), ("CODEREVIEW_SYNC_OLD_KEYS", k1.as_str())];
+        let k2_id = Vault::from_base64(&k2, None).unwrap().current_key_id().to_string();
+        assert_eq!(ok(&["rotate-key"], &env2, ""), format!("re-encrypted 2 credential(s) and 0 queued event(s) under key {k2_id}\n"));
+        assert!(!ok(&["credential", "list"], &env2, "").contains(&k1_id));
+        let v2 = Vault::new(key(2), &[]);
+        assert_eq!(
+            db.store.credential(&v2, CredentialKind::Forge(Forge::GitHub), "acme").await.unwrap().unwrap().expose(),
+            "ghp_cli_token"
+        );
+        let env2_only = [env2[0], env2[1]];
+        assert_eq!(ok(&["rotate-key"], &env2_only, ""), format!("re-encrypted 0 credential(s) and 0 queued event(s) under key {k2_id}\n"));
+
+        assert_eq!(ok(&["queue", "status"], &env2_only, ""), "queued events: 0\n");
+        ok(&["link", "remove", "--repo", "acme/web", "--team", "T0001", "--channel", "C0001"], &env2_only, "");
+        fails(&["link", "remove", "--repo", "acme/web", "--team", "T0001", "--channel", "C0001"], &env2_only, "");
+        ok(&["user", "remove", "--slack", "U0001", "--forge", "github"], &env2_only, "");
+        assert_eq!(ok(&["user", "list"], &env2_only, ""), "");
+        ok(&["credential", "remove", "--forge", "github", "--owner", "acme"], &env2_only, "");
+        fails(&["credential", "remove", "--forge", "github", "--owner", "acme"], &env2_only, "");
+        ok(&["workspace", "remove", "--team", "T0001"], &env2_only, "");
+        assert_eq!(ok(&["workspace", "list"], &env2_only, ""), "");
+        assert_eq!(ok(&["link", "list"], &env2_only, ""), "", "links go with the workspace");
+    }
+}
