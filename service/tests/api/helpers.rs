@@ -46,7 +46,7 @@ enum Guard {
     Postgres { admin_url: String, name: String },
 }
 
-/// A fresh, migrated database that is removed when dropped.
+/// A fresh, migrated database (SQLite file or PostgreSQL schema), removed when dropped.
 pub struct TestDb {
     pub url: String,
     pub store: Store,
@@ -80,7 +80,7 @@ impl Drop for TestDb {
                     .unwrap();
                 rt.block_on(async {
                     if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
                         let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
                             .execute(&mut conn)
                             .await;
@@ -105,8 +105,10 @@ pub async fn sqlite_db() -> TestDb {
     }
 }
 
-/// A fresh PostgreSQL database (`CREATE DATABASE cr_test_<random>`), or `None` with a message
-/// when `CODEREVIEW_TEST_POSTGRES` is not set.
+/// A fresh PostgreSQL schema (`CREATE SCHEMA cr_test_<random>` in the database named by
+/// `CODEREVIEW_TEST_POSTGRES`, selected through the URL's `search_path` option, dropped at the
+/// end), or `None` with a message when the variable is not set. A schema is created in
+/// milliseconds where `CREATE DATABASE` takes a second, and isolates tests just as well.
 pub async fn postgres_db(test: &str) -> Option<TestDb> {
     let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
         eprintln!(
@@ -118,13 +120,14 @@ pub async fn postgres_db(test: &str) -> Option<TestDb> {
     let mut conn = sqlx::PgConnection::connect(&admin_url)
         .await
         .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is set but unreachable: {e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
         .execute(&mut conn)
         .await
         .unwrap();
     conn.close().await.ok();
     let mut url = url::Url::parse(&admin_url).unwrap();
-    url.set_path(&format!("/{name}"));
+    url.query_pairs_mut()
+        .append_pair("options[search_path]", &name);
     let url = url.to_string();
     let store = Store::connect_with(&url, 5).await.unwrap();
     store.migrate().await.unwrap();
