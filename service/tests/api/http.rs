@@ -111,14 +111,14 @@ fn bad_inputs() -> Vec<Case> {
         post(
             "slack: stale timestamp",
             "/slack/events",
-            signed(&body, now - 301),
+            signed(&body, now - 360),
             &body,
             401,
         ),
         post(
             "slack: future timestamp",
             "/slack/events",
-            signed(&body, now + 301),
+            signed(&body, now + 360),
             &body,
             401,
         ),
