@@ -68,7 +68,16 @@ impl RawSet {
                     set.files.insert(file.path, (file.text, raw));
                 }
                 Err((span, message)) => {
-                    errors.push(ConfigError::at(&file.path, &file.text, span, None, message));
+                    let scope = span
+                        .as_ref()
+                        .and_then(|s| model::scope_at(&file.text, s.start));
+                    errors.push(ConfigError::at(
+                        &file.path,
+                        &file.text,
+                        span,
+                        scope.as_deref(),
+                        message,
+                    ));
                 }
             }
         }
@@ -329,9 +338,7 @@ impl RawSet {
             if let Some((bot, o)) = list.iter().find(|(v, _)| is_bot(v)) {
                 return Err(err(
                     *o,
-                    format!(
-                        "Scope '{name}' {field}: '{bot}' is a bot and cannot be listed as a reviewer"
-                    ),
+                    format!("{field}: '{bot}' is a bot and cannot be listed as a reviewer"),
                 ));
             }
         }

@@ -133,5 +133,62 @@ pub struct RawChecklistItem {
 
 /// Parse one file. The error carries the byte span the TOML parser reported.
 pub fn parse(text: &str) -> Result<RawConfig, (Option<std::ops::Range<usize>>, String)> {
-    toml::from_str::<RawConfig>(text).map_err(|e| (e.span(), e.message().trim().to_string()))
+    toml::from_str::<RawConfig>(text).map_err(|e| (e.span(), toml_terms(e.message().trim())))
+}
+
+/// Say what serde calls a sequence, a map or a Rust struct in the words of TOML, since the
+/// reader wrote TOML: `expected struct RawScope` becomes `expected a table`.
+fn toml_terms(message: &str) -> String {
+    if message.starts_with("invalid length") && message.contains("expected struct") {
+        return "invalid type: array, expected a table".to_string();
+    }
+    let mut out = message.to_string();
+    if let Some(i) = out.find("expected struct ") {
+        out.replace_range(i.., "expected a table");
+    }
+    for (from, to) in [
+        (" as i128", ""),
+        ("expected i64", "expected an integer"),
+        ("floating point", "float"),
+        ("a sequence", "an array"),
+        ("type: sequence", "type: array"),
+        ("a map", "a table"),
+        ("type: map", "type: table"),
+    ] {
+        out = out.replace(from, to);
+    }
+    out
+}
+
+/// The name of the `[[scopes]]` entry containing byte `offset`, so that an error the TOML
+/// deserializer reports inside a scope (unknown key, wrong type, missing key) can name the scope
+/// like every other error. `None` when the file cannot be read that far or the scope has no name.
+pub fn scope_at(text: &str, offset: usize) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Loose {
+        #[serde(default)]
+        scopes: Vec<Spanned<BTreeMap<String, toml::Value>>>,
+    }
+    let loose: Loose = toml::from_str(text).ok()?;
+    // A `[[scopes]]` table's span is its header, and its keys (dotted ones and sub-tables
+    // included) follow it: such a scope extends to the next scope or top-level item.
+    let top: BTreeMap<String, Spanned<toml::Value>> = toml::from_str(text).ok()?;
+    let mut starts: Vec<usize> = top.values().map(|v| v.span().start).collect();
+    starts.extend(loose.scopes.iter().map(|s| s.span().start));
+    let scope = loose
+        .scopes
+        .iter()
+        .rev()
+        .find(|s| s.span().start <= offset)?;
+    let span = scope.span();
+    let end = if text[span.start..].starts_with('[') {
+        starts.into_iter().filter(|&s| s > span.start).min()
+    } else {
+        Some(span.end) // an inline table: its span is all of it
+    };
+    if end.is_some_and(|end| offset >= end) {
+        return None;
+    }
+    let name = scope.get_ref().get("name")?.as_str()?;
+    (!name.is_empty()).then(|| name.to_string())
 }
