@@ -4,14 +4,15 @@
 //! ```text
 //! cargo build --release --workspace
 //! cargo run --release --example bench_match -- [--files 20000] [--runs 5] [--pa-runs 1]
-//!                                              [--paths 1000000] [--no-pa]
+//!                                              [--paths 1000000] [--no-pa] [--keep DIR]
 //! ```
 //!
 //! It writes a git repository of `--files` files with a large multi-scope config (see
 //! `benches/support`), times the release `codereview match` binary `--runs` times (wall clock,
 //! output to a pipe), times `pa match` `--pa-runs` times when `pa` is on `PATH` (about a minute
 //! per run on 20k files), compares the two outputs line by line, then matches `--paths`
-//! generated paths through `Matcher::match_path`. Figures are recorded in `docs/benchmarks.md`.
+//! generated paths through `Matcher::match_path`. `--keep DIR` writes the repository to DIR and
+//! leaves it there, for profiling. Figures are recorded in `docs/benchmarks.md`.
 
 #[path = "../benches/support/mod.rs"]
 mod support;
@@ -27,6 +28,7 @@ struct Options {
     runs: usize,
     pa_runs: usize,
     paths: usize,
+    keep: Option<PathBuf>,
 }
 
 fn parse_options() -> Options {
@@ -35,6 +37,7 @@ fn parse_options() -> Options {
         runs: 5,
         pa_runs: 1,
         paths: 1_000_000,
+        keep: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -49,6 +52,7 @@ fn parse_options() -> Options {
             "--pa-runs" => o.pa_runs = number("--pa-runs"),
             "--paths" => o.paths = number("--paths"),
             "--no-pa" => o.pa_runs = 0,
+            "--keep" => o.keep = Some(args.next().expect("--keep needs a directory").into()),
             other => panic!("unknown argument {other}; see the doc comment of bench_match.rs"),
         }
     }
@@ -113,7 +117,14 @@ fn summary(times: &[Duration]) -> String {
 fn main() {
     let o = parse_options();
     let dir = tempfile::tempdir().expect("temp dir");
-    let repo = dir.path();
+    let repo = match &o.keep {
+        Some(keep) => {
+            assert!(!keep.exists(), "--keep {} already exists", keep.display());
+            std::fs::create_dir_all(keep).expect("create --keep directory");
+            keep.as_path()
+        }
+        None => dir.path(),
+    };
     let start = Instant::now();
     let files = support::write_repo(repo, o.files);
     println!(

@@ -72,6 +72,7 @@ const WEB_EXTS: &[&str] = &["ts", "tsx", "tsx", "css", "scss", "json", "svg", "m
 pub fn paths(n: usize) -> Vec<String> {
     let mut rng = Rng::new(n as u64);
     let mut out = Vec::with_capacity(n);
+    let mut seen = std::collections::HashSet::with_capacity(n);
     let fixed = [
         "README.md",
         "LICENSE",
@@ -92,6 +93,7 @@ pub fn paths(n: usize) -> Vec<String> {
         "Dockerfile",
     ];
     out.extend(fixed.iter().map(|s| s.to_string()));
+    seen.extend(fixed.iter().map(|s| s.to_lowercase()));
     let mut i = 0usize;
     while out.len() < n {
         i += 1;
@@ -151,10 +153,12 @@ pub fn paths(n: usize) -> Vec<String> {
                 _ => format!("deploy/{}/k8s_{i}.yaml", rng.pick(MODULES)),
             },
         };
-        out.push(path);
+        if seen.insert(path.to_lowercase()) {
+            out.push(path);
+        }
     }
+    out.truncate(n);
     out.sort();
-    out.dedup();
     out
 }
 
