@@ -201,7 +201,18 @@ fn init(repo: Option<&Path>, filename: &str, out: &mut dyn Write) -> Result<(), 
 
 /// Load, validate and compile the working tree's configs; print `file:line:col: message` errors.
 pub fn check(root: &Path, quiet: bool, out: &mut dyn Write) -> Result<ConfigSet, Failure> {
-    let files = config::discover::from_worktree(root)?;
+    check_files(root, &git::ls_files(root)?, quiet, out)
+}
+
+/// [`check`] with the working tree's files already listed (`git ls-files` costs a directory
+/// walk, so `match` and `coverage` list them once for both jobs).
+pub fn check_files(
+    root: &Path,
+    listed: &[String],
+    quiet: bool,
+    out: &mut dyn Write,
+) -> Result<ConfigSet, Failure> {
+    let files = config::discover::from_worktree_files(root, listed)?;
     if files.is_empty() {
         return Err(Failure::failed(format!(
             "No {} files found.",
@@ -245,7 +256,8 @@ pub fn check(root: &Path, quiet: bool, out: &mut dyn Write) -> Result<ConfigSet,
 }
 
 fn match_command(root: &Path, args: &MatchArgs, out: &mut dyn Write) -> Result<(), Failure> {
-    let set = check(root, true, out)?;
+    let all = git::ls_files(root)?;
+    let set = check_files(root, &all, true, out)?;
     let matcher = Matcher::new(&set).map_err(|e| Failure::failed(e.to_string()))?;
     let explanation = if !args.paths.is_empty() {
         if args.changed || args.staged || args.base.is_some() {
@@ -281,7 +293,6 @@ fn match_command(root: &Path, args: &MatchArgs, out: &mut dyn Write) -> Result<(
         let matches = match_worktree_files(root, &matcher, &changed);
         Explanation::new(&matcher, &matches, None)
     } else {
-        let all = git::ls_files(root)?;
         let matches = match_worktree_files(root, &matcher, &all);
         Explanation::new(&matcher, &matches, Some(all))
     };
@@ -385,9 +396,9 @@ fn coverage(
     check_flag: bool,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let set = check(root, true, out)?;
-    let matcher = Matcher::new(&set).map_err(|e| Failure::failed(e.to_string()))?;
     let mut files = git::ls_files(root)?;
+    let set = check_files(root, &files, true, out)?;
+    let matcher = Matcher::new(&set).map_err(|e| Failure::failed(e.to_string()))?;
     if path != Path::new(".") {
         let dir = expand_paths(root, &[path.to_path_buf()], out)?;
         files.retain(|f| dir.contains(f));

@@ -59,6 +59,9 @@ pub fn repo_root(dir: &Path) -> Result<PathBuf, GitError> {
 
 /// Every file of the working tree that git knows or would add: tracked (even if deleted on
 /// disk) and untracked but not ignored, as repository-relative paths, sorted and unique.
+///
+/// `--cached` already lists files deleted on disk (they are still in the index), so PullApprove's
+/// extra `--deleted` would only repeat them, at the cost of a `stat` per tracked file.
 pub fn ls_files(root: &Path) -> Result<Vec<String>, GitError> {
     let out = run(
         root,
@@ -66,7 +69,6 @@ pub fn ls_files(root: &Path) -> Result<Vec<String>, GitError> {
             "ls-files",
             "-z",
             "--cached",
-            "--deleted",
             "--others",
             "--exclude-standard",
             "--full-name",
