@@ -369,7 +369,10 @@ pub fn write_repo(dir: &Path, n: usize) -> Vec<String> {
         std::fs::write(&full, content(path, i)).expect("write file");
     }
     for (path, text) in configs() {
-        std::fs::write(dir.join(&path), text).expect("write config");
+        let full = dir.join(&path);
+        std::fs::create_dir_all(full.parent().expect("configs live in a directory"))
+            .expect("create directory");
+        std::fs::write(full, text).expect("write config");
         files.push(path);
     }
     git(dir, &["init", "-q", "."]);
