@@ -8,6 +8,7 @@
 use crate::cli::Failure;
 use crate::config::{self, ConfigErrors, RawSet, is_config_path};
 use crate::forge::github::{EventTarget, Github, GithubSettings, event_target};
+use crate::forge::gitlab::{Gitlab, GitlabSettings};
 use crate::forge::{CommitStatus, Forge, ForgeError, PrFacts};
 use crate::git::{self, FileDiff};
 use crate::report::{self, SummaryContext};
@@ -69,9 +70,7 @@ pub fn run(repo: Option<&Path>, args: &StatusArgs, out: &mut dyn Write) -> Resul
         .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
     match kind {
         ForgeKind::Github => runtime.block_on(run_github(repo, args, out)),
-        ForgeKind::Gitlab => Err(Failure::usage(
-            "GitLab support is not built into this binary yet",
-        )),
+        ForgeKind::Gitlab => runtime.block_on(run_gitlab(repo, args, out)),
     }
 }
 
@@ -162,6 +161,74 @@ async fn run_github(
     tracing::debug!(requests = forge.request_count(), "GitHub API requests");
     if env("CODEREVIEW_DEBUG_REQUESTS").is_some() {
         eprintln!("codereview: {} GitHub API requests", forge.request_count());
+    }
+    result
+}
+
+/// GitLab CI: the merge request of a merge request pipeline. The summary goes to the job log and
+/// to `codereview-summary.md` in `CI_PROJECT_DIR` (`CODEREVIEW_SUMMARY_PATH`), the outputs to the
+/// dotenv report `codereview.env` (`CODEREVIEW_DOTENV_PATH`) as `CODEREVIEW_STATE=...`: GitLab
+/// has no step summary or outputs file.
+async fn run_gitlab(
+    repo: Option<&Path>,
+    args: &StatusArgs,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let api_url = env("CI_API_V4_URL").ok_or_else(|| {
+        Failure::usage("CI_API_V4_URL is not set: run inside GitLab CI (or set it, e.g. https://gitlab.example.com/api/v4)")
+    })?;
+    let project = env("CI_PROJECT_ID")
+        .ok_or_else(|| Failure::usage("CI_PROJECT_ID is not set: run inside GitLab CI"))?;
+    let merge_request = env("CI_MERGE_REQUEST_IID")
+        .ok_or_else(|| {
+            Failure::usage(
+                "CI_MERGE_REQUEST_IID is not set: this is not a merge request pipeline; run the job only there (rules: - if: $CI_PIPELINE_SOURCE == \"merge_request_event\")",
+            )
+        })?
+        .parse::<u64>()
+        .map_err(|e| Failure::usage(format!("CI_MERGE_REQUEST_IID is not a number: {e}")))?;
+    let token = env("CODEREVIEW_GITLAB_TOKEN")
+        .ok_or_else(|| Failure::usage(crate::forge::gitlab::MISSING_TOKEN))?;
+    let settings = GitlabSettings {
+        api_url,
+        project,
+        merge_request,
+        token,
+        commit_sha: env("CI_COMMIT_SHA"),
+        diff_base_sha: env("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
+        pipeline_id: env("CI_PIPELINE_ID").and_then(|p| p.parse().ok()),
+        ca_file: env("CI_SERVER_TLS_CA_FILE").map(PathBuf::from),
+        retry: Default::default(),
+    };
+    let dir = env("CI_PROJECT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let summary = env("CODEREVIEW_SUMMARY_PATH")
+        .map_or_else(|| dir.join("codereview-summary.md"), PathBuf::from);
+    let dotenv =
+        env("CODEREVIEW_DOTENV_PATH").map_or_else(|| dir.join("codereview.env"), PathBuf::from);
+    let raw_outputs = dotenv.with_extension("outputs.tmp");
+    let publish = Publish {
+        summary_file: Some(summary.clone()),
+        output_file: Some(raw_outputs.clone()),
+        target_url: env("CI_JOB_URL"),
+    };
+    let forge = Gitlab::connect(settings).await.map_err(forge_failure)?;
+    let root = checkout_root(repo)?;
+    // The files describe this run only (they are appended to).
+    for stale in [&summary, &dotenv, &raw_outputs] {
+        let _ = std::fs::remove_file(stale);
+    }
+    let result = evaluate_and_publish(&forge, &root, args, &publish, out).await;
+    if let Ok(markdown) = std::fs::read_to_string(&summary) {
+        let _ = write!(out, "\n{markdown}");
+    }
+    if let Ok(outputs) = std::fs::read_to_string(&raw_outputs) {
+        let _ = std::fs::remove_file(&raw_outputs);
+        std::fs::write(&dotenv, crate::forge::gitlab::dotenv_from_outputs(&outputs))
+            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", dotenv.display())))?;
+    }
+    tracing::debug!(requests = forge.request_count(), "GitLab API requests");
+    if env("CODEREVIEW_DEBUG_REQUESTS").is_some() {
+        eprintln!("codereview: {} GitLab API requests", forge.request_count());
     }
     result
 }

@@ -5,6 +5,7 @@
 //! Nothing here decides policy: [`crate::review`] does, from the facts these return.
 
 pub mod github;
+pub mod gitlab;
 
 use crate::config::Teams;
 use crate::git::FileDiff;

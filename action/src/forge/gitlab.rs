@@ -1,0 +1,1092 @@
+//! GitLab, through the `gitlab` crate, with a project access token (`CODEREVIEW_GITLAB_TOKEN`).
+//!
+//! The CI job token cannot do this job: it cannot post commit statuses nor read approvals, so a
+//! project (or group) access token with the Developer role and the `api` scope is required.
+//!
+//! Requests per evaluation, whatever the size of the change:
+//! - `GET /user` — the crate checks the token when the client is built;
+//! - `GET` the merge request, its `approvals` and its `reviewers`, concurrently;
+//! - `GET` the jobs of the merge request's head pipeline (for `unless`), when it has one;
+//! - `GET /groups/:path/members` once per referenced `@group/subgroup` (100 members a page);
+//! - `POST /projects/:id/statuses/:sha`;
+//! - when something changes: `GET /users?username=` for a reviewer to request whose id is not
+//!   already known, and one `PUT` of the merge request for reviewers, one for labels.
+//!
+//! Every call goes through the crate's endpoint builders, sent by a thin client wrapper that
+//! counts requests and retries 5xx answers and transport errors with a short backoff.
+
+use super::{CommitStatus, Forge, ForgeError, PrFacts};
+use crate::config::Teams;
+use crate::git::{self, FileDiff, LineKind};
+use crate::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
+use ::gitlab::api::common::NameOrId;
+use ::gitlab::api::groups::members::GroupMembers;
+use ::gitlab::api::projects::merge_requests::approvals::MergeRequestApprovals;
+use ::gitlab::api::projects::merge_requests::{
+    EditMergeRequest, MergeRequest, MergeRequestDiffs, MergeRequestReviewers,
+};
+use ::gitlab::api::projects::pipelines::PipelineJobs;
+use ::gitlab::api::projects::repository::commits::{CommitStatusState, CreateCommitStatus};
+use ::gitlab::api::users::Users;
+use ::gitlab::api::{self, ApiError, AsyncClient, AsyncQuery, Endpoint, Pagination, RestClient};
+use ::gitlab::{AsyncGitlab, CertificateBundle, GitlabBuilder, GitlabError, RestError};
+use http::StatusCode;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// The one line `codereview status` prints when `CODEREVIEW_GITLAB_TOKEN` is missing.
+pub const MISSING_TOKEN: &str = "no GitLab token: the job token (CI_JOB_TOKEN) cannot post commit statuses or read approvals; create a project access token (Settings > Access tokens: role Developer, scope api) and add it as a masked CI/CD variable named CODEREVIEW_GITLAB_TOKEN";
+
+/// Where and as whom to talk to GitLab, from the runner's variables.
+#[derive(Debug, Clone)]
+pub struct GitlabSettings {
+    /// `CI_API_V4_URL`, e.g. `https://gitlab.example.com/api/v4` or
+    /// `https://example.com/gitlab/api/v4` (an instance under a relative URL root).
+    pub api_url: String,
+    /// `CI_PROJECT_ID` (a numeric id, or a `group/project` path).
+    pub project: String,
+    /// `CI_MERGE_REQUEST_IID`.
+    pub merge_request: u64,
+    /// `CODEREVIEW_GITLAB_TOKEN` (never printed).
+    pub token: String,
+    /// `CI_COMMIT_SHA`: the head when the API does not say.
+    pub commit_sha: Option<String>,
+    /// `CI_MERGE_REQUEST_DIFF_BASE_SHA`: the base when the API does not say.
+    pub diff_base_sha: Option<String>,
+    /// `CI_PIPELINE_ID`: the status is attached to this pipeline when it runs on the head commit,
+    /// so it shows in the merge request's pipeline and is updated when the job is retried.
+    pub pipeline_id: Option<u64>,
+    /// `CI_SERVER_TLS_CA_FILE`: the instance's CA bundle (PEM), for self-signed instances.
+    pub ca_file: Option<PathBuf>,
+    /// Retries after a 5xx answer or a transport error.
+    pub retry: Retry,
+}
+
+/// How a failed request is retried: `attempts` in all, waiting `first_delay`, then twice as long
+/// each time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts in all (at least 1).
+    pub attempts: u32,
+    /// The first wait.
+    pub first_delay: Duration,
+}
+
+impl Default for Retry {
+    /// Four attempts over about two seconds: enough for a GitLab deploy's 502 blip, short
+    /// enough that a broken instance fails the job quickly.
+    fn default() -> Self {
+        Retry {
+            attempts: 4,
+            first_delay: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What GitLab needs to grant for a kind of call, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Read,
+    Status,
+    Edit,
+    Group,
+}
+
+impl Need {
+    fn explain(self) -> &'static str {
+        match self {
+            Need::Read => {
+                "CODEREVIEW_GITLAB_TOKEN needs access to this project (a project access token with the Developer role and the api scope)"
+            }
+            Need::Status => {
+                "CODEREVIEW_GITLAB_TOKEN cannot post commit statuses: it needs the Developer role and the api scope"
+            }
+            Need::Edit => {
+                "CODEREVIEW_GITLAB_TOKEN cannot edit the merge request: it needs the Developer role and the api scope"
+            }
+            Need::Group => {
+                "the token's user must be able to see the group and its members; a project access token's bot user sees only its own project, so use a group access token (Developer role, api scope) of a group that contains both, or add the bot user to the group"
+            }
+        }
+    }
+}
+
+/// The crate's async client, wrapped to count requests and retry transient failures.
+///
+/// The crate ships `api::retry::Client`, but only for its blocking client, and it retries 5xx
+/// answers only; this wrapper does the same for the async client and also retries transport
+/// errors (connection refused or reset), which is what a GitLab restart looks like.
+struct RetryingClient {
+    inner: AsyncGitlab,
+    retry: Retry,
+    requests: AtomicUsize,
+}
+
+impl RestClient for RetryingClient {
+    type Error = RestError;
+
+    fn rest_endpoint(&self, endpoint: &str) -> Result<url::Url, ApiError<Self::Error>> {
+        self.inner.rest_endpoint(endpoint)
+    }
+
+    fn instance_endpoint(&self, endpoint: &str) -> Result<url::Url, ApiError<Self::Error>> {
+        self.inner.instance_endpoint(endpoint)
+    }
+}
+
+/// A copy of a request builder (they are not `Clone`); extensions are not used by the crate.
+fn copy_request(request: &http::request::Builder) -> http::request::Builder {
+    let mut copy = http::Request::builder();
+    if let Some(method) = request.method_ref() {
+        copy = copy.method(method);
+    }
+    if let Some(uri) = request.uri_ref() {
+        copy = copy.uri(uri);
+    }
+    if let Some(version) = request.version_ref() {
+        copy = copy.version(*version);
+    }
+    if let Some(headers) = request.headers_ref() {
+        for (key, value) in headers {
+            copy = copy.header(key, value);
+        }
+    }
+    copy
+}
+
+#[async_trait::async_trait]
+impl AsyncClient for RetryingClient {
+    async fn rest_async(
+        &self,
+        request: http::request::Builder,
+        body: Vec<u8>,
+    ) -> Result<http::Response<bytes::Bytes>, ApiError<Self::Error>> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut delay = self.retry.first_delay;
+        let mut attempt = 1;
+        loop {
+            let result = self
+                .inner
+                .rest_async(copy_request(&request), body.clone())
+                .await;
+            let transient = match &result {
+                Ok(response) => response.status().is_server_error(),
+                Err(e) => is_transport(e),
+            };
+            if !transient || attempt >= self.retry.attempts {
+                return result;
+            }
+            tracing::debug!(attempt, "GitLab request failed transiently; retrying");
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            attempt += 1;
+        }
+    }
+}
+
+fn is_transport(e: &ApiError<RestError>) -> bool {
+    matches!(
+        e,
+        ApiError::Client {
+            source: RestError::Communication { .. }
+        }
+    )
+}
+
+/// The HTTP status and GitLab's message in an API error, when it has them.
+fn status_and_message(e: &ApiError<RestError>) -> (Option<StatusCode>, String) {
+    match e {
+        ApiError::GitlabWithStatus { status, msg } => (Some(*status), msg.clone()),
+        ApiError::GitlabObjectWithStatus { status, obj } => (Some(*status), obj.to_string()),
+        ApiError::GitlabUnrecognizedWithStatus { status, obj } => (Some(*status), obj.to_string()),
+        ApiError::GitlabService { status, data } => {
+            let text = String::from_utf8_lossy(data);
+            let text: String = text.trim().chars().take(200).collect();
+            (Some(*status), text)
+        }
+        other => (None, other.to_string()),
+    }
+}
+
+/// The host argument for [`GitlabBuilder`] and whether the instance speaks plain http.
+///
+/// The crate builds its base URL as `{scheme}://{host}/api/v4/`, so an instance under a relative
+/// URL root (`https://example.com/gitlab/api/v4`) works by passing `example.com/gitlab` as the
+/// host: the path rides along in the host string.
+pub fn builder_host(api_url: &str) -> Result<(String, bool), ForgeError> {
+    let invalid = |why: &str| {
+        ForgeError::Api(format!(
+            "invalid CI_API_V4_URL `{api_url}`: {why} (expected e.g. https://gitlab.example.com/api/v4)"
+        ))
+    };
+    let url = url::Url::parse(api_url).map_err(|e| invalid(&e.to_string()))?;
+    let insecure = match url.scheme() {
+        "https" => false,
+        "http" => true,
+        _ => return Err(invalid("the scheme must be https or http")),
+    };
+    let host = url.host_str().ok_or_else(|| invalid("no host"))?;
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = url.path().trim_end_matches('/');
+    let root = path
+        .strip_suffix("/api/v4")
+        .ok_or_else(|| invalid("the path must end in /api/v4"))?;
+    Ok((format!("{host}{port}{root}"), insecure))
+}
+
+/// GitLab's own accounts never count as reviewers: project and group access token bots
+/// (`project_42_bot_…`, `group_7_bot_…`), the `ghost` placeholder of deleted users, and any
+/// `name[bot]` account.
+pub fn is_gitlab_bot(username: &str) -> bool {
+    let u = username.to_lowercase();
+    if u == "ghost" || u.ends_with("[bot]") {
+        return true;
+    }
+    ["project_", "group_"].iter().any(|prefix| {
+        u.strip_prefix(prefix).is_some_and(|rest| {
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            digits > 0 && rest[digits..].starts_with("_bot")
+        })
+    })
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn array(v: &Value) -> &[Value] {
+    v.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+/// Map a GitLab job to a check run: `producer` = the job's stage, `name` = the job's name.
+fn check_run_of(job: &Value) -> CheckRun {
+    let status = job.get("status").and_then(Value::as_str).unwrap_or("");
+    let conclusion = match status {
+        "success" => Some("success"),
+        "failed" => Some("failure"),
+        "canceled" => Some("cancelled"),
+        "skipped" => Some("skipped"),
+        _ => None,
+    };
+    CheckRun {
+        app: job
+            .get("stage")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        name: job
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        status: if conclusion.is_some() {
+            "completed".to_string()
+        } else {
+            status.to_string()
+        },
+        conclusion: conclusion.map(String::from),
+    }
+}
+
+/// Turn GitLab's answers into facts. `jobs` are those of the head pipeline.
+fn parse_facts(
+    settings: &GitlabSettings,
+    mr: &Value,
+    approvals: &Value,
+    reviewers: &[Value],
+    jobs: &[Value],
+) -> Result<PrFacts, ForgeError> {
+    let head_sha = str_at(mr, "/sha")
+        .map(String::from)
+        .or_else(|| settings.commit_sha.clone())
+        .ok_or_else(|| {
+            ForgeError::Api("GitLab reported no head commit (sha) for the merge request".into())
+        })?;
+    let base_sha = str_at(mr, "/diff_refs/base_sha")
+        .map(String::from)
+        .or_else(|| settings.diff_base_sha.clone())
+        .ok_or_else(|| {
+            ForgeError::Api(
+                "GitLab reported no base commit (diff_refs.base_sha) for the merge request and CI_MERGE_REQUEST_DIFF_BASE_SHA is not set".into(),
+            )
+        })?;
+    let username = |u: &Value| u.get("username").and_then(Value::as_str).map(String::from);
+    let mut reviews = Vec::new();
+    for a in array(approvals.get("approved_by").unwrap_or(&Value::Null)) {
+        if let Some(user) = a.get("user").and_then(username)
+            && !is_gitlab_bot(&user)
+        {
+            reviews.push(Review {
+                user,
+                state: ReviewState::Approved,
+                commit: None,
+                submitted_at: None,
+            });
+        }
+    }
+    // GitLab 17+ keeps a review state per reviewer. Approving replaces "requested changes", so a
+    // reviewer still in that state requested changes after any approval: list it last.
+    for r in reviewers {
+        if r.get("state").and_then(Value::as_str) == Some("requested_changes")
+            && let Some(user) = r.get("user").and_then(username)
+            && !is_gitlab_bot(&user)
+        {
+            reviews.push(Review {
+                user,
+                state: ReviewState::ChangesRequested,
+                commit: None,
+                submitted_at: None,
+            });
+        }
+    }
+    // Only jobs that ran on the head commit can waive a scope.
+    let check_runs = jobs
+        .iter()
+        .filter(|j| {
+            str_at(j, "/commit/id")
+                .or_else(|| str_at(j, "/pipeline/sha"))
+                .is_some_and(|sha| sha == head_sha)
+        })
+        .map(check_run_of)
+        .collect();
+    Ok(PrFacts {
+        pr: PullRequest {
+            number: mr
+                .get("iid")
+                .and_then(Value::as_u64)
+                .unwrap_or(settings.merge_request),
+            author: str_at(mr, "/author/username").unwrap_or("").to_string(),
+            head_sha,
+            draft: mr.get("draft").and_then(Value::as_bool).unwrap_or(false)
+                || mr
+                    .get("work_in_progress")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            labels: array(mr.get("labels").unwrap_or(&Value::Null))
+                .iter()
+                .filter_map(|l| l.as_str().map(String::from))
+                .collect(),
+            requested_reviewers: array(mr.get("reviewers").unwrap_or(&Value::Null))
+                .iter()
+                .filter_map(username)
+                .collect(),
+            reviews,
+            check_runs,
+            files: Vec::new(),
+        },
+        base_sha,
+        base_ref: str_at(mr, "/target_branch").unwrap_or("").to_string(),
+    })
+}
+
+/// A file of `GET .../merge_requests/:iid/diffs` as a [`FileDiff`].
+fn file_diff_of(d: &Value) -> FileDiff {
+    let new_path = str_at(d, "/new_path").unwrap_or("").to_string();
+    let old_path = str_at(d, "/old_path").unwrap_or(&new_path).to_string();
+    let patch = d.get("diff").and_then(Value::as_str).unwrap_or("");
+    let mut parsed = git::parse_diff(&format!("diff --git a/{old_path} b/{new_path}\n{patch}"));
+    let mut file = parsed.pop().unwrap_or_default();
+    file.path = new_path.clone();
+    file.old_path = (old_path != new_path).then_some(old_path);
+    let count = |kind: LineKind| {
+        file.hunks
+            .iter()
+            .flat_map(|h| &h.lines)
+            .filter(|l| l.kind == kind)
+            .count()
+    };
+    file.additions = count(LineKind::Added);
+    file.deletions = count(LineKind::Removed);
+    file
+}
+
+/// What the facts taught us that later writes need.
+#[derive(Debug, Default)]
+struct Known {
+    /// Lowercased username → user id (from every user object seen).
+    user_ids: HashMap<String, u64>,
+    /// Ids of the merge request's current reviewers (a `PUT` replaces the list).
+    reviewer_ids: Vec<u64>,
+}
+
+/// A GitLab merge request, as a [`Forge`].
+pub struct Gitlab {
+    settings: GitlabSettings,
+    client: RetryingClient,
+    known: Mutex<Known>,
+}
+
+impl Gitlab {
+    /// Connect to the instance. The crate checks the token with `GET /user` here, so a rejected
+    /// token fails before anything else (retried like any call on 5xx and transport errors).
+    pub async fn connect(settings: GitlabSettings) -> Result<Self, ForgeError> {
+        let (host, insecure) = builder_host(&settings.api_url)?;
+        let mut builder = GitlabBuilder::new(host, settings.token.clone());
+        if insecure {
+            builder.insecure();
+        }
+        if let Some(path) = &settings.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                ForgeError::Api(format!(
+                    "cannot read CI_SERVER_TLS_CA_FILE {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let bundle = CertificateBundle::pem_bundle(&pem).map_err(|e| {
+                ForgeError::Api(format!(
+                    "CI_SERVER_TLS_CA_FILE {} is not a PEM bundle: {e}",
+                    path.display()
+                ))
+            })?;
+            builder.cert_custom(bundle);
+        }
+        builder.user_agent(concat!("codereview/", env!("CARGO_PKG_VERSION")));
+        let mut delay = settings.retry.first_delay;
+        let mut attempt = 1;
+        let inner = loop {
+            match builder.build_async().await {
+                Ok(client) => break client,
+                Err(e) => {
+                    let transient = match &e {
+                        GitlabError::Communication { .. } => true,
+                        GitlabError::Api { source } => {
+                            is_transport(source)
+                                || status_and_message(source)
+                                    .0
+                                    .is_some_and(|s| s.is_server_error())
+                        }
+                        _ => false,
+                    };
+                    if !transient || attempt >= settings.retry.attempts {
+                        return Err(connect_error(&settings.api_url, e));
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+            }
+        };
+        let retry = settings.retry;
+        Ok(Gitlab {
+            settings,
+            client: RetryingClient {
+                inner,
+                retry,
+                // The token check above.
+                requests: AtomicUsize::new(1),
+            },
+            known: Mutex::new(Known::default()),
+        })
+    }
+
+    /// How many API requests this client made (retries counted once), the token check included.
+    pub fn request_count(&self) -> usize {
+        self.client.requests.load(Ordering::Relaxed)
+    }
+
+    fn project(&self) -> NameOrId<'_> {
+        match self.settings.project.parse::<u64>() {
+            Ok(id) => NameOrId::Id(id),
+            Err(_) => NameOrId::Name(self.settings.project.as_str().into()),
+        }
+    }
+
+    fn error(&self, method: &str, path: &str, need: Need, e: ApiError<RestError>) -> ForgeError {
+        let (status, message) = status_and_message(&e);
+        match status {
+            Some(StatusCode::UNAUTHORIZED) => ForgeError::Unauthorized(format!(
+                "GitLab rejected CODEREVIEW_GITLAB_TOKEN (401 {message}): it is expired, revoked or mistyped; create a new project access token (role Developer, scope api) and update the CI/CD variable"
+            )),
+            Some(s @ (StatusCode::FORBIDDEN | StatusCode::NOT_FOUND)) => {
+                ForgeError::Forbidden(format!(
+                    "GitLab refused {method} /{path} ({} {message}): {}",
+                    s.as_u16(),
+                    need.explain()
+                ))
+            }
+            Some(s) => ForgeError::Api(format!(
+                "GitLab answered {} to {method} /{path}: {message}",
+                s.as_u16()
+            )),
+            None => ForgeError::Api(format!("{method} /{path}: {message}")),
+        }
+    }
+
+    /// One request.
+    async fn get<E>(&self, endpoint: &E, need: Need) -> Result<Value, ForgeError>
+    where
+        E: Endpoint + Sync,
+    {
+        endpoint
+            .query_async(&self.client)
+            .await
+            .map_err(|e| self.error(endpoint.method().as_str(), &endpoint.endpoint(), need, e))
+    }
+
+    /// Every page (100 items a page).
+    async fn get_all<E>(&self, endpoint: E, need: Need) -> Result<Vec<Value>, ForgeError>
+    where
+        E: Endpoint + api::Pageable + Sync,
+    {
+        let path = endpoint.endpoint().to_string();
+        api::paged(endpoint, Pagination::All)
+            .query_async(&self.client)
+            .await
+            .map_err(|e| self.error("GET", &path, need, e))
+    }
+
+    /// A write whose answer does not matter.
+    async fn send<E>(&self, endpoint: E, need: Need) -> Result<(), ForgeError>
+    where
+        E: Endpoint + Sync,
+    {
+        let (method, path) = (endpoint.method(), endpoint.endpoint().to_string());
+        api::ignore(endpoint)
+            .query_async(&self.client)
+            .await
+            .map_err(|e| self.error(method.as_str(), &path, need, e))
+    }
+
+    /// Remember the ids of every user object in `v`.
+    fn learn_users<'a>(&self, users: impl IntoIterator<Item = &'a Value>) {
+        let mut known = self.known.lock().expect("not poisoned");
+        for u in users {
+            if let (Some(name), Some(id)) = (
+                u.get("username").and_then(Value::as_str),
+                u.get("id").and_then(Value::as_u64),
+            ) {
+                known.user_ids.insert(name.to_lowercase(), id);
+            }
+        }
+    }
+
+    fn bad_endpoint(e: impl std::fmt::Display) -> ForgeError {
+        ForgeError::Api(format!("cannot build the GitLab request: {e}"))
+    }
+}
+
+fn connect_error(api_url: &str, e: GitlabError) -> ForgeError {
+    match &e {
+        GitlabError::Api { source } => {
+            let (status, message) = status_and_message(source);
+            match status {
+                Some(StatusCode::UNAUTHORIZED) => ForgeError::Unauthorized(format!(
+                    "GitLab rejected CODEREVIEW_GITLAB_TOKEN (401 {message}): it is expired, revoked or mistyped; create a new project access token (role Developer, scope api) and update the CI/CD variable"
+                )),
+                Some(StatusCode::FORBIDDEN) => ForgeError::Forbidden(format!(
+                    "GitLab refused GET /user (403 {message}): CODEREVIEW_GITLAB_TOKEN needs the api scope"
+                )),
+                Some(s) => ForgeError::Api(format!(
+                    "GitLab at {api_url} answered {} to GET /user: {message}",
+                    s.as_u16()
+                )),
+                None => ForgeError::Api(format!("cannot reach GitLab at {api_url}: {message}")),
+            }
+        }
+        _ => ForgeError::Api(format!("cannot reach GitLab at {api_url}: {e}")),
+    }
+}
+
+impl Forge for Gitlab {
+    async fn pull_request(&self) -> Result<PrFacts, ForgeError> {
+        let iid = self.settings.merge_request;
+        let mr = MergeRequest::builder()
+            .project(self.project())
+            .merge_request(iid)
+            .build()
+            .map_err(Self::bad_endpoint)?;
+        let approvals = MergeRequestApprovals::builder()
+            .project(self.project())
+            .merge_request(iid)
+            .build()
+            .map_err(Self::bad_endpoint)?;
+        let reviewers = MergeRequestReviewers::builder()
+            .project(self.project())
+            .merge_request(iid)
+            .build()
+            .map_err(Self::bad_endpoint)?;
+        let (mr, approvals, reviewers) = futures::try_join!(
+            self.get(&mr, Need::Read),
+            self.get(&approvals, Need::Read),
+            self.get_all(reviewers, Need::Read),
+        )?;
+
+        let head = str_at(&mr, "/sha");
+        // The merge request's head pipeline, else (while GitLab has not linked it yet) the
+        // pipeline this job runs in when that one is on the head commit.
+        let pipeline = mr
+            .pointer("/head_pipeline/id")
+            .and_then(Value::as_u64)
+            .or_else(|| {
+                self.settings
+                    .pipeline_id
+                    .filter(|_| head.is_some() && self.settings.commit_sha.as_deref() == head)
+            });
+        let jobs = match pipeline {
+            Some(pipeline) => {
+                let endpoint = PipelineJobs::builder()
+                    .project(self.project())
+                    .pipeline(pipeline)
+                    .build()
+                    .map_err(Self::bad_endpoint)?;
+                self.get_all(endpoint, Need::Read).await?
+            }
+            None => Vec::new(),
+        };
+
+        let facts = parse_facts(&self.settings, &mr, &approvals, &reviewers, &jobs)?;
+        let reviewer_objects = array(mr.get("reviewers").unwrap_or(&Value::Null));
+        self.learn_users(
+            reviewer_objects
+                .iter()
+                .chain(mr.get("author"))
+                .chain(
+                    array(approvals.get("approved_by").unwrap_or(&Value::Null))
+                        .iter()
+                        .filter_map(|a| a.get("user")),
+                )
+                .chain(reviewers.iter().filter_map(|r| r.get("user"))),
+        );
+        self.known.lock().expect("not poisoned").reviewer_ids = reviewer_objects
+            .iter()
+            .filter_map(|u| u.get("id").and_then(Value::as_u64))
+            .collect();
+        Ok(facts)
+    }
+
+    /// `@group/subgroup` means the group's **direct** members (`GET /groups/:path/members`), as
+    /// GitLab's own Code Owners do. Not `members/all`: that adds every member of every ancestor
+    /// group, so `@acme/backend` would let anyone in `acme` approve.
+    async fn team_members(&self, teams: &BTreeSet<String>) -> Result<Teams, ForgeError> {
+        let requests = teams.iter().map(|team| async move {
+            let endpoint = GroupMembers::builder()
+                .group(team.as_str())
+                .build()
+                .map_err(Self::bad_endpoint)?;
+            let members = self
+                .get_all(endpoint, Need::Group)
+                .await
+                .map_err(|e| match e {
+                    ForgeError::Forbidden(message) => ForgeError::Forbidden(format!(
+                        "cannot read the members of GitLab group @{team}: {message}"
+                    )),
+                    other => other,
+                })?;
+            Ok::<_, ForgeError>((team.clone(), members))
+        });
+        let answers = futures::future::try_join_all(requests).await?;
+        let mut out = Teams::new();
+        for (team, members) in answers {
+            self.learn_users(&members);
+            let logins = members
+                .iter()
+                .filter(|m| m.get("state").and_then(Value::as_str).unwrap_or("active") == "active")
+                .filter_map(|m| m.get("username").and_then(Value::as_str))
+                .filter(|u| !is_gitlab_bot(u))
+                .map(String::from)
+                .collect();
+            out.insert(team, logins);
+        }
+        Ok(out)
+    }
+
+    async fn changed_files(&self) -> Result<Vec<FileDiff>, ForgeError> {
+        let endpoint = MergeRequestDiffs::builder()
+            .project(self.project())
+            .merge_request(self.settings.merge_request)
+            .build()
+            .map_err(Self::bad_endpoint)?;
+        let diffs = self.get_all(endpoint, Need::Read).await?;
+        Ok(diffs.iter().map(file_diff_of).collect())
+    }
+
+    async fn post_status(&self, status: &CommitStatus) -> Result<(), ForgeError> {
+        let state = match status.state {
+            Overall::Success => CommitStatusState::Success,
+            Overall::Pending => CommitStatusState::Pending,
+            Overall::Failure => CommitStatusState::Failed,
+        };
+        let mut builder = CreateCommitStatus::builder();
+        builder
+            .project(self.project())
+            .commit(status.sha.as_str())
+            .state(state)
+            .name(status.context.as_str())
+            .description(status.description.as_str());
+        if let Some(url) = &status.target_url {
+            builder.target_url(url.as_str());
+        }
+        // Attach the status to this job's pipeline when it runs on the head commit; otherwise
+        // GitLab picks the newest pipeline of the commit.
+        if let Some(id) = self.settings.pipeline_id
+            && self.settings.commit_sha.as_deref() == Some(status.sha.as_str())
+        {
+            builder.pipeline_id(id);
+        }
+        let endpoint = builder.build().map_err(Self::bad_endpoint)?;
+        match self.send(endpoint, Need::Status).await {
+            // GitLab refuses to move a pending or running status to the same state again
+            // ("Cannot transition status via :enqueue from :pending"): it is already posted.
+            Err(ForgeError::Api(message)) if message.contains("Cannot transition status") => {
+                tracing::debug!(%message, "the status already has this state");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    async fn request_reviewers(&self, logins: &[String]) -> Result<(), ForgeError> {
+        if logins.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::new();
+        let mut unknown = Vec::new();
+        for login in logins {
+            let cached = self
+                .known
+                .lock()
+                .expect("not poisoned")
+                .user_ids
+                .get(&login.to_lowercase())
+                .copied();
+            let id = match cached {
+                Some(id) => Some(id),
+                None => {
+                    let endpoint = Users::builder()
+                        .username(login.as_str())
+                        .build()
+                        .map_err(Self::bad_endpoint)?;
+                    let found = self.get(&endpoint, Need::Read).await?;
+                    let user = array(&found).iter().find(|u| {
+                        u.get("username")
+                            .and_then(Value::as_str)
+                            .is_some_and(|n| n.eq_ignore_ascii_case(login))
+                    });
+                    user.and_then(|u| u.get("id")).and_then(Value::as_u64)
+                }
+            };
+            match id {
+                Some(id) => ids.push(id),
+                None => unknown.push(login.as_str()),
+            }
+        }
+        if !ids.is_empty() {
+            let current = self
+                .known
+                .lock()
+                .expect("not poisoned")
+                .reviewer_ids
+                .clone();
+            // `reviewer_ids` replaces the list: keep everyone already asked.
+            let endpoint = EditMergeRequest::builder()
+                .project(self.project())
+                .merge_request(self.settings.merge_request)
+                .reviewers(current.iter().chain(&ids).copied())
+                .build()
+                .map_err(Self::bad_endpoint)?;
+            self.send(endpoint, Need::Edit).await?;
+            self.known
+                .lock()
+                .expect("not poisoned")
+                .reviewer_ids
+                .extend(ids);
+        }
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(ForgeError::Api(format!(
+                "no GitLab user named {}",
+                unknown.join(", ")
+            )))
+        }
+    }
+
+    /// GitLab adds and removes labels incrementally, so `current` is not needed.
+    async fn update_labels(
+        &self,
+        _current: &[String],
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), ForgeError> {
+        if add.is_empty() && remove.is_empty() {
+            return Ok(());
+        }
+        let mut builder = EditMergeRequest::builder();
+        builder
+            .project(self.project())
+            .merge_request(self.settings.merge_request);
+        for label in add {
+            builder.add_label(label.as_str());
+        }
+        for label in remove {
+            builder.remove_label(label.as_str());
+        }
+        let endpoint = builder.build().map_err(Self::bad_endpoint)?;
+        self.send(endpoint, Need::Edit).await
+    }
+}
+
+/// GitLab CI's dotenv report (`artifacts:reports:dotenv`) wants `KEY=value` with keys of ASCII
+/// letters, digits and `_`: `state` → `CODEREVIEW_STATE`, `approved-scopes` →
+/// `CODEREVIEW_APPROVED_SCOPES`. Lines that are not `key=value` are dropped.
+pub fn dotenv_from_outputs(outputs: &str) -> String {
+    let mut by_key = BTreeMap::new();
+    let mut order = Vec::new();
+    for line in outputs.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key: String = key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let key = format!("CODEREVIEW_{key}");
+        if by_key.insert(key.clone(), value.to_string()).is_none() {
+            order.push(key);
+        }
+    }
+    order
+        .iter()
+        .map(|k| format!("{k}={}\n", by_key[k]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings() -> GitlabSettings {
+        GitlabSettings {
+            api_url: "https://gitlab.example.com/api/v4".into(),
+            project: "42".into(),
+            merge_request: 7,
+            token: "t".into(),
+            commit_sha: Some("head".into()),
+            diff_base_sha: Some("base-from-env".into()),
+            pipeline_id: None,
+            ca_file: None,
+            retry: Retry::default(),
+        }
+    }
+
+    #[test]
+    fn builder_host_keeps_port_and_relative_root() {
+        assert_eq!(
+            builder_host("https://gitlab.example.com/api/v4").unwrap(),
+            ("gitlab.example.com".to_string(), false)
+        );
+        assert_eq!(
+            builder_host("http://127.0.0.1:8080/api/v4/").unwrap(),
+            ("127.0.0.1:8080".to_string(), true)
+        );
+        assert_eq!(
+            builder_host("https://example.com/gitlab/api/v4").unwrap(),
+            ("example.com/gitlab".to_string(), false)
+        );
+        assert!(builder_host("https://example.com/api/v3").is_err());
+        assert!(builder_host("ftp://example.com/api/v4").is_err());
+        assert!(builder_host("not a url").is_err());
+    }
+
+    #[test]
+    fn gitlab_bots_are_recognised() {
+        for bot in [
+            "project_42_bot_3f9a2c",
+            "project_7_bot",
+            "group_12_bot_ab",
+            "ghost",
+            "renovate[bot]",
+        ] {
+            assert!(is_gitlab_bot(bot), "{bot}");
+        }
+        for human in [
+            "alice",
+            "project_manager",
+            "group_bot",
+            "botany",
+            "project_x_bot",
+        ] {
+            assert!(!is_gitlab_bot(human), "{human}");
+        }
+    }
+
+    #[test]
+    fn facts_map_approvals_change_requests_and_head_jobs() {
+        let mr = json!({
+            "iid": 7, "sha": "head", "draft": false, "work_in_progress": true,
+            "author": { "id": 1, "username": "dana" },
+            "diff_refs": { "base_sha": "base", "head_sha": "head", "start_sha": "tip" },
+            "target_branch": "main",
+            "labels": ["backend"],
+            "reviewers": [ { "id": 2, "username": "alice" } ]
+        });
+        let approvals = json!({ "approved_by": [
+            { "user": { "id": 2, "username": "alice" } },
+            { "user": { "id": 9, "username": "project_42_bot_x" } }
+        ] });
+        let reviewers = vec![
+            json!({ "user": { "id": 3, "username": "bob" }, "state": "requested_changes" }),
+            json!({ "user": { "id": 2, "username": "alice" }, "state": "approved" }),
+        ];
+        let jobs = vec![
+            json!({ "name": "safe-update", "stage": "test", "status": "success", "commit": { "id": "head" } }),
+            json!({ "name": "lint", "stage": "test", "status": "failed", "commit": { "id": "head" } }),
+            json!({ "name": "old", "stage": "test", "status": "success", "commit": { "id": "older" } }),
+            json!({ "name": "slow", "stage": "test", "status": "running", "commit": { "id": "head" } }),
+        ];
+        let facts = parse_facts(&settings(), &mr, &approvals, &reviewers, &jobs).unwrap();
+        assert_eq!(facts.base_sha, "base");
+        assert_eq!(facts.base_ref, "main");
+        assert!(facts.pr.draft, "work_in_progress counts as draft");
+        assert_eq!(facts.pr.author, "dana");
+        assert_eq!(facts.pr.requested_reviewers, vec!["alice"]);
+        let reviews: Vec<(&str, ReviewState)> = facts
+            .pr
+            .reviews
+            .iter()
+            .map(|r| (r.user.as_str(), r.state))
+            .collect();
+        assert_eq!(
+            reviews,
+            vec![
+                ("alice", ReviewState::Approved),
+                ("bob", ReviewState::ChangesRequested)
+            ]
+        );
+        let runs: Vec<(&str, &str, Option<&str>)> = facts
+            .pr
+            .check_runs
+            .iter()
+            .map(|c| (c.name.as_str(), c.status.as_str(), c.conclusion.as_deref()))
+            .collect();
+        assert_eq!(
+            runs,
+            vec![
+                ("safe-update", "completed", Some("success")),
+                ("lint", "completed", Some("failure")),
+                ("slow", "running", None),
+            ]
+        );
+        assert!(facts.pr.check_runs.iter().all(|c| c.app == "test"));
+    }
+
+    #[test]
+    fn facts_fall_back_to_the_runner_variables() {
+        let facts = parse_facts(&settings(), &json!({ "iid": 7 }), &json!({}), &[], &[]).unwrap();
+        assert_eq!(facts.pr.head_sha, "head");
+        assert_eq!(facts.base_sha, "base-from-env");
+        let mut s = settings();
+        s.diff_base_sha = None;
+        assert!(parse_facts(&s, &json!({ "sha": "x" }), &json!({}), &[], &[]).is_err());
+    }
+
+    #[test]
+    fn api_diffs_become_file_diffs() {
+        let f = file_diff_of(&json!({
+            "old_path": "src/old.rs", "new_path": "src/new.rs", "renamed_file": true,
+            "diff": "@@ -1,2 +1,2 @@\n-a\n+b\n c\n"
+        }));
+        assert_eq!(f.path, "src/new.rs");
+        assert_eq!(f.old_path.as_deref(), Some("src/old.rs"));
+        assert_eq!((f.additions, f.deletions), (1, 1));
+        assert_eq!(f.hunks.len(), 1);
+        let same = file_diff_of(&json!({ "old_path": "a", "new_path": "a", "diff": "" }));
+        assert_eq!(same.old_path, None);
+    }
+
+    /// A server that drops every connection listed in `drop` (1-based, in accept order) without
+    /// answering, and answers the others with `body`. Returns its URL and the accept count.
+    async fn flaky_server(
+        drop: &'static [usize],
+        body: &'static str,
+    ) -> (String, std::sync::Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/v4", listener.local_addr().unwrap());
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let mut buf = vec![0u8; 8192];
+                let _ = socket.read(&mut buf).await;
+                if drop.contains(&n) {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            }
+        });
+        (url, accepted)
+    }
+
+    fn fast(api_url: String) -> GitlabSettings {
+        GitlabSettings {
+            api_url,
+            retry: Retry {
+                attempts: 3,
+                first_delay: Duration::from_millis(20),
+            },
+            ..settings()
+        }
+    }
+
+    #[tokio::test]
+    async fn dropped_connections_are_retried() {
+        // 1: the token check (dropped, then 2 answers); 3: a read (dropped, then 4 answers).
+        let (url, accepted) = flaky_server(&[1, 3], r#"{"id": 1, "username": "x"}"#).await;
+        let forge = Gitlab::connect(fast(url))
+            .await
+            .expect("connects on the second try");
+        let endpoint = MergeRequest::builder()
+            .project(42u64)
+            .merge_request(7u64)
+            .build()
+            .unwrap();
+        let answer = forge
+            .get(&endpoint, Need::Read)
+            .await
+            .expect("read on the second try");
+        assert_eq!(answer["username"], "x");
+        assert_eq!(accepted.load(Ordering::SeqCst), 4);
+        assert_eq!(forge.request_count(), 2, "retries are counted once");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_instance_gives_up_after_the_attempts() {
+        let (url, accepted) = flaky_server(&[1, 2, 3, 4], "{}").await;
+        let e = Gitlab::connect(fast(url)).await.err().expect("fails");
+        assert!(
+            matches!(&e, ForgeError::Api(m) if m.starts_with("cannot reach GitLab at http://127.0.0.1:")),
+            "{e}"
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn outputs_become_a_dotenv_report() {
+        assert_eq!(
+            dotenv_from_outputs(
+                "state=pending\napproved-scopes=a,Large-scale change\npending-scopes=\nnot a pair\n"
+            ),
+            "CODEREVIEW_STATE=pending\nCODEREVIEW_APPROVED_SCOPES=a,Large-scale change\nCODEREVIEW_PENDING_SCOPES=\n"
+        );
+    }
+}
