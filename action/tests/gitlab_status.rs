@@ -561,7 +561,7 @@ async fn unreadable_group_fails_with_the_missing_permission() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("@acme/platform"), "{err}");
-    assert!(err.contains("404 Group Not Found"), "{err}");
+    assert!(err.contains("(404 Group Not Found)"), "{err}");
     assert!(err.contains("group access token"), "{err}");
     run.server.verify().await;
 }
@@ -693,7 +693,7 @@ async fn rejected_token_is_a_clear_error() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("rejected CODEREVIEW_GITLAB_TOKEN (401 401 Unauthorized)"),
+        err.contains("rejected CODEREVIEW_GITLAB_TOKEN (401 Unauthorized)"),
         "{err}"
     );
     run.server.verify().await;

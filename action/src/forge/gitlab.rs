@@ -197,8 +197,21 @@ fn is_transport(e: &ApiError<RestError>) -> bool {
     )
 }
 
-/// The HTTP status and GitLab's message in an API error, when it has them.
+/// The HTTP status and GitLab's message in an API error, when it has them. GitLab often repeats
+/// the code in the message (`401 Unauthorized`); that copy is dropped.
 fn status_and_message(e: &ApiError<RestError>) -> (Option<StatusCode>, String) {
+    let (status, message) = raw_status_and_message(e);
+    let message = match status {
+        Some(s) => message
+            .strip_prefix(&format!("{} ", s.as_u16()))
+            .map(String::from)
+            .unwrap_or(message),
+        None => message,
+    };
+    (status, message)
+}
+
+fn raw_status_and_message(e: &ApiError<RestError>) -> (Option<StatusCode>, String) {
     match e {
         ApiError::GitlabWithStatus { status, msg } => (Some(*status), msg.clone()),
         ApiError::GitlabObjectWithStatus { status, obj } => (Some(*status), obj.to_string()),
