@@ -6,11 +6,25 @@
 //! [`classify_response`] maps a status and headers to `Ok`, a retry (honouring
 //! `Retry-After` and GitHub's rate-limit reset) or a permanent failure.
 
+pub mod github;
+pub mod gitlab;
+pub mod slack;
+
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
 
+use crate::domain::Forge;
 use crate::queue::HandleError;
+use crate::secret::Secret;
+use crate::store::PrRef;
+use crate::sync::model::{CommentKind, ForgeUser, PrFacts, ReplyTarget, ReviewStatus};
+
+pub use github::GitHubClient;
+pub use gitlab::GitLabClient;
+pub use slack::{SlackApi, SlackClient};
 
 /// Delay requested by `Retry-After` (seconds or an HTTP date), relative to `now`.
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
@@ -68,6 +82,165 @@ pub fn classify_response(
         });
     }
     Err(HandleError::Permanent(reason))
+}
+
+/// Timeout for one outbound API call. The worker's lease bounds a whole event; this bounds a
+/// single hung connection inside it.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The HTTP client every API client uses: rustls, a timeout, our user agent.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(CALL_TIMEOUT)
+        .user_agent(concat!("codereview-sync/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a TLS backend is compiled in")
+}
+
+/// A response that passed [`classify_response`]: status, headers and body bytes.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status (a success).
+    pub status: StatusCode,
+    /// Response headers (pagination, ...).
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    /// Decodes the body; a mismatch is permanent and the reason names only the position.
+    pub fn json<T: DeserializeOwned>(&self, api: &str) -> Result<T, HandleError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            HandleError::permanent(format!(
+                "{api} answered an unexpected body (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })
+    }
+}
+
+/// Sends a request and classifies the outcome: transport errors and timeouts are retried,
+/// statuses go through [`classify_response`]. `not_found_ok` turns a 404 into `Ok(None)`
+/// (deleting something already gone is success).
+pub async fn send(
+    api: &str,
+    request: reqwest::RequestBuilder,
+    not_found_ok: bool,
+) -> Result<Option<Answer>, HandleError> {
+    let response = request.send().await.map_err(|e| {
+        let what = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else {
+            "failed"
+        };
+        HandleError::retry(format!("{api} {what}"))
+    })?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    if not_found_ok && status == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    classify_response(api, status, &headers, SystemTime::now())?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|_| HandleError::retry(format!("{api} body could not be read")))?;
+    Ok(Some(Answer {
+        status,
+        headers,
+        body,
+    }))
+}
+
+/// A forge comment we created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedComment {
+    /// What kind it is (decides the edit and delete endpoints).
+    pub kind: CommentKind,
+    /// Its id.
+    pub id: String,
+    /// The review thread it is in, if any.
+    pub thread_root: Option<String>,
+}
+
+/// What the sync handler needs from a forge. Implemented for GitHub and GitLab against their
+/// REST APIs; every base URL comes from configuration so tests point them at fakes.
+#[async_trait]
+pub trait ForgeApi: Send + Sync {
+    /// Which forge this is.
+    fn forge(&self) -> Forge;
+    /// The PR's current facts for its parent message.
+    async fn pull_request(
+        &self,
+        token: &Secret<String>,
+        pr: &PrRef,
+    ) -> Result<PrFacts, HandleError>;
+    /// The latest status named `context` on a commit.
+    async fn review_status(
+        &self,
+        token: &Secret<String>,
+        repo: &str,
+        sha: &str,
+        context: &str,
+    ) -> Result<Option<ReviewStatus>, HandleError>;
+    /// PR numbers a commit belongs to (GitHub `status` events name only the commit).
+    async fn prs_for_commit(
+        &self,
+        token: &Secret<String>,
+        repo: &str,
+        sha: &str,
+    ) -> Result<Vec<i64>, HandleError>;
+    /// Posts a comment in the PR conversation or as a reply in a review thread.
+    async fn create_comment(
+        &self,
+        token: &Secret<String>,
+        pr: &PrRef,
+        target: &ReplyTarget,
+        body: &str,
+    ) -> Result<CreatedComment, HandleError>;
+    /// Replaces a comment's body.
+    async fn edit_comment(
+        &self,
+        token: &Secret<String>,
+        pr: &PrRef,
+        kind: CommentKind,
+        id: &str,
+        body: &str,
+    ) -> Result<(), HandleError>;
+    /// Deletes a comment; an already deleted comment is success.
+    async fn delete_comment(
+        &self,
+        token: &Secret<String>,
+        pr: &PrRef,
+        kind: CommentKind,
+        id: &str,
+    ) -> Result<(), HandleError>;
+    /// Ids of every note of an MR (GitLab deletion reconcile).
+    async fn comment_ids(
+        &self,
+        token: &Secret<String>,
+        pr: &PrRef,
+    ) -> Result<std::collections::HashSet<String>, HandleError>;
+    /// Starts a merge-request pipeline (GitLab).
+    async fn start_pipeline(&self, token: &Secret<String>, pr: &PrRef) -> Result<(), HandleError>;
+    /// The account the token acts as, when the forge says (`GET /user`).
+    async fn token_user(&self, token: &Secret<String>) -> Result<Option<ForgeUser>, HandleError>;
+    /// The login whose (visible) email is `email`, if exactly one matches.
+    async fn login_for_email(
+        &self,
+        token: &Secret<String>,
+        email: &str,
+    ) -> Result<Option<String>, HandleError>;
+    /// A login's public email, if it shows one.
+    async fn email_for_login(
+        &self,
+        token: &Secret<String>,
+        login: &str,
+    ) -> Result<Option<String>, HandleError>;
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! [`crate::vault::Vault`] before they reach a method here that writes them.
 
 mod admin;
+mod mirror;
 mod queue;
 mod rotate;
 mod threads;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{
 };
 
 pub use admin::{CredentialInfo, CredentialKind, RepoLink, UserMapping};
+pub use mirror::Mirror;
 pub use queue::{ClaimedRow, Enqueued, FailureRecord, NewEvent};
 pub use rotate::RotationReport;
 pub use threads::{CommentMessage, LedgerEntry, Origin, PrRef, PrThread, SlackRef};

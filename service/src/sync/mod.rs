@@ -1,15 +1,33 @@
 //! Sync decisions: what an event means for the linked Slack thread or PR conversation.
 //!
-//! This module will hold the pure decision code (event + links → post / update / delete /
-//! ignore) and the [`EventHandler`] that applies it through `crate::clients`. Until then the
-//! service runs with [`LogOnlyHandler`], which acknowledges every event so the queue drains.
+//! The path is parse → decide → act:
+//! - [`github`], [`gitlab`], [`slack`] parse payloads into the typed [`model`] (pure);
+//! - [`decide`] turns an event plus the facts loaded from the store into [`decide::Action`]s
+//!   (pure: post, update, delete, create/edit/delete a forge comment, start a pipeline,
+//!   ignore with a reason);
+//! - [`render`] and [`markup`] produce message text (pure);
+//! - [`handler::SyncHandler`] is the [`EventHandler`] that loads facts, calls `decide`, runs the
+//!   actions through the client traits and records ids. It is the only part with effects.
+//!
+//! [`LogOnlyHandler`] remains for tests and tools that want the queue drained without effects.
+
+pub mod decide;
+pub mod github;
+pub mod gitlab;
+pub mod handler;
+pub mod markup;
+pub mod model;
+pub mod render;
+pub mod slack;
 
 use async_trait::async_trait;
 
 use crate::queue::{Event, EventHandler, HandleError};
 
-/// The default handler: logs the event's identity (source, kind, delivery id — never the
-/// payload) and succeeds.
+pub use handler::{SyncConfig, SyncHandler};
+
+/// A handler that logs the event's identity (source, kind, delivery id — never the payload)
+/// and succeeds.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LogOnlyHandler;
 
@@ -21,7 +39,7 @@ impl EventHandler for LogOnlyHandler {
             kind = %event.kind,
             dedupe_key = %event.dedupe_key,
             bytes = event.payload.len(),
-            "event acknowledged (no sync handler yet)"
+            "event acknowledged (no sync)"
         );
         Ok(())
     }
