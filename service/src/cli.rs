@@ -2,7 +2,6 @@
 //! read from stdin, never from argv, so they stay out of shell history and `ps`.
 
 use std::io::{IsTerminal as _, Read, Write};
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -11,7 +10,6 @@ use crate::domain::{Forge, parse_owner, parse_repo_path, parse_slack_id};
 use crate::secret::Secret;
 use crate::startup::{Application, shutdown_signal};
 use crate::store::{CredentialKind, RepoLink, Store, UserMapping};
-use crate::sync::LogOnlyHandler;
 use crate::{telemetry, vault};
 
 /// `codereview-sync`: keeps Slack threads and pull/merge request conversations in step.
@@ -281,7 +279,7 @@ pub async fn run(
                 key_id = settings.vault.current_key_id(),
                 "codereview-sync starting"
             );
-            let app = Application::build(settings, Arc::new(LogOnlyHandler)).await?;
+            let app = Application::build_sync(settings).await?;
             app.run(shutdown_signal()).await;
         }
         Command::Migrate => {

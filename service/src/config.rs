@@ -5,11 +5,16 @@
 //! only what it needs: admin commands work with just `DATABASE_URL` and `CODEREVIEW_SYNC_KEY`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 use url::Url;
 
 use crate::secret::Secret;
+use crate::sync::SyncConfig;
 use crate::vault::Vault;
 
 /// Default `DATABASE_URL`: an embedded SQLite file in the working directory.
@@ -81,6 +86,21 @@ pub struct WebhookSecrets {
     pub gitlab_webhook_token: Option<Secret<String>>,
 }
 
+/// The Slack OAuth install flow (`GET /slack/install`, `GET /slack/oauth/callback`), enabled
+/// when `SLACK_CLIENT_ID`, `SLACK_CLIENT_SECRET` and `PUBLIC_URL` are all set.
+#[derive(Debug, Clone)]
+pub struct SlackInstallSettings {
+    /// `SLACK_CLIENT_ID` (public).
+    pub client_id: String,
+    /// `SLACK_CLIENT_SECRET`.
+    pub client_secret: Secret<String>,
+    /// `PUBLIC_URL`: where Slack sends the browser back (`{PUBLIC_URL}/slack/oauth/callback`).
+    pub public_url: Url,
+    /// HMAC key for the signed `state`, derived from `CODEREVIEW_SYNC_KEY` so no extra secret
+    /// is needed and rotating the vault key also invalidates pending installs.
+    pub state_key: Secret<[u8; 32]>,
+}
+
 /// Everything `serve` needs.
 #[derive(Debug)]
 pub struct Settings {
@@ -88,8 +108,9 @@ pub struct Settings {
     pub database_url: String,
     /// `LISTEN`: address the HTTP server binds.
     pub listen: SocketAddr,
-    /// Keys from `CODEREVIEW_SYNC_KEY` and `CODEREVIEW_SYNC_OLD_KEYS`.
-    pub vault: Vault,
+    /// Keys from `CODEREVIEW_SYNC_KEY` and `CODEREVIEW_SYNC_OLD_KEYS` (shared by the HTTP
+    /// side, the worker and the sync handler).
+    pub vault: Arc<Vault>,
     /// Webhook verification secrets.
     pub webhooks: WebhookSecrets,
     /// `SLACK_API_URL` (default `https://slack.com/api`).
@@ -102,6 +123,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Queue worker tuning.
     pub worker: WorkerSettings,
+    /// Thread-sync settings (`GITHUB_APP_ID`, `CODEREVIEW_STATUS_CONTEXT`).
+    pub sync: SyncConfig,
+    /// The Slack install flow, when configured.
+    pub slack_install: Option<SlackInstallSettings>,
 }
 
 /// Reads env vars through a lookup function, so tests can pass a map instead of mutating the
@@ -214,6 +239,74 @@ pub fn worker_settings(env: &impl Lookup) -> Result<WorkerSettings, ConfigError>
     })
 }
 
+/// Derives the key that signs Slack OAuth `state` values from the vault key.
+pub fn derive_state_key(vault_key_b64: &str) -> Result<[u8; 32], ConfigError> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(vault_key_b64.trim())
+        .map_err(|_| ConfigError("CODEREVIEW_SYNC_KEY is not a valid key".into()))?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key");
+    mac.update(b"codereview-sync/slack-oauth-state/v1");
+    Ok(mac.finalize().into_bytes().into())
+}
+
+/// `SLACK_CLIENT_ID`, `SLACK_CLIENT_SECRET`, `PUBLIC_URL`: all three or none.
+pub fn slack_install(env: &impl Lookup) -> Result<Option<SlackInstallSettings>, ConfigError> {
+    let client_id = env("SLACK_CLIENT_ID").filter(|v| !v.trim().is_empty());
+    let client_secret = optional_secret(env, "SLACK_CLIENT_SECRET")?;
+    let public_url = url_var(env, "PUBLIC_URL", None)?;
+    match (client_id, client_secret, public_url) {
+        (None, None, None) => Ok(None),
+        (Some(client_id), Some(client_secret), Some(public_url)) => {
+            let key = env("CODEREVIEW_SYNC_KEY").unwrap_or_default();
+            Ok(Some(SlackInstallSettings {
+                client_id: client_id.trim().to_string(),
+                client_secret,
+                public_url,
+                state_key: Secret::new(derive_state_key(&key)?),
+            }))
+        }
+        (id, secret, url) => {
+            let missing: Vec<&str> = [
+                (id.is_none(), "SLACK_CLIENT_ID"),
+                (secret.is_none(), "SLACK_CLIENT_SECRET"),
+                (url.is_none(), "PUBLIC_URL"),
+            ]
+            .into_iter()
+            .filter_map(|(m, name)| m.then_some(name))
+            .collect();
+            Err(ConfigError(format!(
+                "the Slack install needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and PUBLIC_URL together: set {} (or unset the others)",
+                missing.join(" and ")
+            )))
+        }
+    }
+}
+
+/// `GITHUB_APP_ID` and `CODEREVIEW_STATUS_CONTEXT`.
+pub fn sync_config(env: &impl Lookup) -> Result<SyncConfig, ConfigError> {
+    let github_app_id = match env("GITHUB_APP_ID") {
+        None => None,
+        Some(v) => Some(v.trim().parse::<i64>().map_err(|_| {
+            ConfigError(format!(
+                "GITHUB_APP_ID must be the App's numeric id, got `{v}`"
+            ))
+        })?),
+    };
+    let status_context = match env("CODEREVIEW_STATUS_CONTEXT") {
+        None => SyncConfig::default().status_context,
+        Some(v) if v.trim().is_empty() => {
+            return Err(ConfigError(
+                "CODEREVIEW_STATUS_CONTEXT is set but empty: unset it to use `codereview`".into(),
+            ));
+        }
+        Some(v) => v.trim().to_string(),
+    };
+    Ok(SyncConfig {
+        github_app_id,
+        status_context,
+    })
+}
+
 impl Settings {
     /// Loads every setting `serve` needs.
     pub fn load(env: &impl Lookup) -> Result<Self, ConfigError> {
@@ -238,7 +331,7 @@ impl Settings {
         Ok(Self {
             database_url,
             listen,
-            vault,
+            vault: Arc::new(vault),
             webhooks,
             slack_api_url: url_var(env, "SLACK_API_URL", Some("https://slack.com/api"))?
                 .expect("has a default"),
@@ -247,6 +340,8 @@ impl Settings {
             gitlab_url: url_var(env, "GITLAB_URL", None)?,
             log_format,
             worker: worker_settings(env)?,
+            sync: sync_config(env)?,
+            slack_install: slack_install(env)?,
         })
     }
 }
@@ -349,5 +444,45 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.worker.lease, Duration::from_secs(5));
         assert!(s.gitlab_url.is_some());
+    }
+
+    #[test]
+    fn sync_and_install_settings() {
+        let s = Settings::load(&env(&[("CODEREVIEW_SYNC_KEY", KEY)])).unwrap();
+        assert_eq!(s.sync, SyncConfig::default());
+        assert!(s.slack_install.is_none());
+        let s = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("GITHUB_APP_ID", "12345"),
+            ("CODEREVIEW_STATUS_CONTEXT", "review"),
+            ("SLACK_CLIENT_ID", "1.2"),
+            ("SLACK_CLIENT_SECRET", "shh"),
+            ("PUBLIC_URL", "https://sync.example.com"),
+        ]))
+        .unwrap();
+        assert_eq!(s.sync.github_app_id, Some(12345));
+        assert_eq!(s.sync.status_context, "review");
+        let install = s.slack_install.unwrap();
+        assert_eq!(install.client_id, "1.2");
+        assert_eq!(install.state_key.expose(), &derive_state_key(KEY).unwrap());
+        assert!(!format!("{install:?}").contains("shh"));
+        let err = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("SLACK_CLIENT_ID", "1.2"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("SLACK_CLIENT_SECRET and PUBLIC_URL"), "{err}");
+        let err = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("GITHUB_APP_ID", "app"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("GITHUB_APP_ID"), "{err}");
+        assert_ne!(
+            derive_state_key(KEY).unwrap(),
+            derive_state_key("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap()
+        );
     }
 }

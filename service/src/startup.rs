@@ -8,12 +8,44 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+use crate::clients::{ForgeApi, GitHubClient, GitLabClient, SlackApi, SlackClient};
 use crate::config::{Settings, WebhookSecrets, WorkerSettings};
+use crate::http::slack_install::SlackInstall;
 use crate::http::{AppState, routes};
 use crate::metrics::Metrics;
 use crate::queue::{EventHandler, Worker};
 use crate::store::{Backend, Store};
+use crate::sync::SyncHandler;
 use crate::vault::Vault;
+
+/// Optional parts of the application beyond the webhook pipeline.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// The Slack OAuth install flow.
+    pub slack_install: Option<Arc<SlackInstall>>,
+}
+
+/// The thread-sync handler wired to the real APIs at the configured base URLs.
+pub fn sync_handler(settings: &Settings, store: Store, vault: Arc<Vault>) -> SyncHandler {
+    let slack: Arc<dyn SlackApi> = Arc::new(SlackClient::new(&settings.slack_api_url));
+    let github: Arc<dyn ForgeApi> = Arc::new(GitHubClient::new(&settings.github_api_url));
+    let gitlab = settings
+        .gitlab_url
+        .as_ref()
+        .map(|url| Arc::new(GitLabClient::new(url)) as Arc<dyn ForgeApi>);
+    SyncHandler::new(store, vault, slack, github, gitlab, settings.sync.clone())
+}
+
+/// The Slack install flow, when `SLACK_CLIENT_ID`, `SLACK_CLIENT_SECRET` and `PUBLIC_URL` are
+/// set.
+pub fn extras(settings: &Settings) -> Extras {
+    Extras {
+        slack_install: settings.slack_install.as_ref().map(|install| {
+            let slack: Arc<dyn SlackApi> = Arc::new(SlackClient::new(&settings.slack_api_url));
+            Arc::new(SlackInstall::new(install, &settings.slack_api_url, slack))
+        }),
+    }
+}
 
 /// A bound, ready-to-run service.
 pub struct Application {
@@ -31,8 +63,25 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Connects to `DATABASE_URL`, applies migrations and binds `LISTEN`.
+    /// Connects to `DATABASE_URL`, applies migrations and binds `LISTEN`, with `handler`
+    /// processing the queue.
     pub async fn build(settings: Settings, handler: Arc<dyn EventHandler>) -> anyhow::Result<Self> {
+        Self::build_from(settings, |_, _, _| handler).await
+    }
+
+    /// What `serve` runs: [`Application::build`] with the thread-sync handler
+    /// ([`sync_handler`]) and the Slack install flow when configured.
+    pub async fn build_sync(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_from(settings, |settings, store, vault| {
+            Arc::new(sync_handler(settings, store, vault))
+        })
+        .await
+    }
+
+    async fn build_from(
+        settings: Settings,
+        handler: impl FnOnce(&Settings, Store, Arc<Vault>) -> Arc<dyn EventHandler>,
+    ) -> anyhow::Result<Self> {
         let store = Store::connect(&settings.database_url).await?;
         store.migrate().await?;
         let backend = match store.backend() {
@@ -40,13 +89,17 @@ impl Application {
             Backend::Postgres => "postgres",
         };
         tracing::info!(database = backend, "database ready, migrations applied");
-        Self::build_with(
+        let vault = settings.vault.clone();
+        let handler = handler(&settings, store.clone(), vault.clone());
+        let extras = extras(&settings);
+        Self::build_with_extras(
             store,
-            Arc::new(settings.vault),
+            vault,
             &settings.webhooks,
             settings.worker,
             settings.listen,
             handler,
+            extras,
         )
         .await
     }
@@ -60,6 +113,28 @@ impl Application {
         worker: WorkerSettings,
         listen: SocketAddr,
         handler: Arc<dyn EventHandler>,
+    ) -> anyhow::Result<Self> {
+        Self::build_with_extras(
+            store,
+            vault,
+            webhooks,
+            worker,
+            listen,
+            handler,
+            Extras::default(),
+        )
+        .await
+    }
+
+    /// [`Application::build_with`] plus the optional parts ([`Extras`]).
+    pub async fn build_with_extras(
+        store: Store,
+        vault: Arc<Vault>,
+        webhooks: &WebhookSecrets,
+        worker: WorkerSettings,
+        listen: SocketAddr,
+        handler: Arc<dyn EventHandler>,
+        extras: Extras,
     ) -> anyhow::Result<Self> {
         for (configured, name, endpoint) in [
             (
@@ -94,7 +169,9 @@ impl Application {
             metrics.clone(),
             worker,
         ));
-        let state = Arc::new(AppState::new(store, vault, metrics, webhooks, wake));
+        let mut state = AppState::new(store, vault, metrics, webhooks, wake);
+        state.slack_install = extras.slack_install;
+        let state = Arc::new(state);
         Ok(Self {
             listener,
             state,

@@ -1,4 +1,5 @@
-//! The HTTP surface (warp): three webhook endpoints, `GET /healthz` and `GET /metrics`.
+//! The HTTP surface (warp): three webhook endpoints, `GET /healthz`, `GET /metrics` and the
+//! Slack install pair ([`slack_install`]).
 //!
 //! A webhook request goes through the same steps for every source, in this order, and the
 //! first failing step answers:
@@ -18,6 +19,7 @@
 pub mod github;
 pub mod gitlab;
 pub mod slack;
+pub mod slack_install;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -58,6 +60,8 @@ pub struct AppState {
     pub gitlab: Option<gitlab::GitLabVerifier>,
     /// Wakes this process's worker when an event is queued.
     pub wake: Arc<Notify>,
+    /// The Slack OAuth install flow; `None` = `/slack/install` answers 404 with a hint.
+    pub slack_install: Option<Arc<slack_install::SlackInstall>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -96,6 +100,7 @@ impl AppState {
                 .as_ref()
                 .map(gitlab::GitLabVerifier::new),
             wake,
+            slack_install: None,
         }
     }
 }
@@ -371,6 +376,15 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .then(healthz);
+    let install = warp::path!("slack" / "install")
+        .and(warp::get())
+        .and(with_state.clone())
+        .then(slack_install::install);
+    let oauth_callback = warp::path!("slack" / "oauth" / "callback")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .then(slack_install::callback);
     let metrics_route = warp::path!("metrics")
         .and(warp::get())
         .and(with_state)
@@ -384,6 +398,10 @@ pub fn routes(
         .or(health)
         .unify()
         .or(metrics_route)
+        .unify()
+        .or(install)
+        .unify()
+        .or(oauth_callback)
         .unify()
         .recover(move |rejection: warp::Rejection| {
             let metrics = unmatched_metrics.clone();
