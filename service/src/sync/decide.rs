@@ -212,10 +212,12 @@ fn mirror_in<'a>(mirrors: &'a [Mirror], channel: &Channel) -> Option<&'a Mirror>
 }
 
 /// True when deciding needs our forge account ([`ForgeFacts::bot`]): only for a comment that
-/// carries our attribution line and is not already known from the ledger, so the lookup is
-/// rare.
-pub fn needs_bot_identity(event: &ForgeEvent) -> bool {
-    matches!(event, ForgeEvent::Comment { comment, .. } if comment.body.contains(ATTRIBUTION_MARK))
+/// carries our attribution line and was not made through our GitHub App (the caller also
+/// skips it on a ledger hit), so the lookup is rare.
+pub fn needs_bot_identity(event: &ForgeEvent, github_app_id: Option<i64>) -> bool {
+    matches!(event, ForgeEvent::Comment { comment, .. }
+        if comment.body.contains(ATTRIBUTION_MARK)
+            && (comment.via_app.is_none() || comment.via_app != github_app_id))
 }
 
 /// Why a forge comment is our own (echo), if it is.
@@ -941,8 +943,17 @@ mod tests {
                 ..c.clone()
             },
         );
-        assert!(needs_bot_identity(&ours));
-        assert!(!needs_bot_identity(&ev));
+        assert!(needs_bot_identity(&ours, Some(42)));
+        assert!(!needs_bot_identity(&ev, Some(42)));
+        let ours_via_app = comment_event(
+            Change::Created,
+            ForgeComment {
+                body: "**Jane** (via Slack): hi".into(),
+                via_app: Some(42),
+                ..c.clone()
+            },
+        );
+        assert!(!needs_bot_identity(&ours_via_app, Some(42)));
         assert!(is_ignore(&decide_forge(
             &ours,
             &ForgeFacts {

@@ -482,7 +482,7 @@ impl SyncHandler {
                     .cloned()
                     .collect();
             }
-            if !facts.ledger_hit && needs_bot_identity(event) {
+            if !facts.ledger_hit && needs_bot_identity(event, self.config.github_app_id) {
                 facts.bot = self.our_forge_identity(pr).await?;
             }
         }

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use codereview_sync::config::{WebhookSecrets, WorkerSettings};
+use codereview_sync::http::slack_install::SlackInstall;
 use codereview_sync::http::{github, slack};
 use codereview_sync::queue::{Event, EventHandler, HandleError, Worker};
 use codereview_sync::secret::Secret;
-use codereview_sync::startup::Application;
+use codereview_sync::startup::{Application, Extras};
 use codereview_sync::store::{Pool, Store, now_ms};
 use codereview_sync::vault::Vault;
 use sqlx::Connection as _;
@@ -292,6 +293,7 @@ pub struct AppOptions {
     pub worker: WorkerSettings,
     pub handler: Arc<dyn EventHandler>,
     pub vault: Arc<Vault>,
+    pub slack_install: Option<Arc<SlackInstall>>,
 }
 
 impl Default for AppOptions {
@@ -301,6 +303,7 @@ impl Default for AppOptions {
             worker: fast_worker(),
             handler: Arc::new(Recorder::default()),
             vault: vault(1),
+            slack_install: None,
         }
     }
 }
@@ -327,13 +330,16 @@ pub async fn spawn_app(db: TestDb) -> TestApp {
 }
 
 pub async fn spawn_app_with(db: TestDb, options: AppOptions) -> TestApp {
-    let app = Application::build_with(
+    let app = Application::build_with_extras(
         db.store.clone(),
         options.vault.clone(),
         &options.secrets,
         options.worker,
         "127.0.0.1:0".parse().unwrap(),
         options.handler,
+        Extras {
+            slack_install: options.slack_install,
+        },
     )
     .await
     .unwrap();

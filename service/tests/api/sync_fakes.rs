@@ -1,0 +1,653 @@
+//! Scaffolding for the thread-sync end-to-end tests: a fake Slack Web API (wiremock with a
+//! stateful responder that hands out message timestamps and remembers what was posted), fake
+//! GitHub and GitLab servers, the real service wired to them, payload builders, and the scan
+//! that proves no message text reaches the database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use codereview_sync::clients::{ForgeApi, GitHubClient, GitLabClient, SlackApi, SlackClient};
+use codereview_sync::domain::Forge;
+use codereview_sync::secret::Secret;
+use codereview_sync::store::{CredentialKind, RepoLink, Store, UserMapping};
+use codereview_sync::sync::{SyncConfig, SyncHandler};
+use serde_json::{Value, json};
+use sqlx::Row as _;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::helpers::*;
+
+pub const TEAM: &str = "T0001";
+/// The channel the GitHub repository is linked to.
+pub const CHANNEL: &str = "C0001";
+/// The channel the GitLab project is linked to.
+pub const GL_CHANNEL: &str = "C0002";
+pub const SLACK_TOKEN: &str = "xoxb-test-slack-token-0001";
+pub const GITHUB_TOKEN: &str = "ghp_test_github_token_0001";
+pub const GITLAB_API_TOKEN: &str = "glpat-test-gitlab-token-0001";
+pub const BOT_USER: &str = "UBOT0001";
+pub const BOT_ID: &str = "BBOT0001";
+/// The fixtures' repository, as stored (lower case).
+pub const REPO: &str = "codertocat/hello-world";
+pub const GL_REPO: &str = "group/app";
+/// A person in Slack, and the name `users.info` gives for them.
+pub const JANE: &str = "U0JANE";
+pub const JANE_NAME: &str = "Jane Doe";
+/// The head commit of the fixtures' PR.
+pub const HEAD_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+
+/// Every comment, review, note or message text the sync tests send through the service, and
+/// the tokens: none may be found in any table afterwards.
+pub const TEXTS: &[&str] = &[
+    // From the GitHub fixtures.
+    "You are totally right! I'll get this fixed right away.",
+    "Maybe you should use more emoji on this line.",
+    "Update the README with new information.",
+    // Written by the tests.
+    "Ship it, the emoji count is now acceptable",
+    "Agreed on emoji, adding a rocket here",
+    "Slack says the parser needs another look",
+    "Slack says the parser needs two more looks",
+    "Replying under the review comment from Slack",
+    "GitLab note about the cache eviction policy",
+    "GitLab note about the cache eviction policy, revised",
+    "GitLab diff note on the retry loop",
+    "Slack answer to the retry loop question",
+    "Add a response cache",
+    "Rate limited comment should still arrive once",
+    "Echo of our own words must not come back",
+    "2 scopes approved, 1 pending",
+    // Secrets.
+    SLACK_TOKEN,
+    GITHUB_TOKEN,
+    GITLAB_API_TOKEN,
+    "xoxb-installed-through-oauth-0002",
+    "oauth-client-secret-0003",
+];
+
+/// A recorded request to a fake.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub auth: Option<String>,
+    pub private_token: Option<String>,
+    pub query: HashMap<String, String>,
+    /// JSON body, or a form body as a JSON object.
+    pub body: Value,
+}
+
+impl Call {
+    fn from(r: &Request) -> Self {
+        let header = |name: &str| {
+            r.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let body = match serde_json::from_slice::<Value>(&r.body) {
+            Ok(v) => v,
+            Err(_) => {
+                let map: serde_json::Map<String, Value> = url::form_urlencoded::parse(&r.body)
+                    .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                    .collect();
+                Value::Object(map)
+            }
+        };
+        Call {
+            method: r.method.to_string(),
+            path: r.url.path().to_string(),
+            auth: header("authorization"),
+            private_token: header("private-token"),
+            query: r.url.query_pairs().into_owned().collect(),
+            body,
+        }
+    }
+
+    /// The `text` field of a Slack call.
+    pub fn text(&self) -> &str {
+        self.body["text"].as_str().unwrap_or_default()
+    }
+}
+
+#[derive(Default)]
+struct SlackState {
+    next_ts: u64,
+    /// Messages posted (with their metadata), for `conversations.*` lookups.
+    posted: Vec<Value>,
+    /// Answer the next `chat.postMessage` with 429 and this `Retry-After`.
+    rate_limit_next_post: Option<u64>,
+    post_attempts: Vec<Instant>,
+}
+
+struct SlackResponder(Arc<Mutex<SlackState>>);
+
+fn ok(v: Value) -> ResponseTemplate {
+    let mut v = v;
+    v["ok"] = json!(true);
+    ResponseTemplate::new(200).set_body_json(v)
+}
+
+impl Respond for SlackResponder {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        let call = Call::from(r);
+        let mut state = self.0.lock().unwrap();
+        let method = call.path.trim_start_matches("/api/");
+        if method != "oauth.v2.access"
+            && call.auth.as_deref() != Some(&format!("Bearer {SLACK_TOKEN}"))
+        {
+            return ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": false, "error": "invalid_auth"}));
+        }
+        match method {
+            "chat.postMessage" => {
+                state.post_attempts.push(Instant::now());
+                if let Some(after) = state.rate_limit_next_post.take() {
+                    return ResponseTemplate::new(429)
+                        .insert_header("retry-after", after.to_string().as_str())
+                        .set_body_json(json!({"ok": false, "error": "ratelimited"}));
+                }
+                state.next_ts += 1;
+                let ts = format!("1700000{:03}.000100", state.next_ts);
+                let mut message = call.body.clone();
+                message["ts"] = json!(ts);
+                state.posted.push(message);
+                ok(json!({"channel": call.body["channel"], "ts": ts}))
+            }
+            "chat.update" | "chat.delete" => {
+                ok(json!({"channel": call.body["channel"], "ts": call.body["ts"]}))
+            }
+            "auth.test" => ok(json!({"user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM})),
+            "users.info" => {
+                let user = call.query.get("user").cloned().unwrap_or_default();
+                let name = if user == JANE {
+                    JANE_NAME.to_string()
+                } else {
+                    format!("Person {user}")
+                };
+                ok(
+                    json!({"user": {"id": user, "name": "handle", "real_name": name,
+                    "profile": {"display_name": name, "real_name": name, "email": format!("{}@example.com", user.to_lowercase())}}}),
+                )
+            }
+            "users.lookupByEmail" => ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": false, "error": "users_not_found"})),
+            "conversations.replies" | "conversations.history" => {
+                let thread = call.query.get("ts").cloned();
+                let channel = call.query.get("channel").cloned();
+                let messages: Vec<Value> = state
+                    .posted
+                    .iter()
+                    .filter(|m| m["channel"].as_str() == channel.as_deref())
+                    .filter(|m| m["thread_ts"].as_str().map(str::to_string) == thread)
+                    .cloned()
+                    .collect();
+                ok(json!({"messages": messages}))
+            }
+            "oauth.v2.access" => ok(json!({
+                "access_token": "xoxb-installed-through-oauth-0002",
+                "token_type": "bot",
+                "scope": "chat:write",
+                "bot_user_id": "UBOT0002",
+                "app_id": "A0002",
+                "team": {"id": "T0INST", "name": "Acme & Co"},
+            })),
+            _ => ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": false, "error": "unknown_method"})),
+        }
+    }
+}
+
+/// The fake Slack Web API.
+pub struct FakeSlack {
+    pub server: MockServer,
+    state: Arc<Mutex<SlackState>>,
+}
+
+impl FakeSlack {
+    pub async fn start() -> Self {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(SlackState::default()));
+        Mock::given(wiremock::matchers::any())
+            .respond_with(SlackResponder(state.clone()))
+            .mount(&server)
+            .await;
+        Self { server, state }
+    }
+
+    pub fn api_url(&self) -> url::Url {
+        url::Url::parse(&format!("{}/api", self.server.uri())).unwrap()
+    }
+
+    /// Every call, in order.
+    pub async fn calls(&self) -> Vec<Call> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(Call::from)
+            .collect()
+    }
+
+    /// Calls that change something in Slack (`chat.*`).
+    pub async fn writes(&self) -> Vec<Call> {
+        self.calls()
+            .await
+            .into_iter()
+            .filter(|c| c.path.starts_with("/api/chat."))
+            .collect()
+    }
+
+    /// The ts the next successful post will get.
+    pub fn ts(n: u64) -> String {
+        format!("1700000{n:03}.000100")
+    }
+
+    /// Make the next `chat.postMessage` answer 429 with `Retry-After: secs`.
+    pub fn rate_limit_next_post(&self, secs: u64) {
+        self.state.lock().unwrap().rate_limit_next_post = Some(secs);
+    }
+
+    pub fn post_attempts(&self) -> Vec<Instant> {
+        self.state.lock().unwrap().post_attempts.clone()
+    }
+}
+
+/// Calls a forge fake received.
+pub async fn calls(server: &MockServer) -> Vec<Call> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(Call::from)
+        .collect()
+}
+
+/// The real service with the real sync handler, wired to fakes, with a workspace, tokens and
+/// links in place.
+pub struct SyncApp {
+    pub app: TestApp,
+    pub slack: FakeSlack,
+    pub github: MockServer,
+    pub gitlab: MockServer,
+}
+
+pub async fn spawn_sync_app(db: TestDb) -> SyncApp {
+    let slack = FakeSlack::start().await;
+    let github = MockServer::start().await;
+    let gitlab = MockServer::start().await;
+    let vault = vault(1);
+    let store = db.store.clone();
+    store
+        .add_workspace(&vault, TEAM, &Secret::new(SLACK_TOKEN.into()))
+        .await
+        .unwrap();
+    store
+        .put_credential(
+            &vault,
+            CredentialKind::Forge(Forge::GitHub),
+            "codertocat",
+            &Secret::new(GITHUB_TOKEN.into()),
+        )
+        .await
+        .unwrap();
+    store
+        .put_credential(
+            &vault,
+            CredentialKind::Forge(Forge::GitLab),
+            "group",
+            &Secret::new(GITLAB_API_TOKEN.into()),
+        )
+        .await
+        .unwrap();
+    for (forge, repo, channel) in [
+        (Forge::GitHub, REPO, CHANNEL),
+        (Forge::GitLab, GL_REPO, GL_CHANNEL),
+    ] {
+        store
+            .add_link(&RepoLink {
+                forge: Some(forge),
+                repo: repo.into(),
+                team_id: TEAM.into(),
+                channel_id: channel.into(),
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .map_user(&UserMapping {
+            slack_user_id: "U0BOB".into(),
+            forge: Forge::GitHub,
+            login: "bob".into(),
+        })
+        .await
+        .unwrap();
+    let handler = sync_handler(&store, vault.clone(), &slack, &github, &gitlab);
+    let app = spawn_app_with(
+        db,
+        AppOptions {
+            handler: Arc::new(handler),
+            vault,
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    SyncApp {
+        app,
+        slack,
+        github,
+        gitlab,
+    }
+}
+
+/// The production handler, pointed at the fakes.
+pub fn sync_handler(
+    store: &Store,
+    vault: Arc<codereview_sync::vault::Vault>,
+    slack: &FakeSlack,
+    github: &MockServer,
+    gitlab: &MockServer,
+) -> SyncHandler {
+    let slack_api: Arc<dyn SlackApi> = Arc::new(SlackClient::new(&slack.api_url()));
+    let github_api: Arc<dyn ForgeApi> =
+        Arc::new(GitHubClient::new(&url::Url::parse(&github.uri()).unwrap()));
+    let gitlab_api: Arc<dyn ForgeApi> =
+        Arc::new(GitLabClient::new(&url::Url::parse(&gitlab.uri()).unwrap()));
+    SyncHandler::new(
+        store.clone(),
+        vault,
+        slack_api,
+        github_api,
+        Some(gitlab_api),
+        SyncConfig {
+            github_app_id: Some(4242),
+            status_context: "codereview".into(),
+        },
+    )
+}
+
+impl SyncApp {
+    pub fn store(&self) -> &Store {
+        &self.app.db.store
+    }
+
+    /// Delivers a signed GitHub webhook and processes the queue.
+    pub async fn github(&self, event: &str, delivery: &str, body: &Value) {
+        let (status, text) = self
+            .app
+            .github(event, delivery, serde_json::to_vec(body).unwrap())
+            .await;
+        assert_eq!(status, 200, "{text}");
+        self.app.drain().await;
+    }
+
+    /// Delivers a GitLab webhook and processes the queue.
+    pub async fn gitlab(&self, event: &str, key: &str, body: &Value) {
+        let (status, text) = self
+            .app
+            .gitlab(event, key, serde_json::to_vec(body).unwrap())
+            .await;
+        assert_eq!(status, 200, "{text}");
+        self.app.drain().await;
+    }
+
+    /// Delivers a signed Slack event and processes the queue.
+    pub async fn slack(&self, event_id: &str, event: Value) {
+        let (status, text) = self.app.slack(slack_envelope(event_id, event)).await;
+        assert_eq!(status, 200, "{text}");
+        self.app.drain().await;
+    }
+
+    /// No event failed and nothing is left in the queue.
+    pub async fn assert_clean(&self) {
+        let failures = self.store().failures(10).await.unwrap();
+        assert!(
+            failures.is_empty(),
+            "failures: {:?}",
+            failures.iter().map(|f| &f.reason).collect::<Vec<_>>()
+        );
+        assert_eq!(self.app.queued().await, 0, "queue drained");
+    }
+
+    /// Scans every table (and, on SQLite, the database files) for [`TEXTS`].
+    pub async fn assert_no_text(&self) {
+        assert_no_text(&self.app.db).await;
+    }
+}
+
+/// Rows of `(team/channel, ts)` style checks: every `comment_messages` row as a tuple.
+pub async fn comment_rows(
+    store: &Store,
+) -> Vec<(String, String, String, String, String, Option<String>)> {
+    let sql = "SELECT comment_kind, comment_id, channel_id, message_ts, origin, thread_root \
+               FROM comment_messages ORDER BY message_ts";
+    match store.pool() {
+        codereview_sync::store::Pool::Sqlite(pool) => {
+            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+        }
+        codereview_sync::store::Pool::Postgres(pool) => {
+            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+        }
+    }
+}
+
+/// Every `pr_threads` row as `(forge, repo, number, channel, ts)`.
+pub async fn thread_rows(store: &Store) -> Vec<(String, String, i64, String, String)> {
+    let sql =
+        "SELECT forge, repo, pr_number, channel_id, thread_ts FROM pr_threads ORDER BY thread_ts";
+    match store.pool() {
+        codereview_sync::store::Pool::Sqlite(pool) => {
+            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+        }
+        codereview_sync::store::Pool::Postgres(pool) => {
+            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+        }
+    }
+}
+
+/// Every ledger row as `(platform, container, kind, id)`.
+pub async fn ledger_rows(store: &Store) -> Vec<(String, String, String, String)> {
+    let sql = "SELECT platform, container, object_kind, object_id FROM ledger ORDER BY platform, object_id";
+    match store.pool() {
+        codereview_sync::store::Pool::Sqlite(pool) => {
+            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+        }
+        codereview_sync::store::Pool::Postgres(pool) => {
+            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+        }
+    }
+}
+
+/// Every text and blob value of every table, as bytes with the table's name.
+pub async fn all_values(store: &Store) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    match store.pool() {
+        codereview_sync::store::Pool::Sqlite(pool) => {
+            let tables: Vec<(String,)> =
+                sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table'")
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+            for (table,) in tables {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM \"{table}\"")))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+                for row in rows {
+                    for (i, _) in row.columns().iter().enumerate() {
+                        if let Ok(Some(v)) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                            out.push((table.clone(), v));
+                        } else if let Ok(Some(v)) = row.try_get::<Option<String>, _>(i) {
+                            out.push((table.clone(), v.into_bytes()));
+                        }
+                    }
+                }
+            }
+        }
+        codereview_sync::store::Pool::Postgres(pool) => {
+            let tables: Vec<(String,)> = sqlx::query_as(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            for (table,) in tables {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM \"{table}\"")))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+                for row in rows {
+                    for (i, _) in row.columns().iter().enumerate() {
+                        if let Ok(Some(v)) = row.try_get::<Option<String>, _>(i) {
+                            out.push((table.clone(), v.into_bytes()));
+                        } else if let Ok(Some(v)) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                            out.push((table.clone(), v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Scans every table for every text in [`TEXTS`] (and, on SQLite, the raw database, WAL and
+/// shared-memory files). Also proves the scan can see: identifiers the tests wrote are found.
+pub async fn assert_no_text(db: &TestDb) {
+    let values = all_values(&db.store).await;
+    // The scan must see both kinds of column: text (team ids) and blobs (sealed tokens).
+    assert!(
+        values
+            .iter()
+            .any(|(t, v)| t == "workspaces" && v.starts_with(b"T0")),
+        "the scan must see text identifiers"
+    );
+    assert!(
+        values
+            .iter()
+            .any(|(t, v)| t == "credentials" && v.len() >= 16 && !v.is_ascii()),
+        "the scan must see sealed blobs"
+    );
+    for (table, value) in &values {
+        for text in TEXTS {
+            assert!(!contains(value, text.as_bytes()), "{table} holds {text:?}");
+        }
+    }
+    if let Some(path) = db.sqlite_path() {
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            let Ok(bytes) = std::fs::read(&file) else {
+                continue;
+            };
+            for text in TEXTS {
+                assert!(
+                    !contains(&bytes, text.as_bytes()),
+                    "{} holds {text:?}",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+/// A Slack `event_callback` envelope.
+pub fn slack_envelope(event_id: &str, event: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "token": "verification-token",
+        "team_id": TEAM,
+        "api_app_id": "A0001",
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1_700_000_000,
+        "event": event,
+    }))
+    .unwrap()
+}
+
+/// A person's reply in a thread.
+pub fn slack_reply(channel: &str, user: &str, text: &str, ts: &str, thread_ts: &str) -> Value {
+    json!({
+        "type": "message", "channel": channel, "user": user, "text": text,
+        "ts": ts, "thread_ts": thread_ts, "channel_type": "channel",
+        "client_msg_id": "6d1f8b1e-5a2c-4e0f-9e0b-0c4f0a1b2c3d",
+    })
+}
+
+/// A real GitHub payload from the fixtures.
+pub fn fixture(name: &str) -> Value {
+    serde_json::from_slice(&github_fixture(name)).unwrap()
+}
+
+/// The `issue_comment` fixtures comment on issue #1; GitHub sends the same shape for PR
+/// conversation comments, with `issue.pull_request` set. Moved onto PR #2 like the others.
+pub fn pr_comment(name: &str) -> Value {
+    let mut v = fixture(name);
+    v["issue"]["number"] = json!(2);
+    v["issue"]["pull_request"] = json!({
+        "url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/2",
+        "html_url": "https://github.com/Codertocat/Hello-World/pull/2",
+    });
+    v["comment"]["html_url"] =
+        json!("https://github.com/Codertocat/Hello-World/pull/2#issuecomment-492700400");
+    v
+}
+
+/// `GET /repos/{o}/{r}/pulls/2` as GitHub answers it (the fixture's PR, with overrides).
+pub fn pull(overrides: Value) -> Value {
+    let mut pr = fixture("pull_request.opened.payload.json")["pull_request"].clone();
+    if let (Some(pr), Some(o)) = (pr.as_object_mut(), overrides.as_object()) {
+        for (k, v) in o {
+            pr.insert(k.clone(), v.clone());
+        }
+    }
+    pr
+}
+
+/// A GitLab Merge Request Hook body.
+pub fn gitlab_mr(action: &str, state: &str) -> Value {
+    json!({
+        "object_kind": "merge_request",
+        "event_type": "merge_request",
+        "user": {"id": 11, "name": "Ada Lovelace", "username": "ada", "email": "[REDACTED]"},
+        "project": {"id": 15, "name": "app", "path_with_namespace": "group/app",
+                    "web_url": "https://gitlab.example.com/group/app"},
+        "object_attributes": {
+            "id": 99, "iid": 1, "title": "Add a response cache", "state": state, "action": action,
+            "source_branch": "cache", "target_branch": "main", "draft": false,
+            "work_in_progress": false,
+            "url": "https://gitlab.example.com/group/app/-/merge_requests/1",
+            "last_commit": {"id": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"}
+        },
+        "changes": {}
+    })
+}
+
+/// A GitLab Note Hook body for a note on MR !1.
+pub fn gitlab_note(
+    id: i64,
+    text: &str,
+    action: &str,
+    note_type: Option<&str>,
+    discussion: &str,
+) -> Value {
+    json!({
+        "object_kind": "note",
+        "event_type": "note",
+        "user": {"id": 12, "name": "Bo Builder", "username": "bo", "email": "[REDACTED]"},
+        "project_id": 15,
+        "project": {"id": 15, "name": "app", "path_with_namespace": "group/app",
+                    "web_url": "https://gitlab.example.com/group/app"},
+        "object_attributes": {
+            "id": id, "note": text, "noteable_type": "MergeRequest", "author_id": 12,
+            "discussion_id": discussion, "type": note_type, "system": false, "action": action,
+            "position": if note_type == Some("DiffNote") {
+                json!({"new_path": "src/retry.rs", "old_path": "src/retry.rs", "new_line": 42, "old_line": null})
+            } else { Value::Null },
+            "url": format!("https://gitlab.example.com/group/app/-/merge_requests/1#note_{id}")
+        },
+        "merge_request": {"id": 99, "iid": 1, "title": "Add a response cache", "state": "opened"}
+    })
+}
