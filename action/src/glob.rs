@@ -60,20 +60,30 @@ pub fn translate(pattern: &str) -> Result<Vec<Translated>, GlobError> {
         .collect())
 }
 
-/// Whether `path` matches the pattern list with PullApprove's semantics. Compiles on every call:
-/// meant for tests and one-off checks; [`crate::matching`] compiles sets once.
+/// Whether `path` matches the pattern list with PullApprove's semantics. Compiles on every call
+/// (one `RegexSet`, as [`crate::matching`] does per config): meant for tests and one-off checks.
+///
+/// Like wcmatch, a list whose patterns expand to more than [`MAX_EXPANSIONS`] patterns in total
+/// is an error.
 pub fn matches(path: &str, patterns: &[&str]) -> Result<bool, GlobError> {
-    let mut positive = false;
+    let mut translated = Vec::new();
     for pattern in patterns {
-        for t in translate(pattern)? {
-            let re = regex::Regex::new(&t.regex).map_err(|e| GlobError(e.to_string()))?;
-            if re.is_match(path) {
-                if t.negated {
-                    return Ok(false);
-                }
-                positive = true;
-            }
+        translated.extend(translate(pattern)?);
+        if translated.len() > MAX_EXPANSIONS {
+            return Err(GlobError(format!(
+                "the patterns expand to more than {MAX_EXPANSIONS} patterns"
+            )));
         }
+    }
+    let set = regex::RegexSet::new(translated.iter().map(|t| t.regex.as_str()))
+        .map_err(|e| GlobError(e.to_string()))?;
+    let hits = set.matches(path);
+    let mut positive = false;
+    for i in hits.iter() {
+        if translated[i].negated {
+            return Ok(false);
+        }
+        positive = true;
     }
     Ok(positive)
 }
@@ -311,50 +321,79 @@ fn single_char(s: &str) -> Option<char> {
 // Glob -> regex
 // ---------------------------------------------------------------------------------------------
 
-/// A path segment: no `/`.
-const SEGMENT_CHAR: &str = "[^/]";
+/// A regex that matches nothing (used for globs that can never match a repository file).
+const NEVER: &str = "[^\\s\\S]";
+
+/// One piece of a path segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    /// A literal character.
+    Lit(char),
+    /// `*`: any run of characters within the segment.
+    Star,
+    /// `?`: one character other than `/`.
+    Any,
+    /// `[...]`: a ready-made regex class that never matches `/`.
+    Class(String),
+}
+
+/// One segment of a glob, between separators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    /// `**` as a whole segment: any number of directories.
+    Globstar,
+    /// Anything else.
+    Pieces(Vec<Piece>),
+}
 
 /// Translate one brace-free, non-negated glob into an anchored, case-insensitive regex.
+///
+/// The globs are matched against repository-relative paths, which never start or end with `/`
+/// and never hold an empty, `.` or `..` segment. Under wcmatch's rules a separator is `/` or an
+/// escaped `\/`; a run of plain `/` after a separator counts as one, but a second escaped `\/`
+/// starts a new separator that needs its own `/` in the path. So a glob with an empty segment
+/// (leading or trailing separator, or `/\/`) can never match a file and becomes [`NEVER`].
 pub fn glob_to_regex(glob: &str) -> String {
-    // A pattern ending in `/` names a directory, and we only ever match files.
-    // An absolute pattern never matches a repository-relative path.
-    if glob.is_empty() || glob.ends_with('/') || glob.starts_with('/') {
-        return "[^\\s\\S]".to_string();
-    }
-    let segments: Vec<&str> = glob.split('/').filter(|s| !s.is_empty()).collect();
+    let Some(segments) = parse_segments(glob) else {
+        return NEVER.to_string();
+    };
     let mut re = String::from("(?i)^");
     let last = segments.len() - 1;
-    let mut i = 0;
     let mut need_slash = false;
+    let mut i = 0;
     while i < segments.len() {
-        let seg = segments[i];
-        if seg == "**" {
-            // Collapse runs of `**`.
-            while i < last && segments[i + 1] == "**" {
-                i += 1;
-            }
-            if i == last {
-                // Trailing `**`: one or more segments (at least something must follow).
+        match &segments[i] {
+            Segment::Globstar => {
+                // Runs of `**` collapse into one.
+                while i < last && segments[i + 1] == Segment::Globstar {
+                    i += 1;
+                }
                 if need_slash {
                     re.push('/');
                 }
-                re.push_str("[^/]+(?:/[^/]+)*");
-            } else {
-                // `**/` in front of more segments: zero or more whole directories.
-                if need_slash {
-                    re.push('/');
+                if i == last {
+                    // Trailing `**`: one or more whole segments.
+                    re.push_str("[^/]+(?:/[^/]+)*");
+                } else {
+                    // `**/` before more segments: zero or more whole directories.
+                    re.push_str("(?:[^/]+/)*");
                 }
-                re.push_str("(?:[^/]+/)*");
                 need_slash = false;
-                i += 1;
-                continue;
             }
-        } else {
-            if need_slash {
-                re.push('/');
+            Segment::Pieces(pieces) => {
+                if need_slash {
+                    re.push('/');
+                }
+                for piece in pieces {
+                    match piece {
+                        Piece::Lit(c) => push_literal(*c, &mut re),
+                        Piece::Star => re.push_str("[^/]*"),
+                        Piece::Any => re.push_str("[^/]"),
+                        Piece::Class(class) => re.push_str(class),
+                    }
+                }
+                need_slash = true;
             }
-            translate_segment(seg, &mut re);
-            need_slash = true;
         }
         i += 1;
     }
@@ -362,50 +401,100 @@ pub fn glob_to_regex(glob: &str) -> String {
     re
 }
 
-/// Translate one segment (no `/`) of a glob.
-fn translate_segment(seg: &str, re: &mut String) {
-    let chars: Vec<char> = seg.chars().collect();
-    // Segment-wide wcmatch rules: `*` never produces `.` or `..` as a whole segment.
+/// Split a glob into segments, scanning left to right as wcmatch does (escapes and classes
+/// decide where separators are). `None` when the glob can never match a repository path.
+fn parse_segments(glob: &str) -> Option<Vec<Segment>> {
+    let chars: Vec<char> = glob.chars().collect();
+    let n = chars.len();
+    let mut segments = Vec::new();
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut globstar = false;
+    // A `[` at an index below this is literal: an earlier class attempt already failed there.
+    let mut class_allowed_from = 0;
     let mut i = 0;
-    while i < chars.len() {
+    while i < n {
+        let at_start = pieces.is_empty() && !globstar;
         let c = chars[i];
+        // `**` alone in its segment (followed by a separator, the end, or a trailing lone `\`).
+        if at_start && c == '*' && chars.get(i + 1) == Some(&'*') {
+            let after = chars.get(i + 2);
+            let next = chars.get(i + 3);
+            let is_globstar = match after {
+                None | Some('/') => true,
+                Some('\\') => matches!(next, None | Some('/')),
+                _ => false,
+            };
+            if is_globstar {
+                globstar = true;
+                i += 2;
+                if after == Some(&'\\') && next.is_none() {
+                    i += 1;
+                }
+                continue;
+            }
+        }
+        let separator = match c {
+            '/' => Some(1),
+            '\\' if chars.get(i + 1) == Some(&'/') => Some(2),
+            _ => None,
+        };
+        if let Some(len) = separator {
+            segments.push(finish_segment(&mut pieces, &mut globstar)?);
+            i += len;
+            // Plain `/` right after a separator belong to it.
+            while chars.get(i) == Some(&'/') {
+                i += 1;
+            }
+            continue;
+        }
         match c {
             '\\' => {
-                if i + 1 < chars.len() {
-                    push_literal(chars[i + 1], re);
-                    i += 2;
-                } else {
-                    push_literal('\\', re);
-                    i += 1;
+                // `\x` is a literal x; a trailing lone `\` escapes nothing and is dropped.
+                if let Some(&escaped) = chars.get(i + 1) {
+                    pieces.push(Piece::Lit(escaped));
                 }
+                i += 2;
             }
             '*' => {
-                while i + 1 < chars.len() && chars[i + 1] == '*' {
-                    i += 1;
+                if pieces.last() != Some(&Piece::Star) {
+                    pieces.push(Piece::Star);
                 }
-                let _ = write!(re, "{SEGMENT_CHAR}*");
                 i += 1;
             }
             '?' => {
-                re.push_str(SEGMENT_CHAR);
+                pieces.push(Piece::Any);
                 i += 1;
             }
-            '[' => match parse_class(&chars, i) {
-                Some((class, next)) => {
-                    re.push_str(&class);
+            '[' if i >= class_allowed_from => match parse_class(&chars, i) {
+                Ok((class, next)) => {
+                    pieces.push(Piece::Class(class));
                     i = next;
                 }
-                None => {
-                    push_literal('[', re);
+                Err(failed_at) => {
+                    class_allowed_from = failed_at;
+                    pieces.push(Piece::Lit('['));
                     i += 1;
                 }
             },
             _ => {
-                push_literal(c, re);
+                pieces.push(Piece::Lit(c));
                 i += 1;
             }
         }
     }
+    segments.push(finish_segment(&mut pieces, &mut globstar)?);
+    Some(segments)
+}
+
+/// Close the segment being built; `None` (never matches) when it is empty.
+fn finish_segment(pieces: &mut Vec<Piece>, globstar: &mut bool) -> Option<Segment> {
+    if std::mem::take(globstar) {
+        return Some(Segment::Globstar);
+    }
+    if pieces.is_empty() {
+        return None;
+    }
+    Some(Segment::Pieces(std::mem::take(pieces)))
 }
 
 fn push_literal(c: char, re: &mut String) {
@@ -413,96 +502,227 @@ fn push_literal(c: char, re: &mut String) {
     re.push_str(&regex::escape(c.encode_utf8(&mut buf)));
 }
 
-/// Parse a `[...]` class starting at `open`; returns the regex class and the index after `]`.
-fn parse_class(chars: &[char], open: usize) -> Option<(String, usize)> {
-    let mut i = open + 1;
-    let mut negated = false;
-    if i < chars.len() && (chars[i] == '!' || chars[i] == '^') {
-        negated = true;
-        i += 1;
+/// One item of a `[...]` class as wcmatch writes it before Python's regex engine reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ClassItem {
+    /// A literal character.
+    Char(char),
+    /// A `-` left unescaped: a range operator between its neighbours.
+    RangeOp,
+    /// A POSIX class such as `[:alpha:]`.
+    Posix(&'static str),
+}
+
+impl ClassItem {
+    /// The character wcmatch compares when it checks that a range is not backwards: the item's
+    /// own character, or for a POSIX class the second character of the text it expands to.
+    fn order_key(&self) -> char {
+        match self {
+            ClassItem::Char(c) => *c,
+            ClassItem::RangeOp => '-',
+            ClassItem::Posix("blank") => ' ',
+            ClassItem::Posix(_) => '-',
+        }
     }
-    let mut items: Vec<String> = Vec::new();
-    let mut first = true;
-    loop {
-        if i >= chars.len() {
-            return None;
-        }
-        let c = chars[i];
-        if c == ']' && !first {
-            i += 1;
-            break;
-        }
-        first = false;
-        if c == '[' && chars.get(i + 1) == Some(&':') {
-            // POSIX class like [:alpha:]
-            let rest: String = chars[i..].iter().collect();
-            if let Some(end) = rest.find(":]") {
-                let name = &rest[2..end];
-                if let Some(posix) = posix_class(name) {
-                    items.push(posix.to_string());
-                    i += rest[..end + 2].chars().count();
-                    continue;
-                }
+}
+
+/// Parse a `[...]` class starting at `open`.
+///
+/// Returns the regex class (never matching `/`) and the index after `]`, or the index at which
+/// the attempt failed (after a `/` or `\/`, which cannot be in a class, or the end of the glob):
+/// then the `[` is literal, and so is any other `[` before that index.
+///
+/// The rules are wcmatch's: `!` or `^` negates; a leading `]` or `-` is literal; `\x` is a literal
+/// x; `[:name:]` is a POSIX class; `a-z` is a range, a backwards range is dropped (an inclusive
+/// class left empty that way matches nothing, an exclusive one anything); a `-` right after a
+/// range is literal.
+fn parse_class(chars: &[char], open: usize) -> Result<(String, usize), usize> {
+    let n = chars.len();
+    let mut i = open + 1;
+    let mut items: Vec<ClassItem> = Vec::new();
+    let mut negated = false;
+    let mut removed = false;
+    // Index just after the last range operator while its range is still open (0 = none).
+    let mut range_open_after = 0usize;
+    // A `-` at or before this index cannot be a range operator.
+    let mut no_op_until: Option<usize> = None;
+    let mut last_posix = false;
+
+    let next = |i: &mut usize| -> Result<char, usize> {
+        let c = *chars.get(*i).ok_or(n)?;
+        *i += 1;
+        Ok(c)
+    };
+
+    let mut c = next(&mut i)?;
+    if c == '!' || c == '^' {
+        negated = true;
+        c = next(&mut i)?;
+    }
+    if c == '[' {
+        match posix_at(chars, i) {
+            Some((name, end)) => {
+                items.push(ClassItem::Posix(name));
+                last_posix = true;
+                i = end;
             }
+            None => items.push(ClassItem::Char('[')),
         }
-        let (lo, next) = class_char(chars, i);
-        i = next;
-        if i + 1 < chars.len() && chars[i] == '-' && chars[i + 1] != ']' {
-            let (hi, next) = class_char(chars, i + 1);
-            i = next;
-            if lo <= hi {
-                items.push(format!("{}-{}", escape_class(lo), escape_class(hi)));
+        c = next(&mut i)?;
+    } else if c == '-' || c == ']' {
+        items.push(ClassItem::Char(c));
+        c = next(&mut i)?;
+    }
+
+    while c != ']' {
+        let pos = i - 1;
+        if c == '-' {
+            if last_posix {
+                items.push(ClassItem::Char('-'));
+                last_posix = false;
+            } else if no_op_until.is_none_or(|until| pos > until) {
+                items.push(ClassItem::RangeOp);
+                no_op_until = Some(pos + 2);
+                range_open_after = pos + 1;
+            } else if range_open_after != 0 && pos >= range_open_after {
+                removed |= close_range(&mut items, ClassItem::Char('-'));
+                range_open_after = 0;
+            } else {
+                items.push(ClassItem::Char('-'));
             }
+            c = next(&mut i)?;
             continue;
         }
-        items.push(escape_class(lo));
+        last_posix = false;
+        if c == '['
+            && let Some((name, end)) = posix_at(chars, i)
+        {
+            // A POSIX class cannot end a range: the operator before it becomes a literal `-`.
+            if range_open_after != 0
+                && pos >= range_open_after
+                && let Some(last) = items.last_mut()
+                && *last == ClassItem::RangeOp
+            {
+                *last = ClassItem::Char('-');
+            }
+            items.push(ClassItem::Posix(name));
+            last_posix = true;
+            i = end;
+            c = next(&mut i)?;
+            continue;
+        }
+        let value = match c {
+            '\\' => {
+                let escaped = next(&mut i)?;
+                if escaped == '/' {
+                    return Err(i);
+                }
+                escaped
+            }
+            '/' => return Err(i),
+            other => other,
+        };
+        if range_open_after != 0 && i - 1 >= range_open_after {
+            removed |= close_range(&mut items, ClassItem::Char(value));
+            range_open_after = 0;
+        } else {
+            items.push(ClassItem::Char(value));
+        }
+        c = next(&mut i)?;
     }
-    let body: String = items.concat();
-    let class = if negated {
-        // A negated class never matches `/` either.
+    Ok((render_class(&items, negated, removed), i))
+}
+
+/// Complete the range whose operator is the last item with `end`: a backwards range is dropped
+/// together with its start (returns `true`).
+fn close_range(items: &mut Vec<ClassItem>, end: ClassItem) -> bool {
+    let start = items.len().checked_sub(2).map(|k| items[k].order_key());
+    if start.is_some_and(|s| end.order_key() < s) {
+        items.pop();
+        items.pop();
+        return true;
+    }
+    items.push(end);
+    false
+}
+
+/// `[:name:]` at `chars[at..]` (just after a `[`): its name and the index after `:]`.
+fn posix_at(chars: &[char], at: usize) -> Option<(&'static str, usize)> {
+    if chars.get(at) != Some(&':') {
+        return None;
+    }
+    let rest: String = chars[at + 1..].iter().take(8).collect();
+    let end = rest.find(":]")?;
+    let name = posix_name(&rest[..end])?;
+    Some((name, at + 1 + end + 2))
+}
+
+fn posix_name(name: &str) -> Option<&'static str> {
+    const NAMES: &[&str] = &[
+        "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct",
+        "space", "upper", "word", "xdigit",
+    ];
+    NAMES.iter().copied().find(|n| *n == name)
+}
+
+/// Render class items the way Python's regex engine reads wcmatch's class text: an operator
+/// between two items makes a range, an operator with nothing after it is a literal `-`, and an
+/// operator right after a completed range is a literal `-` too.
+fn render_class(items: &[ClassItem], negated: bool, removed: bool) -> String {
+    let mut body = String::new();
+    let mut k = 0;
+    while k < items.len() {
+        let item = &items[k];
+        let lo = match item {
+            ClassItem::Posix(name) => {
+                let _ = write!(body, "[:{name}:]");
+                k += 1;
+                continue;
+            }
+            ClassItem::Char(c) => *c,
+            ClassItem::RangeOp => '-',
+        };
+        if items.get(k + 1) == Some(&ClassItem::RangeOp)
+            && let Some(hi_item) = items.get(k + 2)
+        {
+            match hi_item {
+                ClassItem::Char(hi) => {
+                    if lo <= *hi {
+                        let _ = write!(body, "{}-{}", class_char(lo), class_char(*hi));
+                    }
+                    k += 3;
+                    continue;
+                }
+                ClassItem::RangeOp => {
+                    if lo <= '-' {
+                        let _ = write!(body, "{}-{}", class_char(lo), class_char('-'));
+                    }
+                    k += 3;
+                    continue;
+                }
+                ClassItem::Posix(_) => {}
+            }
+        }
+        body.push_str(&class_char(lo));
+        k += 1;
+    }
+    if body.is_empty() {
+        return if negated && removed {
+            "[^/]".to_string()
+        } else {
+            NEVER.to_string()
+        };
+    }
+    if negated {
         format!("[^/{body}]")
-    } else if body.is_empty() {
-        "[^\\s\\S]".to_string()
     } else {
-        // `[/]` can never match inside a segment.
         format!("[{body}&&[^/]]")
-    };
-    Some((class, i))
-}
-
-fn class_char(chars: &[char], i: usize) -> (char, usize) {
-    if chars[i] == '\\' && i + 1 < chars.len() {
-        (chars[i + 1], i + 2)
-    } else {
-        (chars[i], i + 1)
     }
 }
 
-fn escape_class(c: char) -> String {
-    match c {
-        '\\' | ']' | '[' | '^' | '-' | '&' | '~' => format!("\\{c}"),
-        _ => c.to_string(),
-    }
-}
-
-fn posix_class(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "alnum" => "[:alnum:]",
-        "alpha" => "[:alpha:]",
-        "ascii" => "[:ascii:]",
-        "blank" => "[:blank:]",
-        "cntrl" => "[:cntrl:]",
-        "digit" => "[:digit:]",
-        "graph" => "[:graph:]",
-        "lower" => "[:lower:]",
-        "print" => "[:print:]",
-        "punct" => "[:punct:]",
-        "space" => "[:space:]",
-        "upper" => "[:upper:]",
-        "word" => "[:word:]",
-        "xdigit" => "[:xdigit:]",
-        _ => return None,
-    })
+/// One character, escaped for use inside a regex class.
+fn class_char(c: char) -> String {
+    format!("\\x{{{:x}}}", c as u32)
 }
 
 #[cfg(test)]
