@@ -65,6 +65,30 @@ pub fn translate_within(pattern: &str, limit: usize) -> Result<Vec<Translated>, 
         .collect())
 }
 
+/// Check that a scope's whole pattern list can be expanded: wcmatch shares one budget of
+/// [`MAX_EXPANSIONS`] across the list, and PullApprove fails on every file when it runs out, so
+/// we reject such a list up front. On error, returns the index of the pattern that ran out.
+pub fn check_patterns<'a>(
+    patterns: impl IntoIterator<Item = &'a str>,
+) -> Result<(), (usize, GlobError)> {
+    let mut total = 0usize;
+    for (k, pattern) in patterns.into_iter().enumerate() {
+        let budget = MAX_EXPANSIONS.saturating_sub(total).max(1);
+        total += expand_braces_within(pattern, budget)
+            .map_err(|e| (k, e))?
+            .len();
+        if total > MAX_EXPANSIONS {
+            return Err((
+                k,
+                GlobError(format!(
+                    "these paths expand to more than {MAX_EXPANSIONS} patterns in total"
+                )),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether `path` matches the pattern list with PullApprove's semantics. Compiles on every call
 /// (one `RegexSet`, as [`crate::matching`] does per config): meant for tests and one-off checks.
 ///

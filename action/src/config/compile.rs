@@ -382,9 +382,8 @@ impl RawSet {
         for (pattern, origin) in &code {
             check_code_regex(pattern).map_err(|m| err(*origin, m))?;
         }
-        for (pattern, origin) in &paths {
-            crate::glob::expand_braces(pattern).map_err(|e| err(*origin, e.0))?;
-        }
+        crate::glob::check_patterns(paths.iter().map(|(p, _)| p.as_str()))
+            .map_err(|(k, e)| err(paths[k].1, e.0))?;
         let require = count(&raw.require);
         let reviewers = strings(reviewers);
         let alternates = strings(alternates);

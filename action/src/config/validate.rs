@@ -115,10 +115,9 @@ fn validate_scope(r: &mut Reporter<'_>, scope: &RawScope) {
     if scope.paths.get_ref().is_empty() {
         r.error(&scope.paths, label, "paths needs at least one pattern");
     }
-    for path in scope.paths.get_ref() {
-        if let Err(e) = crate::glob::expand_braces(path.get_ref()) {
-            r.error(path, label, e.0);
-        }
+    let paths = scope.paths.get_ref();
+    if let Err((k, e)) = crate::glob::check_patterns(paths.iter().map(|p| p.get_ref().as_str())) {
+        r.error(&paths[k], label, e.0);
     }
     for field in [
         &scope.authors,
