@@ -342,10 +342,9 @@ impl<'c> Matcher<'c> {
         let mut found: Vec<CodeMatch> = Vec::new();
         for &si in code_scopes {
             for re in &self.configs[ci].code[si] {
-                for m in re.find_iter(text) {
-                    let Ok(m) = m else { break };
-                    let (sl, sc) = index.position(m.start());
-                    let (el, ec) = index.position(m.end());
+                for (start, end) in find_all_like_python(re, text) {
+                    let (sl, sc) = index.position(start);
+                    let (el, ec) = index.position(end);
                     let location = CodeMatch {
                         start_line: line_of(sl),
                         end_line: line_of(el),
@@ -385,6 +384,35 @@ fn literal_dir(pattern: &str) -> String {
         dir.push_str(&segment.to_ascii_lowercase());
     }
     dir
+}
+
+/// Every match of `re` in `text`, as Python's `finditer` finds them (PullApprove's semantics):
+/// an empty match right after a non-empty one is reported too (Rust's iterators skip it), and
+/// after an empty match the search moves on by one character. Stops at a regex runtime error
+/// (backtrack limit).
+fn find_all_like_python(re: &fancy_regex::Regex, text: &str) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    let mut pos = 0;
+    // Start of the previous match when it was empty: the next match must not be the same.
+    let mut last_empty_at: Option<usize> = None;
+    while pos <= text.len() {
+        let Ok(Some(m)) = re.find_from_pos(text, pos) else {
+            break;
+        };
+        let (start, end) = (m.start(), m.end());
+        if start == end && last_empty_at == Some(start) {
+            // Python never reports the same empty match twice: move on one character.
+            match text[pos..].chars().next() {
+                Some(c) => pos += c.len_utf8(),
+                None => break,
+            }
+            continue;
+        }
+        found.push((start, end));
+        last_empty_at = (start == end).then_some(end);
+        pos = end;
+    }
+    found
 }
 
 /// Add code matches to `into`, combining scopes at an identical location.
