@@ -329,11 +329,20 @@ pub fn match_worktree_files(
                 };
             }
             match std::fs::read(root.join(path)).map(String::from_utf8) {
-                Ok(Ok(text)) => matcher.match_file(path, Content::Text(&text)),
+                Ok(Ok(text)) => matcher.match_file(path, Content::Text(&universal_newlines(&text))),
                 _ => matcher.match_file(path, Content::None),
             }
         })
         .collect()
+}
+
+/// A file's text as PullApprove reads it (Python's `Path.read_text()`, universal newlines):
+/// `\r\n` and a lone `\r` both become `\n`, so line numbers and `$` in `code` regexes agree.
+pub fn universal_newlines(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\r') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
 }
 
 /// Expand PATHS (relative to the current directory) to tracked files under them.
