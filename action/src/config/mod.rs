@@ -7,6 +7,7 @@ pub mod compiled;
 pub mod discover;
 pub mod error;
 pub mod model;
+pub mod pyregex;
 pub mod validate;
 
 pub use compile::{ConfigFile, RawSet, Teams, is_config_path};

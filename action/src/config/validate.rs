@@ -276,7 +276,9 @@ pub fn parse_check_ref(value: &str) -> Result<(String, String), String> {
 /// A `code` regex must compile (Python-compatible syntax, multi-line) and have no nested
 /// quantifiers such as `(a+)+`, which backtrack catastrophically.
 pub fn check_code_regex(pattern: &str) -> Result<(), String> {
-    let tree = fancy_regex::Expr::parse_tree(pattern)
+    let translated = super::pyregex::translate(pattern)
+        .map_err(|e| format!("Invalid regex pattern '{pattern}': {e}"))?;
+    let tree = fancy_regex::Expr::parse_tree(&translated)
         .map_err(|e| format!("Invalid regex pattern '{pattern}': {e}"))?;
     if has_nested_quantifiers(&tree.expr) {
         return Err(format!(
@@ -286,9 +288,11 @@ pub fn check_code_regex(pattern: &str) -> Result<(), String> {
     compile_code_regex(pattern).map(|_| ())
 }
 
-/// Compile a `code` regex in multi-line mode.
+/// Compile a `code` regex (Python's dialect, see [`super::pyregex`]) in multi-line mode.
 pub fn compile_code_regex(pattern: &str) -> Result<fancy_regex::Regex, String> {
-    fancy_regex::Regex::new(&format!("(?m){pattern}"))
+    let translated = super::pyregex::translate(pattern)
+        .map_err(|e| format!("Invalid regex pattern '{pattern}': {e}"))?;
+    fancy_regex::Regex::new(&format!("(?m){translated}"))
         .map_err(|e| format!("Invalid regex pattern '{pattern}': {e}"))
 }
 
