@@ -133,6 +133,9 @@ pub struct RawChecklistItem {
 
 /// Parse one file. The error carries the byte span the TOML parser reported.
 pub fn parse(text: &str) -> Result<RawConfig, (Option<std::ops::Range<usize>>, String)> {
+    if let Some((at, message)) = toml_1_1_syntax(text) {
+        return Err((Some(at..at + 1), message));
+    }
     toml::from_str::<RawConfig>(text).map_err(|e| (e.span(), toml_terms(e.message().trim())))
 }
 
@@ -191,4 +194,78 @@ pub fn scope_at(text: &str, offset: usize) -> Option<String> {
     }
     let name = scope.get_ref().get("name")?.as_str()?;
     (!name.is_empty()).then(|| name.to_string())
+}
+
+/// The first TOML 1.1 construct in `text`, if any: its byte offset and what is wrong.
+///
+/// PullApprove reads configs with Python's `tomllib`, which implements TOML 1.0; the `toml`
+/// crate implements 1.1, which also allows `\e` and `\xHH` escapes, newlines inside inline
+/// tables and a trailing comma before `}`. A config PullApprove cannot read must not pass our
+/// `check`, so those are errors here.
+pub fn toml_1_1_syntax(text: &str) -> Option<(usize, String)> {
+    let b = text.as_bytes();
+    // Open brackets outside strings: b'{' (inline table) or b'[' (array or table header).
+    let mut open: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\'' => {
+                let multi = b[i..].starts_with(if c == b'"' { b"\"\"\"" } else { b"'''" });
+                let delim: &[u8] = if multi { &b[i..i + 3] } else { &b[i..i + 1] };
+                i += delim.len();
+                while i < b.len() && !b[i..].starts_with(delim) {
+                    if c == b'"' && b[i] == b'\\' {
+                        match b.get(i + 1) {
+                            Some(b'e') | Some(b'x') => {
+                                return Some((
+                                    i,
+                                    format!(
+                                        "invalid escape sequence '\\{}' (TOML 1.0, which PullApprove reads, has no such escape)",
+                                        b[i + 1] as char
+                                    ),
+                                ));
+                            }
+                            _ => i += 2,
+                        }
+                        continue;
+                    }
+                    if !multi && b[i] == b'\n' {
+                        break;
+                    }
+                    i += 1;
+                }
+                i += delim.len();
+                continue;
+            }
+            b'{' | b'[' => open.push(c),
+            b'}' | b']' => {
+                open.pop();
+            }
+            b'\n' if open.last() == Some(&b'{') => {
+                return Some((
+                    i,
+                    "newline inside an inline table (TOML 1.0, which PullApprove reads, keeps inline tables on one line)".to_string(),
+                ));
+            }
+            b',' if open.last() == Some(&b'{') => {
+                let next = b[i + 1..].iter().find(|c| !matches!(c, b' ' | b'\t'));
+                if next == Some(&b'}') {
+                    return Some((
+                        i,
+                        "trailing comma in an inline table (TOML 1.0, which PullApprove reads, does not allow it)".to_string(),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
