@@ -256,7 +256,9 @@ pub fn check_files(
 }
 
 fn match_command(root: &Path, args: &MatchArgs, out: &mut dyn Write) -> Result<(), Failure> {
-    let all = git::ls_files(root)?;
+    let in_git_order = git::ls_files_in_git_order(root)?;
+    let mut all = in_git_order.clone();
+    all.sort_unstable();
     let set = check_files(root, &all, true, out)?;
     let matcher = Matcher::new(&set).map_err(|e| Failure::failed(e.to_string()))?;
     let explanation = if !args.paths.is_empty() {
@@ -289,11 +291,14 @@ fn match_command(root: &Path, args: &MatchArgs, out: &mut dyn Write) -> Result<(
             .collect();
         Explanation::new(&matcher, &matches, None)
     } else if args.changed {
-        let changed = git::changed_files(root)?;
+        // Matched in git's order, as PullApprove does (it decides how a scope name shared by
+        // two configs is printed); the output itself is sorted.
+        let changed = git::changed_files_in_git_order(root)?;
         let matches = match_worktree_files(root, &matcher, &changed);
         Explanation::new(&matcher, &matches, None)
     } else {
-        let matches = match_worktree_files(root, &matcher, &all);
+        // Matched in git's order, as PullApprove does (see above); listed sorted.
+        let matches = match_worktree_files(root, &matcher, &in_git_order);
         Explanation::new(&matcher, &matches, Some(all))
     };
     let text = match (args.format, args.by_scope) {

@@ -63,6 +63,15 @@ pub fn repo_root(dir: &Path) -> Result<PathBuf, GitError> {
 /// `--cached` already lists files deleted on disk (they are still in the index), so PullApprove's
 /// extra `--deleted` would only repeat them, at the cost of a `stat` per tracked file.
 pub fn ls_files(root: &Path) -> Result<Vec<String>, GitError> {
+    let mut files = ls_files_in_git_order(root)?;
+    files.sort_unstable();
+    Ok(files)
+}
+
+/// [`ls_files`] in the order git lists them (untracked files first, then the index), each
+/// once. PullApprove reads files in this order, and when two configs name a scope alike, the
+/// one matched last decides how `match` prints the name.
+pub fn ls_files_in_git_order(root: &Path) -> Result<Vec<String>, GitError> {
     let out = run(
         root,
         &[
@@ -74,14 +83,25 @@ pub fn ls_files(root: &Path) -> Result<Vec<String>, GitError> {
             "--full-name",
         ],
     )?;
-    let mut files: Vec<String> = nul_separated(&out).collect();
-    files.sort_unstable();
-    files.dedup();
-    Ok(files)
+    Ok(unique(nul_separated(&out)))
+}
+
+/// Each item once, in order of first appearance.
+fn unique(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items.filter(|i| seen.insert(i.clone())).collect()
 }
 
 /// Files changed in the working tree or index, or untracked (`git status`), sorted.
 pub fn changed_files(root: &Path) -> Result<Vec<String>, GitError> {
+    let mut files = changed_files_in_git_order(root)?;
+    files.sort_unstable();
+    Ok(files)
+}
+
+/// [`changed_files`] in the order `git status` lists them, each once (see
+/// [`ls_files_in_git_order`] for why the order matters).
+pub fn changed_files_in_git_order(root: &Path) -> Result<Vec<String>, GitError> {
     let out = run(
         root,
         &["status", "--porcelain=v1", "-z", "--untracked-files=all"],
@@ -99,9 +119,7 @@ pub fn changed_files(root: &Path) -> Result<Vec<String>, GitError> {
             entries.next();
         }
     }
-    files.sort_unstable();
-    files.dedup();
-    Ok(files)
+    Ok(unique(files.into_iter()))
 }
 
 /// The full SHA of a revision.
