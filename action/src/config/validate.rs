@@ -285,7 +285,63 @@ pub fn check_code_regex(pattern: &str) -> Result<(), String> {
             "Regex pattern '{pattern}' contains nested quantifiers, which can cause catastrophic backtracking."
         ));
     }
+    if has_variable_lookbehind(&tree.expr) {
+        // Python cannot compile it, so PullApprove fails on it when matching.
+        return Err(format!(
+            "Invalid regex pattern '{pattern}': look-behind requires fixed-width pattern"
+        ));
+    }
     compile_code_regex(pattern).map(|_| ())
+}
+
+/// Whether a look-behind holds a pattern whose width is not fixed (Python refuses it).
+fn has_variable_lookbehind(expr: &fancy_regex::Expr) -> bool {
+    use fancy_regex::{Expr, LookAround};
+    match expr {
+        Expr::LookAround(child, LookAround::LookBehind | LookAround::LookBehindNeg) => {
+            fixed_width(child).is_none() || has_variable_lookbehind(child)
+        }
+        Expr::LookAround(child, _) | Expr::AtomicGroup(child) => has_variable_lookbehind(child),
+        Expr::Group(child) => has_variable_lookbehind(child),
+        Expr::Repeat { child, .. } => has_variable_lookbehind(child),
+        Expr::Concat(children) | Expr::Alt(children) => {
+            children.iter().any(has_variable_lookbehind)
+        }
+        _ => false,
+    }
+}
+
+/// The width in characters every match of `expr` has, or `None` when it varies (Python's
+/// `getwidth` with `lo == hi`).
+fn fixed_width(expr: &fancy_regex::Expr) -> Option<usize> {
+    use fancy_regex::Expr;
+    match expr {
+        Expr::Empty
+        | Expr::Assertion(_)
+        | Expr::LookAround(..)
+        | Expr::KeepOut
+        | Expr::ContinueFromPreviousMatchEnd
+        | Expr::BackrefExistsCondition { .. } => Some(0),
+        Expr::Any { .. } | Expr::Delegate { .. } => Some(1),
+        Expr::Literal { val, .. } => Some(val.chars().count()),
+        Expr::Concat(children) => children.iter().map(fixed_width).sum(),
+        Expr::Alt(children) => {
+            let widths: Option<Vec<usize>> = children.iter().map(fixed_width).collect();
+            let widths = widths?;
+            widths
+                .windows(2)
+                .all(|w| w[0] == w[1])
+                .then(|| widths.first().copied().unwrap_or(0))
+        }
+        Expr::Group(child) => fixed_width(child),
+        Expr::AtomicGroup(child) => fixed_width(child),
+        Expr::Repeat { child, lo, hi, .. } => match fixed_width(child)? {
+            0 => Some(0),
+            w if lo == hi => w.checked_mul(*lo),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Compile a `code` regex (Python's dialect, see [`super::pyregex`]) in multi-line mode.
