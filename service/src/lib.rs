@@ -1,8 +1,8 @@
 //! `codereview-sync`: receives Slack, GitHub and GitLab webhooks, verifies them, queues them
 //! durably (sealed), and processes them with a pluggable [`queue::EventHandler`].
 //!
-//! The data path is short and one-way: request → verify ([`http`]) → queue ([`store`], sealed
-//! by [`vault`]) → worker ([`queue`]) → decide ([`sync`]) → act ([`clients`]) → record ids
+//! The data path is short and one-way: request → verify ([`http`]) → queue ([`ingest`],
+//! [`store`], sealed by [`vault`]) → worker ([`queue`]) → decide ([`sync`]) → act ([`clients`]) → record ids
 //! ([`store`]). The library is what the binary runs; tests and examples compose the same
 //! pieces with their own handlers through [`startup::Application`].
 
@@ -11,6 +11,7 @@ pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod queue;
 pub mod secret;

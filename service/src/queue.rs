@@ -117,9 +117,9 @@ pub struct StepReport {
     pub lost: usize,
 }
 
+/// How a handler error was settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    Done,
     Retried,
     Failed,
     Lost,
@@ -223,35 +223,70 @@ impl Worker {
             claimed: rows.len(),
             ..StepReport::default()
         };
+        if rows.is_empty() {
+            return Ok(report);
+        }
         if let Ok(mut set) = in_flight.lock() {
             set.extend(rows.iter().map(|r| r.id));
         }
-        let outcomes = futures::future::join_all(rows.into_iter().map(|row| async move {
-            let id = row.id;
-            let outcome = self.process(row).await;
+        let settle = |id: i64| {
             if let Ok(mut set) = in_flight.lock() {
                 set.remove(&id);
             }
-            outcome
+        };
+        let handled = futures::future::join_all(rows.into_iter().map(|row| async move {
+            let started = Instant::now();
+            let result = self.handle(&row).await;
+            (row, started.elapsed(), result)
         }))
         .await;
-        for outcome in outcomes {
-            match outcome? {
-                Outcome::Done => report.done += 1,
-                Outcome::Retried => report.retried += 1,
-                Outcome::Failed => report.failed += 1,
-                Outcome::Lost => report.lost += 1,
+        // Successes are deleted together in one commit; retries and failures (rare) one by one.
+        let mut succeeded = Vec::with_capacity(handled.len());
+        for (row, elapsed, result) in handled {
+            match result {
+                Ok(()) => succeeded.push((row, elapsed)),
+                Err(error) => {
+                    let outcome = self.settle_error(&row, error, elapsed).await?;
+                    settle(row.id);
+                    match outcome {
+                        Outcome::Retried => report.retried += 1,
+                        Outcome::Failed => report.failed += 1,
+                        Outcome::Lost => report.lost += 1,
+                    }
+                }
+            }
+        }
+        let ids: Vec<i64> = succeeded.iter().map(|(row, _)| row.id).collect();
+        let deleted: HashSet<i64> = self
+            .store
+            .complete_many(&ids, &self.owner)
+            .await?
+            .into_iter()
+            .collect();
+        for (row, elapsed) in succeeded {
+            settle(row.id);
+            if deleted.contains(&row.id) {
+                report.done += 1;
+                self.metrics.event_processed(row.source, "done", elapsed);
+                tracing::info!(
+                    source = %row.source, kind = %row.kind, dedupe_key = %row.dedupe_key,
+                    attempts = row.attempts, elapsed_ms = elapsed.as_millis() as u64,
+                    "event processed"
+                );
+            } else {
+                self.lost(&row);
+                report.lost += 1;
             }
         }
         Ok(report)
     }
 
-    async fn process(&self, row: ClaimedRow) -> Result<Outcome, StoreError> {
-        let started = Instant::now();
-        let payload = match self.vault.open(&row.aad(), &row.sealed) {
-            Ok(payload) => payload,
-            Err(e) => return self.fail(&row, &e.to_string(), started).await,
-        };
+    /// Opens the payload and runs the handler, bounded by the lease and shielded from panics.
+    async fn handle(&self, row: &ClaimedRow) -> Result<(), HandleError> {
+        let payload = self
+            .vault
+            .open(&row.aad(), &row.sealed)
+            .map_err(|e| HandleError::Permanent(e.to_string()))?;
         let event = Event {
             id: row.id,
             source: row.source,
@@ -263,54 +298,49 @@ impl Worker {
         };
         let limit = handler_timeout(self.settings.lease);
         let handled = AssertUnwindSafe(self.handler.handle(&event)).catch_unwind();
-        let result = match tokio::time::timeout(limit, handled).await {
+        match tokio::time::timeout(limit, handled).await {
             Ok(Ok(result)) => result,
             Ok(Err(_panic)) => Err(HandleError::retry("handler panicked")),
             Err(_) => Err(HandleError::retry(format!(
                 "handler did not finish within {} ms",
                 limit.as_millis()
             ))),
-        };
-        drop(event);
-        match result {
-            Ok(()) => {
-                let kept = self.store.complete(row.id, &self.owner).await?;
-                self.metrics
-                    .event_processed(row.source, "done", started.elapsed());
-                tracing::info!(
-                    source = %row.source, kind = %row.kind, dedupe_key = %row.dedupe_key,
-                    attempts = row.attempts, elapsed_ms = started.elapsed().as_millis() as u64,
-                    "event processed"
-                );
-                Ok(if kept { Outcome::Done } else { self.lost(&row) })
-            }
-            Err(HandleError::Permanent(reason)) => self.fail(&row, &reason, started).await,
-            Err(HandleError::Retry { after, reason }) => {
+        }
+    }
+
+    /// Records a handler error: another attempt later, or a permanent failure.
+    async fn settle_error(
+        &self,
+        row: &ClaimedRow,
+        error: HandleError,
+        elapsed: Duration,
+    ) -> Result<Outcome, StoreError> {
+        match error {
+            HandleError::Permanent(reason) => self.fail(row, &reason, elapsed).await,
+            HandleError::Retry { after, reason } => {
                 if row.attempts >= self.settings.max_attempts {
                     let reason = format!("gave up after {} attempts: {reason}", row.attempts);
-                    return self.fail(&row, &reason, started).await;
+                    return self.fail(row, &reason, elapsed).await;
                 }
                 let delay = after
                     .map(|d| d.min(MAX_RETRY_AFTER))
                     .unwrap_or_else(|| backoff(&self.settings, row.attempts));
                 let at = now_ms().saturating_add(duration_ms(delay));
-                let kept = self
+                if !self
                     .store
                     .schedule_retry(row.id, &self.owner, at, &reason)
-                    .await?;
+                    .await?
+                {
+                    return Ok(self.lost(row));
+                }
                 self.metrics.event_retried(row.source);
-                self.metrics
-                    .event_processed(row.source, "retry", started.elapsed());
+                self.metrics.event_processed(row.source, "retry", elapsed);
                 tracing::warn!(
                     source = %row.source, kind = %row.kind, dedupe_key = %row.dedupe_key,
                     attempts = row.attempts, retry_in_ms = delay.as_millis() as u64,
                     reason = %reason, "event will be retried"
                 );
-                Ok(if kept {
-                    Outcome::Retried
-                } else {
-                    self.lost(&row)
-                })
+                Ok(Outcome::Retried)
             }
         }
     }
@@ -319,7 +349,7 @@ impl Worker {
         &self,
         row: &ClaimedRow,
         reason: &str,
-        started: Instant,
+        elapsed: Duration,
     ) -> Result<Outcome, StoreError> {
         let kept = self
             .store
@@ -329,8 +359,7 @@ impl Worker {
             return Ok(self.lost(row));
         }
         self.metrics.event_failed(row.source);
-        self.metrics
-            .event_processed(row.source, "failed", started.elapsed());
+        self.metrics.event_processed(row.source, "failed", elapsed);
         tracing::error!(
             source = %row.source, kind = %row.kind, dedupe_key = %row.dedupe_key,
             attempts = row.attempts, reason = %reason, "event failed permanently"

@@ -36,6 +36,7 @@ use warp::reply::Response;
 
 use crate::config::WebhookSecrets;
 use crate::domain::Source;
+use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
 use crate::store::{Enqueued, NewEvent, Store, now_ms};
 use crate::vault::Vault;
@@ -48,6 +49,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     /// The database.
     pub store: Store,
+    /// Group-commit writer for accepted deliveries.
+    pub ingestor: Ingestor,
     /// Seals queued payloads.
     pub vault: Arc<Vault>,
     /// Request and queue metrics.
@@ -75,7 +78,8 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Builds the state, turning each configured secret into a verifier.
+    /// Builds the state, turning each configured secret into a verifier and starting the
+    /// ingest writers (call inside a Tokio runtime).
     pub fn new(
         store: Store,
         vault: Arc<Vault>,
@@ -84,6 +88,7 @@ impl AppState {
         wake: Arc<Notify>,
     ) -> Self {
         Self {
+            ingestor: Ingestor::start(store.clone()),
             store,
             vault,
             metrics,
@@ -301,8 +306,8 @@ where
         payload: &body,
     };
     let outcome = state
-        .store
-        .enqueue(&state.vault, &event, now)
+        .ingestor
+        .submit(event.seal(&state.vault))
         .await
         .map_err(|e| {
             tracing::error!(source = %source, error = %e, "could not queue event");

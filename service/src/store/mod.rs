@@ -24,7 +24,7 @@ use sqlx::sqlite::{
 
 pub use admin::{CredentialInfo, CredentialKind, RepoLink, UserMapping};
 pub use mirror::Mirror;
-pub use queue::{ClaimedRow, Enqueued, FailureRecord, NewEvent};
+pub use queue::{ClaimedRow, Enqueued, FailureRecord, NewEvent, SealedEvent};
 pub use rotate::RotationReport;
 pub use threads::{CommentMessage, LedgerEntry, Origin, PrRef, PrThread, SlackRef};
 
@@ -104,14 +104,16 @@ pub fn duration_ms(d: Duration) -> i64 {
 }
 
 impl Store {
-    /// Connects with a pool size suited to the backend (SQLite serialises writers anyway).
+    /// Connects with a pool size suited to the backend.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, 10).await
     }
 
-    /// Connects with at most `max_connections` connections. A SQLite file is created when
-    /// missing and opened in WAL mode with full fsync, so an acknowledged event survives a
-    /// crash or power loss.
+    /// Connects with at most `max_connections` connections on PostgreSQL. SQLite always gets
+    /// exactly one: it allows one writer at a time anyway, and one connection queues writers
+    /// in order inside the process instead of letting them collide and sleep in SQLite's busy
+    /// handler (milliseconds each time). The SQLite file is created when missing and opened in
+    /// WAL mode with full fsync, so an acknowledged event survives a crash or power loss.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
@@ -122,7 +124,7 @@ impl Store {
                 .foreign_keys(true);
             Pool::Sqlite(
                 SqlitePoolOptions::new()
-                    .max_connections(max_connections)
+                    .max_connections(1)
                     .connect_with(options)
                     .await?,
             )

@@ -8,6 +8,8 @@
 //! checks that the caller still owns the lease, so a worker that lost its lease cannot clobber
 //! the row another worker has claimed since.
 
+use std::collections::HashSet;
+
 use super::{Store, StoreError, on_pool};
 use crate::domain::Source;
 use crate::vault::{Aad, Sealed, Vault};
@@ -28,6 +30,34 @@ pub struct NewEvent<'a> {
     pub kind: &'a str,
     /// The raw request body; sealed before it is written.
     pub payload: &'a [u8],
+}
+
+impl NewEvent<'_> {
+    /// Seals the payload (associated data: source and delivery id), ready for
+    /// [`Store::enqueue_batch`]. Done by the request task, so encryption runs in parallel and
+    /// the batch writer only talks to the database.
+    pub fn seal(&self, vault: &Vault) -> SealedEvent {
+        let source = self.source.as_str();
+        SealedEvent {
+            source: self.source,
+            dedupe_key: self.dedupe_key.to_string(),
+            kind: self.kind.to_string(),
+            sealed: vault.seal(&event_aad(source, self.dedupe_key), self.payload),
+        }
+    }
+}
+
+/// A delivery with its payload already sealed.
+#[derive(Debug, Clone)]
+pub struct SealedEvent {
+    /// Where it came from.
+    pub source: Source,
+    /// Delivery id.
+    pub dedupe_key: String,
+    /// Event name.
+    pub kind: String,
+    /// Sealed payload.
+    pub sealed: Sealed,
 }
 
 /// What [`Store::enqueue`] did.
@@ -135,52 +165,123 @@ fn claimed_from_row(row: ClaimRow) -> Result<ClaimedRow, StoreError> {
 }
 
 impl Store {
-    /// Seals and queues a delivery unless its dedupe key was seen before. The delivery id and
-    /// the queue row are written in one transaction: a crash leaves both or neither.
+    /// Seals and queues one delivery unless its dedupe key was seen before.
     pub async fn enqueue(
         &self,
         vault: &Vault,
         event: &NewEvent<'_>,
         now: i64,
     ) -> Result<Enqueued, StoreError> {
-        let source = event.source.as_str();
-        let sealed = vault.seal(&event_aad(source, event.dedupe_key), event.payload);
-        let outcome = on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let fresh = sqlx::query(
-                "INSERT INTO event_deliveries (source, dedupe_key, received_at)
-                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(source)
-            .bind(event.dedupe_key)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                > 0;
-            if fresh {
-                sqlx::query(
-                    "INSERT INTO event_queue (source, dedupe_key, kind, key_id, nonce, ciphertext,
-                         attempts, next_attempt_at, received_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
-                )
-                .bind(source)
-                .bind(event.dedupe_key)
-                .bind(event.kind)
-                .bind(&sealed.key_id)
-                .bind(&sealed.nonce)
-                .bind(&sealed.ciphertext)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+        let outcomes = self.enqueue_batch(&[event.seal(vault)], now).await?;
+        Ok(outcomes[0])
+    }
+
+    /// Queues sealed deliveries in one commit (group commit: one fsync for the whole batch),
+    /// skipping any whose dedupe key was seen before — in an earlier batch or earlier in this
+    /// one. Each delivery id and its queue row are written atomically: a crash leaves both or
+    /// neither. Returns one outcome per input, in order.
+    pub async fn enqueue_batch(
+        &self,
+        events: &[SealedEvent],
+        now: i64,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let mut outcomes = vec![Enqueued::Duplicate; events.len()];
+        let mut seen = HashSet::with_capacity(events.len());
+        let unique: Vec<usize> = (0..events.len())
+            .filter(|&i| seen.insert((events[i].source, events[i].dedupe_key.as_str())))
+            .collect();
+        if unique.is_empty() {
+            return Ok(outcomes);
+        }
+        match &self.pool {
+            super::Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                for &i in &unique {
+                    let e = &events[i];
+                    let fresh = sqlx::query(
+                        "INSERT INTO event_deliveries (source, dedupe_key, received_at)
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(e.source.as_str())
+                    .bind(&e.dedupe_key)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        > 0;
+                    if fresh {
+                        sqlx::query(
+                            "INSERT INTO event_queue (source, dedupe_key, kind, key_id, nonce,
+                                 ciphertext, attempts, next_attempt_at, received_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
+                        )
+                        .bind(e.source.as_str())
+                        .bind(&e.dedupe_key)
+                        .bind(&e.kind)
+                        .bind(&e.sealed.key_id)
+                        .bind(&e.sealed.nonce)
+                        .bind(&e.sealed.ciphertext)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        outcomes[i] = Enqueued::Queued;
+                    }
+                }
                 tx.commit().await?;
-                Enqueued::Queued
-            } else {
-                tx.rollback().await?;
-                Enqueued::Duplicate
             }
-        });
-        Ok(outcome)
+            super::Pool::Postgres(pool) => {
+                // One statement, one round trip: the CTE records the delivery ids that are new
+                // and the outer INSERT queues exactly those rows.
+                let column = |f: &dyn Fn(&SealedEvent) -> String| -> Vec<String> {
+                    unique.iter().map(|&i| f(&events[i])).collect()
+                };
+                let sources = column(&|e| e.source.as_str().to_string());
+                let keys = column(&|e| e.dedupe_key.clone());
+                let kinds = column(&|e| e.kind.clone());
+                let key_ids = column(&|e| e.sealed.key_id.clone());
+                let nonces: Vec<Vec<u8>> = unique
+                    .iter()
+                    .map(|&i| events[i].sealed.nonce.clone())
+                    .collect();
+                let ciphertexts: Vec<Vec<u8>> = unique
+                    .iter()
+                    .map(|&i| events[i].sealed.ciphertext.clone())
+                    .collect();
+                let fresh: Vec<(String, String)> = sqlx::query_as(
+                    "WITH input AS (
+                         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                                              $5::bytea[], $6::bytea[])
+                             AS t(source, dedupe_key, kind, key_id, nonce, ciphertext)),
+                     fresh AS (
+                         INSERT INTO event_deliveries (source, dedupe_key, received_at)
+                         SELECT source, dedupe_key, $7 FROM input
+                         ON CONFLICT DO NOTHING
+                         RETURNING source, dedupe_key)
+                     INSERT INTO event_queue (source, dedupe_key, kind, key_id, nonce, ciphertext,
+                                              attempts, next_attempt_at, received_at)
+                     SELECT i.source, i.dedupe_key, i.kind, i.key_id, i.nonce, i.ciphertext, 0, $7, $7
+                     FROM input i JOIN fresh f ON f.source = i.source AND f.dedupe_key = i.dedupe_key
+                     RETURNING source, dedupe_key",
+                )
+                .bind(&sources)
+                .bind(&keys)
+                .bind(&kinds)
+                .bind(&key_ids)
+                .bind(&nonces)
+                .bind(&ciphertexts)
+                .bind(now)
+                .fetch_all(pool)
+                .await?;
+                let fresh: HashSet<(String, String)> = fresh.into_iter().collect();
+                for &i in &unique {
+                    let e = &events[i];
+                    if fresh.contains(&(e.source.as_str().to_string(), e.dedupe_key.clone())) {
+                        outcomes[i] = Enqueued::Queued;
+                    }
+                }
+            }
+        }
+        Ok(outcomes)
     }
 
     /// Claims up to `limit` due rows for `owner` until `now + lease_ms`, counting an attempt on
@@ -234,6 +335,45 @@ impl Store {
                 .rows_affected()
         });
         Ok(n > 0)
+    }
+
+    /// Deletes several processed rows in one commit; returns the ids that were still leased
+    /// to `owner` (the others were lost to another worker).
+    pub async fn complete_many(&self, ids: &[i64], owner: &str) -> Result<Vec<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deleted = match &self.pool {
+            super::Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let mut deleted = Vec::with_capacity(ids.len());
+                for &id in ids {
+                    let n =
+                        sqlx::query("DELETE FROM event_queue WHERE id = $1 AND lease_owner = $2")
+                            .bind(id)
+                            .bind(owner)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    if n > 0 {
+                        deleted.push(id);
+                    }
+                }
+                tx.commit().await?;
+                deleted
+            }
+            super::Pool::Postgres(pool) => {
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "DELETE FROM event_queue WHERE id = ANY($1) AND lease_owner = $2 RETURNING id",
+                )
+                .bind(ids)
+                .bind(owner)
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter().map(|(id,)| id).collect()
+            }
+        };
+        Ok(deleted)
     }
 
     /// Gives a row back for another attempt at `next_attempt_at`. False if the lease was lost.

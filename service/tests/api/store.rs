@@ -1,6 +1,7 @@
 //! Storage behaviour on SQLite and PostgreSQL: sealing, row binding, rotation, links, dedupe.
 
 use codereview_sync::domain::{Forge, Source};
+use codereview_sync::ingest::Ingestor;
 use codereview_sync::queue::{EventHandler, Worker};
 use codereview_sync::secret::Secret;
 use codereview_sync::store::{
@@ -296,5 +297,62 @@ matrix! {
         assert_eq!(store.prune_deliveries(t0 + 1).await.unwrap(), 2);
         assert_eq!(store.enqueue(&vault, &ev, t0 + 2000).await.unwrap(), Enqueued::Queued);
         assert_eq!(store.prune_deliveries(t0 + 10_000).await.unwrap(), 0, "queued ids are kept");
+    }
+
+    async fn batch_enqueue_deduplicates_within_and_across_batches(db) {
+        let vault = vault(1);
+        let store = &db.store;
+        let body = b"{}".to_vec();
+        let sealed = |source, key: &str| NewEvent { source, dedupe_key: key, kind: "k", payload: &body }.seal(&vault);
+        let first = [
+            sealed(Source::Slack, "Ev1"),
+            sealed(Source::Slack, "Ev2"),
+            sealed(Source::Slack, "Ev1"),
+            sealed(Source::GitHub, "Ev1"),
+        ];
+        assert_eq!(
+            store.enqueue_batch(&first, now_ms()).await.unwrap(),
+            [Enqueued::Queued, Enqueued::Queued, Enqueued::Duplicate, Enqueued::Queued]
+        );
+        let second = [sealed(Source::Slack, "Ev2"), sealed(Source::Slack, "Ev3")];
+        assert_eq!(
+            store.enqueue_batch(&second, now_ms()).await.unwrap(),
+            [Enqueued::Duplicate, Enqueued::Queued]
+        );
+        assert!(store.enqueue_batch(&[], now_ms()).await.unwrap().is_empty());
+        assert_eq!(count(store, "event_queue").await, 4);
+        assert_eq!(count(store, "event_deliveries").await, 4);
+        // Every queued row opens under its own identity.
+        let recorder = Arc::new(Recorder::default());
+        let worker = Worker::new(store.clone(), vault.clone(), recorder.clone() as Arc<dyn EventHandler>, Default::default(), fast_worker());
+        assert_eq!(worker.run_once().await.unwrap().done, 4);
+        let mut keys: Vec<String> = recorder.seen().iter().map(|e| format!("{}/{}", e.source, e.dedupe_key)).collect();
+        keys.sort();
+        assert_eq!(keys, ["github/Ev1", "slack/Ev1", "slack/Ev2", "slack/Ev3"]);
+    }
+
+    async fn concurrent_ingestion_commits_each_delivery_once(db) {
+        let vault = vault(1);
+        let ingestor = Ingestor::start(db.store.clone());
+        let mut tasks = Vec::new();
+        for i in 0..300 {
+            let ingestor = ingestor.clone();
+            let vault = vault.clone();
+            tasks.push(tokio::spawn(async move {
+                let key = format!("Ev{}", i % 60);
+                let body = slack_message(&key, "text");
+                let event = NewEvent { source: Source::Slack, dedupe_key: &key, kind: "message", payload: &body };
+                ingestor.submit(event.seal(&vault)).await.unwrap()
+            }));
+        }
+        let mut queued = 0;
+        for t in tasks {
+            if t.await.unwrap() == Enqueued::Queued {
+                queued += 1;
+            }
+        }
+        assert_eq!(queued, 60, "one Queued per delivery id, every other submit a duplicate");
+        assert_eq!(count(&db.store, "event_queue").await, 60);
+        assert_eq!(count(&db.store, "event_deliveries").await, 60);
     }
 }

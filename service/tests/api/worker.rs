@@ -289,4 +289,20 @@ matrix! {
         tx.send(true).unwrap();
         task.await.unwrap();
     }
+
+    async fn batched_completion_skips_rows_whose_lease_was_lost(db) {
+        let vault = vault(1);
+        enqueue(&db.store, &vault, 3).await;
+        let now = now_ms();
+        let a = db.store.claim_due("worker-a", now, 1_000, 2).await.unwrap();
+        assert_eq!(a.len(), 2);
+        // A's lease on its rows expires and B takes them over (plus the third row).
+        let b = db.store.claim_due("worker-b", now + 1_000, 1_000, 10).await.unwrap();
+        assert_eq!(b.len(), 3);
+        let b_ids: Vec<i64> = b.iter().map(|r| r.id).collect();
+        assert!(db.store.complete_many(&[a[0].id, a[1].id], "worker-a").await.unwrap().is_empty());
+        assert_eq!(db.store.complete_many(&b_ids, "worker-b").await.unwrap().len(), 3);
+        assert!(db.store.complete_many(&[], "worker-b").await.unwrap().is_empty());
+        assert_eq!(count(&db.store, "event_queue").await, 0);
+    }
 }

@@ -1,0 +1,292 @@
+//! Load benchmark: signed Slack event ingestion vs. an unsigned `GET /healthz` baseline, over
+//! loopback, on SQLite and PostgreSQL, in one run.
+//!
+//! ```sh
+//! CODEREVIEW_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test \
+//!   cargo run --release -p codereview-sync --example loadbench -- --connections 32 --seconds 5
+//! ```
+//!
+//! For each backend it starts the real service (HTTP + worker, the default handler, a fresh
+//! SQLite file or PostgreSQL schema) on a random port, then drives it with N keep-alive
+//! connections for a fixed time: first `GET /healthz`, then `POST /slack/events` where every
+//! request carries a fresh `event_id`, a current timestamp and a real `v0` signature, so each
+//! one is verified, sealed, written to the durable queue and answered — and drained by the
+//! worker in the background. It prints requests/s and p50/p99 latency per scenario.
+//!
+//! Server and client share the machine (and, here, one process on separate runtimes), so the
+//! absolute numbers are a floor; the ratio to the healthz baseline is what the target is about.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use codereview_sync::config::{WebhookSecrets, WorkerSettings};
+use codereview_sync::http::slack;
+use codereview_sync::secret::Secret;
+use codereview_sync::startup::Application;
+use codereview_sync::store::{Store, now_ms};
+use codereview_sync::sync::LogOnlyHandler;
+use codereview_sync::vault::Vault;
+
+const SECRET: &str = "loadbench-signing-secret";
+
+struct Options {
+    connections: usize,
+    seconds: u64,
+    postgres: Option<String>,
+    sqlite: bool,
+}
+
+fn parse_args() -> Options {
+    let mut o = Options {
+        connections: 32,
+        seconds: 5,
+        postgres: std::env::var("CODEREVIEW_TEST_POSTGRES").ok(),
+        sqlite: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--connections" => {
+                o.connections = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--connections N")
+            }
+            "--seconds" => {
+                o.seconds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--seconds N")
+            }
+            "--postgres" => o.postgres = Some(args.next().expect("--postgres URL")),
+            "--no-sqlite" => o.sqlite = false,
+            other => panic!("unknown argument {other}; see the doc comment for usage"),
+        }
+    }
+    o
+}
+
+struct Result {
+    requests: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl Result {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn percentile(&self, p: f64) -> f64 {
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(self.latencies_us[i]) / 1000.0
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Scenario {
+    Healthz,
+    SlackEvent,
+}
+
+async fn drive(
+    base: &str,
+    scenario: Scenario,
+    connections: usize,
+    duration: Duration,
+    run_id: u64,
+) -> Result {
+    let counter = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for conn in 0..connections {
+        let base = base.to_string();
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            // One client per task with one pooled connection: N keep-alive connections.
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            let mut latencies = Vec::with_capacity(50_000);
+            let mut errors = 0u64;
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                let ok = match scenario {
+                    Scenario::Healthz => client
+                        .get(format!("{base}/healthz"))
+                        .send()
+                        .await
+                        .map(|r| r.status().is_success())
+                        .unwrap_or(false),
+                    Scenario::SlackEvent => {
+                        let n = counter.fetch_add(1, Ordering::Relaxed);
+                        let body = format!(
+                            r#"{{"token":"x","team_id":"T0001","api_app_id":"A0001","type":"event_callback","event_id":"Ev{run_id}x{conn}x{n}","event_time":1700000000,"event":{{"type":"message","channel":"C0001","user":"U0001","text":"load test message {n}","ts":"1700000000.{n:06}","thread_ts":"1699999999.000100"}}}}"#
+                        );
+                        let ts = now_ms() / 1000;
+                        client
+                            .post(format!("{base}/slack/events"))
+                            .header("content-type", "application/json")
+                            .header("x-slack-request-timestamp", ts.to_string())
+                            .header("x-slack-signature", slack::sign(SECRET, ts, body.as_bytes()))
+                            .body(body)
+                            .send()
+                            .await
+                            .map(|r| r.status().is_success())
+                            .unwrap_or(false)
+                    }
+                };
+                if ok {
+                    latencies.push(t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                } else {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        latencies_us.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    latencies_us.sort_unstable();
+    Result {
+        requests: latencies_us.len() as u64,
+        errors,
+        elapsed,
+        latencies_us,
+    }
+}
+
+/// A fresh PostgreSQL schema in the given database, selected by the URL's search_path.
+async fn postgres_schema(admin_url: &str) -> (String, String) {
+    use sqlx::Connection as _;
+    let name = format!("cr_bench_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(admin_url).unwrap();
+    url.query_pairs_mut()
+        .append_pair("options[search_path]", &name);
+    (url.to_string(), name)
+}
+
+async fn drop_schema(admin_url: &str, name: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+fn bench_backend(label: &str, url: &str, o: &Options) -> Vec<(String, Result)> {
+    // The server gets its own runtime and threads, as in production.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (addr, stop) = server_rt.block_on(async {
+        let store = Store::connect(url).await.unwrap();
+        store.migrate().await.unwrap();
+        let secrets = WebhookSecrets {
+            slack_signing_secret: Some(Secret::new(SECRET.to_string())),
+            ..WebhookSecrets::default()
+        };
+        let app = Application::build_with(
+            store,
+            Arc::new(Vault::new(rand::random(), &[])),
+            &secrets,
+            WorkerSettings::default(),
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(LogOnlyHandler),
+        )
+        .await
+        .unwrap();
+        let addr = app.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run(async move {
+            let _ = rx.await;
+        }));
+        (addr, tx)
+    });
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = format!("http://{addr}");
+    let duration = Duration::from_secs(o.seconds);
+    let results = client_rt.block_on(async {
+        let mut results = Vec::new();
+        for (name, scenario) in [
+            ("GET /healthz", Scenario::Healthz),
+            ("POST /slack/events (signed)", Scenario::SlackEvent),
+        ] {
+            // Warm-up: connections, prepared statements, page cache.
+            drive(&base, scenario, o.connections, Duration::from_secs(1), 0).await;
+            let r = drive(&base, scenario, o.connections, duration, 1).await;
+            results.push((format!("{label:<10} {name}"), r));
+        }
+        results
+    });
+    let _ = stop.send(());
+    server_rt.shutdown_timeout(Duration::from_secs(5));
+    results
+}
+
+fn main() {
+    let o = parse_args();
+    let mut rows = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    if o.sqlite {
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        rows.extend(bench_backend("sqlite", &url, &o));
+    }
+    if let Some(admin) = &o.postgres {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (url, schema) = rt.block_on(postgres_schema(admin));
+        rows.extend(bench_backend("postgres", &url, &o));
+        rt.block_on(drop_schema(admin, &schema));
+    } else {
+        eprintln!("PostgreSQL skipped: set CODEREVIEW_TEST_POSTGRES or pass --postgres URL");
+    }
+    println!(
+        "\n{} keep-alive connections, {} s per scenario, {} cores\n",
+        o.connections,
+        o.seconds,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("| backend / scenario | requests | errors | req/s | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, r) in &rows {
+        println!(
+            "| {name} | {} | {} | {:.0} | {:.2} | {:.2} |",
+            r.requests,
+            r.errors,
+            r.rps(),
+            r.percentile(0.50),
+            r.percentile(0.99)
+        );
+    }
+    for pair in rows.chunks(2) {
+        if let [(h, healthz), (_, signed)] = pair {
+            println!(
+                "{}: signed ingestion = {:.0}% of the healthz rate",
+                h.split_whitespace().next().unwrap_or(""),
+                100.0 * signed.rps() / healthz.rps()
+            );
+        }
+    }
+}
