@@ -3,7 +3,8 @@
 //! a permanent failure).
 //!
 //! [`Worker::run_once`] is one deterministic step, public so tests drive the queue without
-//! sleeping; [`Worker::run`] loops it until shutdown and then finishes or releases in-flight
+//! sleeping: it claims a batch, runs the handlers concurrently, deletes the successes in one
+//! commit and settles the rest; [`Worker::run`] loops it until shutdown and then finishes or releases in-flight
 //! work. Delivery is at-least-once: an event whose worker dies mid-handler runs again once the
 //! lease expires, so handlers make their effects idempotent (the link tables are keyed for it).
 
@@ -26,8 +27,9 @@ use crate::vault::Vault;
 /// The longest `Retry-After` we honour; anything longer is treated as this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// A verified webhook delivery, opened for a handler.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A verified webhook delivery, opened for a handler. Its `Debug` output shows the payload's
+/// size, never its content, so `{:?}` in a log line cannot leak message text.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Event {
     /// Queue row id (stable across attempts).
     pub id: i64,
@@ -44,6 +46,20 @@ pub struct Event {
     pub attempts: u32,
     /// When it was accepted, ms since the epoch.
     pub received_at: i64,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("id", &self.id)
+            .field("source", &self.source)
+            .field("kind", &self.kind)
+            .field("dedupe_key", &self.dedupe_key)
+            .field("payload_bytes", &self.payload.len())
+            .field("attempts", &self.attempts)
+            .field("received_at", &self.received_at)
+            .finish()
+    }
 }
 
 impl Event {
@@ -462,6 +478,25 @@ mod tests {
                 assert!(d >= full / 2 && d <= full, "attempt {attempts}: {d:?}");
             }
         }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_payload() {
+        let event = Event {
+            id: 1,
+            source: Source::Slack,
+            kind: "message".into(),
+            dedupe_key: "Ev1".into(),
+            payload: b"secret message text".to_vec(),
+            attempts: 1,
+            received_at: 0,
+        };
+        let debug = format!("{event:?}");
+        assert!(
+            debug.contains("payload_bytes: 19") && debug.contains("Ev1"),
+            "{debug}"
+        );
+        assert!(!debug.contains("secret"), "{debug}");
     }
 
     #[test]

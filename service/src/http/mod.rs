@@ -183,8 +183,8 @@ where
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(Refusal::TooLarge);
     }
-    let mut buf =
-        BytesMut::with_capacity(declared.unwrap_or(4096).min(MAX_BODY_BYTES as u64) as usize);
+    // Grow as bytes arrive: a declared length is a claim, not a reason to reserve 1 MiB.
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(64 * 1024) as usize);
     futures::pin_mut!(body);
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|_| Refusal::BadRequest("body could not be read"))?;

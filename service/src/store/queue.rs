@@ -19,8 +19,8 @@ pub(crate) fn event_aad(source: &str, dedupe_key: &str) -> Aad {
     Aad::new("event_queue", &[source, dedupe_key])
 }
 
-/// A verified delivery to queue.
-#[derive(Debug, Clone, Copy)]
+/// A verified delivery to queue. `Debug` shows the payload's size, not its content.
+#[derive(Clone, Copy)]
 pub struct NewEvent<'a> {
     /// Where it came from.
     pub source: Source,
@@ -30,6 +30,17 @@ pub struct NewEvent<'a> {
     pub kind: &'a str,
     /// The raw request body; sealed before it is written.
     pub payload: &'a [u8],
+}
+
+impl std::fmt::Debug for NewEvent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewEvent")
+            .field("source", &self.source)
+            .field("dedupe_key", &self.dedupe_key)
+            .field("kind", &self.kind)
+            .field("payload_bytes", &self.payload.len())
+            .finish()
+    }
 }
 
 impl NewEvent<'_> {
