@@ -62,7 +62,7 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
-            concurrency: 8,
+            concurrency: 32,
             lease: Duration::from_secs(60),
             max_attempts: 10,
             poll_interval: Duration::from_millis(500),

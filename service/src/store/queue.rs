@@ -204,41 +204,50 @@ impl Store {
         if unique.is_empty() {
             return Ok(outcomes);
         }
-        match &self.pool {
+        let fresh: Vec<(String, String)> = match &self.pool {
             super::Pool::Sqlite(pool) => {
+                // Two multi-row statements per batch (SQLite has no arrays to UNNEST).
                 let mut tx = pool.begin().await?;
-                for &i in &unique {
-                    let e = &events[i];
-                    let fresh = sqlx::query(
-                        "INSERT INTO event_deliveries (source, dedupe_key, received_at)
-                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(e.source.as_str())
-                    .bind(&e.dedupe_key)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        > 0;
-                    if fresh {
-                        sqlx::query(
-                            "INSERT INTO event_queue (source, dedupe_key, kind, key_id, nonce,
-                                 ciphertext, attempts, next_attempt_at, received_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
-                        )
-                        .bind(e.source.as_str())
-                        .bind(&e.dedupe_key)
-                        .bind(&e.kind)
-                        .bind(&e.sealed.key_id)
-                        .bind(&e.sealed.nonce)
-                        .bind(&e.sealed.ciphertext)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                        outcomes[i] = Enqueued::Queued;
-                    }
+                let mut deliveries = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "INSERT INTO event_deliveries (source, dedupe_key, received_at) ",
+                );
+                deliveries.push_values(&unique, |mut row, &i| {
+                    row.push_bind(events[i].source.as_str())
+                        .push_bind(events[i].dedupe_key.as_str())
+                        .push_bind(now);
+                });
+                deliveries.push(" ON CONFLICT DO NOTHING RETURNING source, dedupe_key");
+                let fresh: Vec<(String, String)> =
+                    deliveries.build_query_as().fetch_all(&mut *tx).await?;
+                let is_fresh: HashSet<(&str, &str)> = fresh
+                    .iter()
+                    .map(|(s, k)| (s.as_str(), k.as_str()))
+                    .collect();
+                let queued: Vec<&SealedEvent> = unique
+                    .iter()
+                    .map(|&i| &events[i])
+                    .filter(|e| is_fresh.contains(&(e.source.as_str(), e.dedupe_key.as_str())))
+                    .collect();
+                if !queued.is_empty() {
+                    let mut rows = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                        "INSERT INTO event_queue (source, dedupe_key, kind, key_id, nonce,
+                             ciphertext, attempts, next_attempt_at, received_at) ",
+                    );
+                    rows.push_values(&queued, |mut row, e| {
+                        row.push_bind(e.source.as_str())
+                            .push_bind(e.dedupe_key.as_str())
+                            .push_bind(e.kind.as_str())
+                            .push_bind(e.sealed.key_id.as_str())
+                            .push_bind(e.sealed.nonce.as_slice())
+                            .push_bind(e.sealed.ciphertext.as_slice())
+                            .push_bind(0_i32)
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    rows.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
+                fresh
             }
             super::Pool::Postgres(pool) => {
                 // One statement, one round trip: the CTE records the delivery ids that are new
@@ -258,7 +267,7 @@ impl Store {
                     .iter()
                     .map(|&i| events[i].sealed.ciphertext.clone())
                     .collect();
-                let fresh: Vec<(String, String)> = sqlx::query_as(
+                sqlx::query_as(
                     "WITH input AS (
                          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
                                               $5::bytea[], $6::bytea[])
@@ -282,14 +291,16 @@ impl Store {
                 .bind(&ciphertexts)
                 .bind(now)
                 .fetch_all(pool)
-                .await?;
-                let fresh: HashSet<(String, String)> = fresh.into_iter().collect();
-                for &i in &unique {
-                    let e = &events[i];
-                    if fresh.contains(&(e.source.as_str().to_string(), e.dedupe_key.clone())) {
-                        outcomes[i] = Enqueued::Queued;
-                    }
-                }
+                .await?
+            }
+        };
+        let fresh: HashSet<(&str, &str)> = fresh
+            .iter()
+            .map(|(s, k)| (s.as_str(), k.as_str()))
+            .collect();
+        for &i in &unique {
+            if fresh.contains(&(events[i].source.as_str(), events[i].dedupe_key.as_str())) {
+                outcomes[i] = Enqueued::Queued;
             }
         }
         Ok(outcomes)
