@@ -252,21 +252,22 @@ impl Store {
             super::Pool::Postgres(pool) => {
                 // One statement, one round trip: the CTE records the delivery ids that are new
                 // and the outer INSERT queues exactly those rows.
-                let column = |f: &dyn Fn(&SealedEvent) -> String| -> Vec<String> {
-                    unique.iter().map(|&i| f(&events[i])).collect()
-                };
-                let sources = column(&|e| e.source.as_str().to_string());
-                let keys = column(&|e| e.dedupe_key.clone());
-                let kinds = column(&|e| e.kind.clone());
-                let key_ids = column(&|e| e.sealed.key_id.clone());
-                let nonces: Vec<Vec<u8>> = unique
-                    .iter()
-                    .map(|&i| events[i].sealed.nonce.clone())
-                    .collect();
-                let ciphertexts: Vec<Vec<u8>> = unique
-                    .iter()
-                    .map(|&i| events[i].sealed.ciphertext.clone())
-                    .collect();
+                let n = unique.len();
+                let (mut sources, mut keys, mut kinds, mut key_ids) = (
+                    Vec::with_capacity(n),
+                    Vec::with_capacity(n),
+                    Vec::with_capacity(n),
+                    Vec::with_capacity(n),
+                );
+                let (mut nonces, mut ciphertexts) = (Vec::with_capacity(n), Vec::with_capacity(n));
+                for e in unique.iter().map(|&i| &events[i]) {
+                    sources.push(e.source.as_str());
+                    keys.push(e.dedupe_key.as_str());
+                    kinds.push(e.kind.as_str());
+                    key_ids.push(e.sealed.key_id.as_str());
+                    nonces.push(e.sealed.nonce.as_slice());
+                    ciphertexts.push(e.sealed.ciphertext.as_slice());
+                }
                 sqlx::query_as(
                     "WITH input AS (
                          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
