@@ -90,6 +90,33 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// How hard a SQLite commit hits the disk (WAL mode), chosen per operation.
+///
+/// Only the commit behind an acknowledgement must survive a power loss: the batch of accepted
+/// webhook deliveries (`Full`: fsync at commit). The worker's own bookkeeping (claiming and
+/// deleting queue rows) runs at `Normal`: still atomic and safe against a process crash, and
+/// at worst replayed after a power loss — which at-least-once delivery already allows — but
+/// it no longer holds the single connection for an fsync per step. Each operation sets its
+/// level explicitly before it writes, so a cancelled operation cannot leave a weaker level
+/// behind for an ingestion commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SqliteSync {
+    /// `PRAGMA synchronous = FULL`.
+    Full,
+    /// `PRAGMA synchronous = NORMAL`.
+    Normal,
+}
+
+impl SqliteSync {
+    pub(crate) async fn apply(self, conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+        let sql = match self {
+            SqliteSync::Full => "PRAGMA synchronous = FULL",
+            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
+        };
+        sqlx::query(sql).execute(conn).await.map(|_| ())
+    }
+}
+
 /// Milliseconds since the Unix epoch: the time unit of every timestamp column.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -113,7 +140,8 @@ impl Store {
     /// exactly one: it allows one writer at a time anyway, and one connection queues writers
     /// in order inside the process instead of letting them collide and sleep in SQLite's busy
     /// handler (milliseconds each time). The SQLite file is created when missing and opened in
-    /// WAL mode with full fsync, so an acknowledged event survives a crash or power loss.
+    /// WAL mode with full fsync; ingestion commits always fsync, so an acknowledged event
+    /// survives a crash or power loss (see `SqliteSync` for the worker's bookkeeping).
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?

@@ -10,7 +10,9 @@
 
 use std::collections::HashSet;
 
-use super::{Store, StoreError, on_pool};
+use sqlx::Connection as _;
+
+use super::{SqliteSync, Store, StoreError, on_pool};
 use crate::domain::Source;
 use crate::vault::{Aad, Sealed, Vault};
 
@@ -206,8 +208,11 @@ impl Store {
         }
         let fresh: Vec<(String, String)> = match &self.pool {
             super::Pool::Sqlite(pool) => {
+                // The 200 we answer depends on this commit: fsync it (see `SqliteSync`).
+                let mut conn = pool.acquire().await?;
+                SqliteSync::Full.apply(&mut conn).await?;
                 // Two multi-row statements per batch (SQLite has no arrays to UNNEST).
-                let mut tx = pool.begin().await?;
+                let mut tx = conn.begin().await?;
                 let mut deliveries = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                     "INSERT INTO event_deliveries (source, dedupe_key, received_at) ",
                 );
@@ -320,12 +325,14 @@ impl Store {
         let limit = i64::from(limit);
         let rows: Vec<ClaimRow> = match &self.pool {
             super::Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                SqliteSync::Normal.apply(&mut conn).await?;
                 sqlx::query_as(CLAIM_SQLITE)
                     .bind(owner)
                     .bind(expires)
                     .bind(now)
                     .bind(limit)
-                    .fetch_all(pool)
+                    .fetch_all(&mut *conn)
                     .await?
             }
             super::Pool::Postgres(pool) => {
@@ -368,7 +375,9 @@ impl Store {
         }
         let deleted = match &self.pool {
             super::Pool::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut conn = pool.acquire().await?;
+                SqliteSync::Normal.apply(&mut conn).await?;
+                let mut tx = conn.begin().await?;
                 let mut deleted = Vec::with_capacity(ids.len());
                 for &id in ids {
                     let n =

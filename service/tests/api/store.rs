@@ -356,3 +356,41 @@ matrix! {
         assert_eq!(count(&db.store, "event_deliveries").await, 60);
     }
 }
+
+/// On SQLite the acknowledged write is fsynced and the worker's bookkeeping is not
+/// (`SqliteSync`): check the level each operation leaves on the single connection.
+#[tokio::test]
+async fn sqlite_fsyncs_ingestion_but_not_worker_bookkeeping() {
+    let db = sqlite_db().await;
+    let level = || async {
+        let (n,): (i64,) = match db.store.pool() {
+            codereview_sync::store::Pool::Sqlite(pool) => sqlx::query_as("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            codereview_sync::store::Pool::Postgres(_) => unreachable!(),
+        };
+        n
+    };
+    const NORMAL: i64 = 1;
+    const FULL: i64 = 2;
+    assert_eq!(level().await, FULL, "connections open at FULL");
+    let body = slack_message("Ev1", "x");
+    let ev = NewEvent {
+        source: Source::Slack,
+        dedupe_key: "Ev1",
+        kind: "message",
+        payload: &body,
+    };
+    db.store.claim_due("w", now_ms(), 1000, 10).await.unwrap();
+    assert_eq!(level().await, NORMAL);
+    db.store.enqueue(&vault(1), &ev, now_ms()).await.unwrap();
+    assert_eq!(
+        level().await,
+        FULL,
+        "ingestion commits at FULL even after worker bookkeeping"
+    );
+    let claimed = db.store.claim_due("w", now_ms(), 1000, 10).await.unwrap();
+    db.store.complete_many(&[claimed[0].id], "w").await.unwrap();
+    assert_eq!(level().await, NORMAL);
+}
