@@ -40,12 +40,12 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    /// Starts writers suited to the backend: one for SQLite (a single writer anyway), four for
+    /// Starts writers suited to the backend: one for SQLite (a single writer anyway), eight for
     /// PostgreSQL (commits overlap on separate connections). Must run inside a Tokio runtime.
     pub fn start(store: Store) -> Self {
         let writers = match store.backend() {
             Backend::Sqlite => 1,
-            Backend::Postgres => 4,
+            Backend::Postgres => 8,
         };
         Self::start_with(store, writers, MAX_BATCH)
     }

@@ -131,9 +131,10 @@ pub fn duration_ms(d: Duration) -> i64 {
 }
 
 impl Store {
-    /// Connects with a pool size suited to the backend.
+    /// Connects with the default pool: 16 PostgreSQL connections (8 ingest writers, the worker,
+    /// reads), one SQLite connection.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with(url, 10).await
+        Self::connect_with(url, 16).await
     }
 
     /// Connects with at most `max_connections` connections on PostgreSQL. SQLite always gets

@@ -377,22 +377,18 @@ impl Store {
             super::Pool::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
                 SqliteSync::Normal.apply(&mut conn).await?;
-                let mut tx = conn.begin().await?;
-                let mut deleted = Vec::with_capacity(ids.len());
+                // One statement for the whole list (no arrays in SQLite: one placeholder each).
+                let mut delete = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "DELETE FROM event_queue WHERE lease_owner = ",
+                );
+                delete.push_bind(owner).push(" AND id IN (");
+                let mut list = delete.separated(", ");
                 for &id in ids {
-                    let n =
-                        sqlx::query("DELETE FROM event_queue WHERE id = $1 AND lease_owner = $2")
-                            .bind(id)
-                            .bind(owner)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                    if n > 0 {
-                        deleted.push(id);
-                    }
+                    list.push_bind(id);
                 }
-                tx.commit().await?;
-                deleted
+                delete.push(") RETURNING id");
+                let rows: Vec<(i64,)> = delete.build_query_as().fetch_all(&mut *conn).await?;
+                rows.into_iter().map(|(id,)| id).collect()
             }
             super::Pool::Postgres(pool) => {
                 let rows: Vec<(i64,)> = sqlx::query_as(
