@@ -136,9 +136,15 @@ fn the_script_installs_the_release_assets_and_runs_codereview_status() {
     }
 }
 
-/// The fenced YAML between `<!-- {marker}:start -->` and `<!-- {marker}:end -->`, dedented.
+/// The fenced YAML between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in
+/// `docs/gitlab.md`, dedented.
 fn docs_snippet(marker: &str) -> String {
-    let docs = std::fs::read_to_string(repo_root().join("docs/gitlab.md")).unwrap();
+    snippet_in("docs/gitlab.md", marker)
+}
+
+/// The same for any Markdown file of the repository.
+fn snippet_in(file: &str, marker: &str) -> String {
+    let docs = std::fs::read_to_string(repo_root().join(file)).unwrap();
     let start = format!("<!-- {marker}:start -->");
     let end = format!("<!-- {marker}:end -->");
     let block = &docs[docs.find(&start).expect("start marker") + start.len()
@@ -198,6 +204,9 @@ fn the_docs_include_snippets_are_what_the_template_supports() {
         template_header_shows(&project),
         "template header:\n{project}"
     );
+
+    // The README's quick start shows the same include as the docs.
+    assert_eq!(snippet_in("README.md", "codereview:gitlab-include"), remote);
 
     // The job the docs tell people to redefine is the template's.
     let docs = std::fs::read_to_string(repo_root().join("docs/gitlab.md")).unwrap();
