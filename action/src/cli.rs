@@ -232,13 +232,14 @@ pub fn check_files(
             return Err(Failure::failed(errors.to_string()));
         }
     };
-    let set = raw.compile(None).map_err(|e| {
+    let set = raw.compile(None).map_err(|errors| {
         if !quiet {
             for p in &paths {
-                let _ = writeln!(out, "{p} -> OK");
+                let bad = errors.0.iter().any(|e| &e.file == p);
+                let _ = writeln!(out, "{p} -> {}", if bad { "ERROR" } else { "OK" });
             }
         }
-        Failure::failed(e.to_string())
+        Failure::failed(errors.to_string())
     })?;
     if !quiet {
         for p in &paths {

@@ -1259,10 +1259,10 @@ fn check_prints_file_line_col_message_on_stderr_and_exits_1() {
         text(&out.stderr),
         "api/CODEREVIEW.toml:4:14: scope 'api': reviewers: 'deploy[bot]' is a bot and cannot be listed as a reviewer\n"
     );
-    assert!(
-        text(&out.stdout).contains("api/CODEREVIEW.toml -> "),
-        "{}",
-        text(&out.stdout)
+    assert_eq!(
+        text(&out.stdout),
+        "CODEREVIEW.toml -> OK\napi/CODEREVIEW.toml -> ERROR\n",
+        "the summary marks the file with the error"
     );
 }
 
