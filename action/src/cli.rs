@@ -317,29 +317,44 @@ fn match_command(root: &Path, args: &MatchArgs, out: &mut dyn Write) -> Result<(
 }
 
 /// Match working-tree files, reading a file only when a `code` scope needs its content.
+///
+/// Large lists are split over the available cores (in order, so the result keeps the input's
+/// order): reading files for `code` scopes and growing the lazy DFAs dominate a big repository.
 pub fn match_worktree_files(
     root: &Path,
     matcher: &Matcher<'_>,
     files: &[String],
 ) -> Vec<FileMatch> {
-    files
-        .iter()
-        .map(|path| {
-            let pm = matcher.match_path(path);
-            if pm.code_scopes.is_empty() {
-                return FileMatch {
-                    path: path.clone(),
-                    config: pm.config,
-                    scopes: pm.scopes,
-                    lines: Vec::new(),
-                };
-            }
-            match std::fs::read(root.join(path)).map(String::from_utf8) {
-                Ok(Ok(text)) => matcher.match_file(path, Content::Text(&universal_newlines(&text))),
-                _ => matcher.match_file(path, Content::None),
-            }
-        })
-        .collect()
+    let one = |path: &String| {
+        let pm = matcher.match_path(path);
+        if pm.code_scopes.is_empty() {
+            return FileMatch {
+                path: path.clone(),
+                config: pm.config,
+                scopes: pm.scopes,
+                lines: Vec::new(),
+            };
+        }
+        match std::fs::read(root.join(path)).map(String::from_utf8) {
+            Ok(Ok(text)) => matcher.match_file(path, Content::Text(&universal_newlines(&text))),
+            _ => matcher.match_file(path, Content::None),
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads < 2 || files.len() < 4096 {
+        return files.iter().map(one).collect();
+    }
+    let one = &one;
+    std::thread::scope(|s| {
+        let parts: Vec<_> = files
+            .chunks(files.len().div_ceil(threads))
+            .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("matching does not panic"))
+            .collect()
+    })
 }
 
 /// A file's text as PullApprove reads it (Python's `Path.read_text()`, universal newlines):
@@ -447,4 +462,45 @@ fn coverage(
         return Err(Failure::failed(String::new()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigFile;
+
+    #[test]
+    fn large_file_lists_are_matched_in_order_whatever_the_threads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let files: Vec<String> = (0..6000)
+            .map(|i| format!("d{}/f{i}.{}", i % 37, ["py", "rs", "md"][i % 3]))
+            .collect();
+        for (i, f) in files.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+            let full = dir.path().join(f);
+            std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+            let text = if i % 2 == 0 {
+                "x = 1\n# TODO\n"
+            } else {
+                "x = 1\n"
+            };
+            std::fs::write(full, text).expect("write");
+        }
+        let set = RawSet::parse([ConfigFile {
+            path: "CODEREVIEW.toml".to_string(),
+            text: "[[scopes]]\nname = \"all\"\npaths = [\"**/*\"]\n\n[[scopes]]\nname = \"d1\"\npaths = [\"d1/**\"]\n\n[[scopes]]\nname = \"todo\"\npaths = [\"**/*.py\"]\ncode = [\"TODO\"]\n".to_string(),
+        }])
+        .and_then(|raw| raw.compile(None))
+        .expect("valid");
+        let matcher = Matcher::new(&set).expect("compiles");
+        let parallel = match_worktree_files(dir.path(), &matcher, &files);
+        let serial: Vec<FileMatch> = files
+            .chunks(100) // below the threshold: one thread each
+            .flat_map(|part| match_worktree_files(dir.path(), &matcher, part))
+            .collect();
+        assert_eq!(parallel, serial);
+        assert_eq!(
+            parallel.iter().filter(|m| !m.lines.is_empty()).count(),
+            1000
+        );
+    }
 }
