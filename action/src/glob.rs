@@ -72,18 +72,20 @@ pub fn check_patterns<'a>(
     patterns: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), (usize, GlobError)> {
     let mut total = 0usize;
+    let over_budget = || {
+        GlobError(format!(
+            "these paths expand to more than {MAX_EXPANSIONS} patterns in total"
+        ))
+    };
     for (k, pattern) in patterns.into_iter().enumerate() {
         let budget = MAX_EXPANSIONS.saturating_sub(total).max(1);
+        // Past the first pattern the limit is what earlier ones left: say so, rather than
+        // "expands to more than 3 patterns".
         total += expand_braces_within(pattern, budget)
-            .map_err(|e| (k, e))?
+            .map_err(|e| (k, if total == 0 { e } else { over_budget() }))?
             .len();
         if total > MAX_EXPANSIONS {
-            return Err((
-                k,
-                GlobError(format!(
-                    "these paths expand to more than {MAX_EXPANSIONS} patterns in total"
-                )),
-            ));
+            return Err((k, over_budget()));
         }
     }
     Ok(())
