@@ -66,6 +66,47 @@ const CASES: &[Case] = &[
         message: Contains("duplicate key"),
     },
     Case {
+        what: "TOML 1.1 only: \\e escape",
+        files: &[(
+            ROOT,
+            "[[scopes]]\nname = \"a\"\npaths = [\"x\"]\ndescription = \"a\\e\"\n",
+        )],
+        teams: None,
+        file: ROOT,
+        line: 4,
+        column: 17,
+        scope: Some("a"),
+        message: Exact(
+            "invalid escape sequence '\\e' (TOML 1.0, which PullApprove reads, has no such escape)",
+        ),
+    },
+    Case {
+        what: "TOML 1.1 only: trailing comma in an inline table",
+        files: &[(
+            ROOT,
+            "[[scopes]]\nname = \"a\"\npaths = [\"x\"]\nchecklist = { items = [{ label = \"x\" }], }\n",
+        )],
+        teams: None,
+        file: ROOT,
+        line: 4,
+        column: 40,
+        scope: Some("a"),
+        message: Contains("trailing comma in an inline table"),
+    },
+    Case {
+        what: "TOML 1.1 only: newline inside an inline table",
+        files: &[(
+            ROOT,
+            "[[scopes]]\nname = \"a\"\npaths = [\"x\"]\nchecklist = { items = [{ label = \"x\" }]\n}\n",
+        )],
+        teams: None,
+        file: ROOT,
+        line: 4,
+        column: 40,
+        scope: Some("a"),
+        message: Contains("newline inside an inline table"),
+    },
+    Case {
         what: "wrong type: paths is a string",
         files: &[(ROOT, "[[scopes]]\nname = \"a\"\npaths = \"src/**\"\n")],
         teams: None,
@@ -930,6 +971,34 @@ const CASES: &[Case] = &[
         scope: Some("a"),
         message: Contains("contains nested quantifiers"),
     },
+    Case {
+        what: "regex escape Python rejects",
+        files: &[(
+            ROOT,
+            "[[scopes]]\nname = \"a\"\npaths = [\"x\"]\ncode = ['\\q']\n",
+        )],
+        teams: None,
+        file: ROOT,
+        line: 4,
+        column: 9,
+        scope: Some("a"),
+        message: Exact("Invalid regex pattern '\\q': bad escape \\q at position 0"),
+    },
+    Case {
+        what: "regex with a variable-width look-behind",
+        files: &[(
+            ROOT,
+            "[[scopes]]\nname = \"a\"\npaths = [\"x\"]\ncode = ['(?<=a+)b']\n",
+        )],
+        teams: None,
+        file: ROOT,
+        line: 4,
+        column: 9,
+        scope: Some("a"),
+        message: Exact(
+            "Invalid regex pattern '(?<=a+)b': look-behind requires fixed-width pattern",
+        ),
+    },
     // ----- ownership, checklist, globs -----
     Case {
         what: "bad ownership value",
@@ -997,6 +1066,19 @@ const CASES: &[Case] = &[
         column: 10,
         scope: Some("a"),
         message: Contains("more than 1000 patterns"),
+    },
+    Case {
+        what: "brace expansion over the limit across a scope's paths",
+        files: &[(
+            ROOT,
+            "[[scopes]]\nname = \"a\"\npaths = [\"{a,b,c,d,e,f,g,h,i,j}/{0..9}/{0..9}\", \"{a,b}/x\"]\n",
+        )],
+        teams: None,
+        file: ROOT,
+        line: 3,
+        column: 49,
+        scope: Some("a"),
+        message: Exact("these paths expand to more than 1000 patterns in total"),
     },
     Case {
         what: "brace expansion over the limit through an alias",
