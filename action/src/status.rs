@@ -273,16 +273,14 @@ pub async fn evaluate_and_publish<F: Forge>(
     }
     let files = config::discover::from_revision(root, &facts.base_sha)?;
     if !files.iter().any(|f| f.path == config::CONFIG_FILENAME) {
-        let description =
-            "No CODEREVIEW.toml on the base branch: review rules are not enabled".to_string();
-        let _ = writeln!(out, "success: {description}");
-        if !args.dry_run {
-            forge
-                .post_status(&status(Overall::Success, description))
-                .await
-                .map_err(forge_failure)?;
-        }
-        return Ok(());
+        let description = "No CODEREVIEW.toml on the base branch: review rules are not enabled";
+        return announce(
+            forge,
+            args,
+            status(Overall::Success, description.into()),
+            out,
+        )
+        .await;
     }
 
     // Invalid rules fail the status and name the file and line.
@@ -297,13 +295,8 @@ pub async fn evaluate_and_publish<F: Forge>(
     let teams = match forge.team_members(&team_refs).await {
         Ok(t) => t,
         Err(ForgeError::Forbidden(message)) => {
-            if !args.dry_run {
-                let description = report::truncate(&message, report::MAX_DESCRIPTION);
-                forge
-                    .post_status(&status(Overall::Failure, description))
-                    .await
-                    .map_err(forge_failure)?;
-            }
+            let description = report::truncate(&message, report::MAX_DESCRIPTION);
+            announce(forge, args, status(Overall::Failure, description), out).await?;
             return Err(Failure::usage(message));
         }
         Err(e) => return Err(forge_failure(e)),
@@ -333,13 +326,7 @@ pub async fn evaluate_and_publish<F: Forge>(
         Ok(e) => e,
         Err(e) => {
             let description = report::truncate(&e.0, report::MAX_DESCRIPTION);
-            let _ = writeln!(out, "failure: {description}");
-            if !args.dry_run {
-                forge
-                    .post_status(&status(Overall::Failure, description))
-                    .await
-                    .map_err(forge_failure)?;
-            }
+            announce(forge, args, status(Overall::Failure, description), out).await?;
             return Err(Failure::failed(e.0));
         }
     };
@@ -392,14 +379,23 @@ async fn config_failure<F: Forge>(
         .first()
         .map(report::config_error_description)
         .unwrap_or_else(|| "Invalid config".to_string());
-    let _ = writeln!(out, "failure: {description}");
-    if !args.dry_run {
-        forge
-            .post_status(&status(Overall::Failure, description))
-            .await
-            .map_err(forge_failure)?;
-    }
+    announce(forge, args, status(Overall::Failure, description), out).await?;
     Err(Failure::failed(errors.to_string()))
+}
+
+/// Print a verdict that needs no evaluation (no rules, invalid rules, missing permission) and
+/// post it as the status, unless this is a dry run.
+async fn announce<F: Forge>(
+    forge: &F,
+    args: &StatusArgs,
+    status: CommitStatus,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let _ = writeln!(out, "{}: {}", status.state.as_str(), status.description);
+    if args.dry_run {
+        return Ok(());
+    }
+    forge.post_status(&status).await.map_err(forge_failure)
 }
 
 fn short(sha: &str) -> &str {

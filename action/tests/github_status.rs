@@ -4,7 +4,7 @@
 
 mod ci_support;
 
-use ci_support::{Repo, fixture, pull_request_repo, run};
+use ci_support::{Repo, fixture, pull_request_repo, run_status, stderr};
 use serde_json::{Value, json};
 use std::process::Output;
 use wiremock::matchers::{body_json, body_string_contains, header, method, path};
@@ -191,14 +191,7 @@ impl Run {
     }
 
     async fn exec(&self, extra_args: &[&str], vars: Vec<(&'static str, String)>) -> Output {
-        let mut args = vec!["status".to_string()];
-        args.extend(extra_args.iter().map(|s| s.to_string()));
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            run(&args, &vars)
-        })
-        .await
-        .unwrap()
+        run_status(extra_args, vars).await
     }
 
     fn summary(&self) -> String {
@@ -212,10 +205,6 @@ impl Run {
     async fn request_count(&self) -> usize {
         self.server.received_requests().await.unwrap().len()
     }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn assert_ok(o: &Output) {

@@ -5,7 +5,7 @@
 
 mod ci_support;
 
-use ci_support::{Repo, pull_request_repo, run};
+use ci_support::{Repo, pull_request_repo, run_status, stderr, stdout};
 use serde_json::{Value, json};
 use std::process::Output;
 use wiremock::matchers::{any, body_string, header, method, path, query_param};
@@ -289,14 +289,7 @@ impl Run {
     }
 
     async fn exec(&self, extra_args: &[&str], vars: Vec<(&'static str, String)>) -> Output {
-        let mut args = vec!["status".to_string()];
-        args.extend(extra_args.iter().map(|s| s.to_string()));
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            run(&args, &vars)
-        })
-        .await
-        .unwrap()
+        run_status(extra_args, vars).await
     }
 
     fn summary(&self) -> String {
@@ -310,14 +303,6 @@ impl Run {
     async fn request_count(&self) -> usize {
         self.server.received_requests().await.unwrap().len()
     }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn assert_ok(o: &Output) {

@@ -108,3 +108,25 @@ pub fn fixture(name: &str) -> serde_json::Value {
     );
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture exists")).unwrap()
 }
+
+/// Run `codereview status ARGS` off the async runtime, so the wiremock fakes keep serving.
+pub async fn run_status(extra_args: &[&str], vars: Vec<(&'static str, String)>) -> Output {
+    let mut args = vec!["status".to_string()];
+    args.extend(extra_args.iter().map(|s| s.to_string()));
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args, &vars)
+    })
+    .await
+    .expect("the binary ran")
+}
+
+/// A process's stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A process's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
