@@ -353,22 +353,8 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Deletes a processed row (and with it the sealed payload). False if `owner` no longer
-    /// holds the lease.
-    pub async fn complete(&self, id: i64, owner: &str) -> Result<bool, StoreError> {
-        let n = on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM event_queue WHERE id = $1 AND lease_owner = $2")
-                .bind(id)
-                .bind(owner)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(n > 0)
-    }
-
-    /// Deletes several processed rows in one commit; returns the ids that were still leased
-    /// to `owner` (the others were lost to another worker).
+    /// Deletes processed rows (and with them the sealed payloads) in one commit; returns the
+    /// ids that were still leased to `owner` (the others were lost to another worker).
     pub async fn complete_many(&self, ids: &[i64], owner: &str) -> Result<Vec<i64>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());

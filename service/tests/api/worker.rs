@@ -151,11 +151,11 @@ matrix! {
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].attempts, 2, "the crashed attempt counts");
         // A wakes up late: every transition is refused because it lost the lease.
-        assert!(!db.store.complete(a[0].id, "worker-a").await.unwrap());
+        assert!(db.store.complete_many(&[a[0].id], "worker-a").await.unwrap().is_empty());
         assert!(!db.store.schedule_retry(a[0].id, "worker-a", now, "x").await.unwrap());
         assert!(!db.store.record_failure(&a[0], "worker-a", "x", now).await.unwrap());
         assert!(!db.store.release(a[0].id, "worker-a").await.unwrap());
-        assert!(db.store.complete(b[0].id, "worker-b").await.unwrap());
+        assert_eq!(db.store.complete_many(&[b[0].id], "worker-b").await.unwrap(), [b[0].id]);
         assert_eq!(count(&db.store, "event_queue").await, 0);
     }
 
