@@ -340,7 +340,7 @@ mod tests {
     fn fixture(name: &str) -> Vec<u8> {
         std::fs::read(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/github-webhooks")
+                .join("../tests/fixtures/github-webhooks")
                 .join(name),
         )
         .unwrap()

@@ -417,7 +417,7 @@ pub fn github_fixture(name: &str) -> Vec<u8> {
 }
 
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github-webhooks")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/github-webhooks")
 }
 
 pub fn now_secs() -> i64 {
