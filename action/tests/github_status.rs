@@ -714,3 +714,50 @@ async fn review_events_and_comment_events_find_the_pull_request() {
     assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to evaluate"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shallow_checkout_is_deepened_from_origin() {
+    // The "GitHub" side: the full history, base on main and the PR on feature.
+    let (origin, base, head) = pull_request_repo(
+        &[
+            ("CODEREVIEW.toml", CONFIG),
+            ("src/a.rs", "a\n"),
+            ("docs/x.md", "x\n"),
+        ],
+        &[("src/a.rs", "b\n")],
+    );
+    origin.git(&["config", "uploadpack.allowAnySHA1InWant", "true"]);
+    // The runner's side: actions/checkout's default, one commit of the base branch.
+    let checkout = Repo::new();
+    let url = format!("file://{}", origin.path().display());
+    checkout.git(&["fetch", "-q", "--depth=1", &url, "main"]);
+    checkout.git(&["reset", "-q", "--hard", "FETCH_HEAD"]);
+    checkout.git(&["remote", "add", "origin", &url]);
+    assert_eq!(
+        checkout.git(&["rev-parse", "--is-shallow-repository"]),
+        "true"
+    );
+    assert!(
+        std::process::Command::new("git")
+            .current_dir(checkout.path())
+            .args(["cat-file", "-e", &head])
+            .status()
+            .is_ok_and(|s| !s.success()),
+        "the head commit is not in the shallow checkout yet"
+    );
+    let run = Run::new(checkout, &head).await;
+    let mut facts = Facts::new(&base, &head);
+    facts.labels = vec!["backend"];
+    facts.reviews = vec![review("alice", "APPROVED", "2026-01-01T00:00:00Z")];
+    run.graphql_facts(&facts).await;
+    run.expect_status("success", "1 scope approved").await;
+    assert_ok(&run.status(&[], &[]).await);
+    run.server.verify().await;
+    // The diff came from git, not from the API: one read, one status.
+    assert_eq!(run.request_count().await, 2);
+    assert!(
+        run.summary().contains("1 file changed"),
+        "{}",
+        run.summary()
+    );
+}
