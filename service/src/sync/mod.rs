@@ -6,6 +6,8 @@
 //!   (pure: post, update, delete, create/edit/delete a forge comment, start a pipeline,
 //!   ignore with a reason);
 //! - [`render`] and [`markup`] produce message text (pure);
+//! - [`summary`] decides when a PR gets an AI summary and cuts its diff to a budget (pure);
+//!   the handler's `ai` part fetches the diff, asks the model and posts the answer;
 //! - [`handler::SyncHandler`] is the [`EventHandler`] that loads facts, calls `decide`, runs the
 //!   actions through the client traits and records ids. It is the only part with effects.
 //!
@@ -19,6 +21,7 @@ pub mod markup;
 pub mod model;
 pub mod render;
 pub mod slack;
+pub mod summary;
 
 use async_trait::async_trait;
 
