@@ -6,8 +6,10 @@
 //! [`classify_response`] maps a status and headers to `Ok`, a retry (honouring
 //! `Retry-After` and GitHub's rate-limit reset) or a permanent failure.
 
+pub mod diff;
 pub mod github;
 pub mod gitlab;
+pub mod llm;
 pub mod slack;
 
 use std::time::{Duration, SystemTime};
