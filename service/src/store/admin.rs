@@ -15,6 +15,9 @@ pub enum CredentialKind {
     Slack,
     /// A forge API token; owner = organisation, user or group.
     Forge(Forge),
+    /// The API key of the OpenAI-compatible endpoint for AI summaries; owner =
+    /// [`LLM_OWNER`](crate::store::LLM_OWNER).
+    Llm,
 }
 
 impl CredentialKind {
@@ -23,12 +26,14 @@ impl CredentialKind {
         match self {
             CredentialKind::Slack => "slack",
             CredentialKind::Forge(f) => f.as_str(),
+            CredentialKind::Llm => "llm",
         }
     }
 
     fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "slack" => Ok(CredentialKind::Slack),
+            "llm" => Ok(CredentialKind::Llm),
             other => other
                 .parse()
                 .map(CredentialKind::Forge)

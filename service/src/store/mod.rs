@@ -12,6 +12,7 @@ mod admin;
 mod mirror;
 mod queue;
 mod rotate;
+mod summary;
 mod threads;
 
 use std::str::FromStr;
@@ -26,6 +27,7 @@ pub use admin::{CredentialInfo, CredentialKind, RepoLink, UserMapping};
 pub use mirror::Mirror;
 pub use queue::{ClaimedRow, Enqueued, FailureRecord, NewEvent, SealedEvent};
 pub use rotate::RotationReport;
+pub use summary::{AiSummaryRepo, LLM_OWNER, STALE_CLAIM};
 pub use threads::{CommentMessage, LedgerEntry, Origin, PrRef, PrThread, SlackRef};
 
 use crate::vault::VaultError;
