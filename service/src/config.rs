@@ -101,6 +101,29 @@ pub struct SlackInstallSettings {
     pub state_key: Secret<[u8; 32]>,
 }
 
+/// Default `LLM_DIFF_BUDGET`: bytes of the user message (title, left-out files, diff) sent to
+/// the model. About 15k tokens: fits the context of small local models and keeps cost low.
+pub const DEFAULT_LLM_DIFF_BUDGET: u32 = 60_000;
+/// Default `LLM_TIMEOUT_SECS`: the bound on one PR's summary (diff fetch and model calls).
+pub const DEFAULT_LLM_TIMEOUT_SECS: u32 = 30;
+
+/// The optional AI summary's global settings (`LLM_API_URL` and `LLM_MODEL` turn it on; the API
+/// key is stored sealed with `llm key set`, never read from the environment by `serve`).
+/// Repositories opt in one by one with `link ai-summary --on`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmSettings {
+    /// `LLM_API_URL`: base of an OpenAI-compatible API; requests go to
+    /// `{LLM_API_URL}/chat/completions`.
+    pub api_url: Url,
+    /// `LLM_MODEL`: the model name sent in each request.
+    pub model: String,
+    /// `LLM_DIFF_BUDGET`: most bytes of the user message (the diff is cut to fit).
+    pub diff_budget: usize,
+    /// `LLM_TIMEOUT_SECS`: one PR's summary (diff fetch, model call and its one retry) gives up
+    /// after this long.
+    pub timeout: Duration,
+}
+
 /// Everything `serve` needs.
 #[derive(Debug)]
 pub struct Settings {
@@ -127,6 +150,8 @@ pub struct Settings {
     pub sync: SyncConfig,
     /// The Slack install flow, when configured.
     pub slack_install: Option<SlackInstallSettings>,
+    /// The AI summary, when `LLM_API_URL` and `LLM_MODEL` are set.
+    pub llm: Option<LlmSettings>,
 }
 
 /// Reads env vars through a lookup function, so tests can pass a map instead of mutating the
@@ -307,6 +332,51 @@ pub fn sync_config(env: &impl Lookup) -> Result<SyncConfig, ConfigError> {
     })
 }
 
+/// `LLM_API_URL`, `LLM_MODEL`, `LLM_DIFF_BUDGET`, `LLM_TIMEOUT_SECS`: `None` (summaries off)
+/// unless both the URL and the model are set. The timeout must leave the worker time to
+/// finish the event: at most half the lease.
+pub fn llm_settings(
+    env: &impl Lookup,
+    worker: &WorkerSettings,
+) -> Result<Option<LlmSettings>, ConfigError> {
+    let api_url = url_var(env, "LLM_API_URL", None)?;
+    let model = env("LLM_MODEL").map(|m| m.trim().to_string());
+    let diff_budget = number_var(
+        env,
+        "LLM_DIFF_BUDGET",
+        DEFAULT_LLM_DIFF_BUDGET,
+        crate::sync::summary::MIN_BUDGET as u32,
+    )?;
+    let timeout_secs = number_var(env, "LLM_TIMEOUT_SECS", DEFAULT_LLM_TIMEOUT_SECS, 1)?;
+    let (api_url, model) = match (api_url, model) {
+        (None, None) => return Ok(None),
+        (Some(url), Some(model)) if !model.is_empty() => (url, model),
+        (Some(_), _) => {
+            return Err(ConfigError(
+                "LLM_API_URL is set but LLM_MODEL is not: name the model (e.g. LLM_MODEL=llama3.1:8b), or unset LLM_API_URL to turn AI summaries off".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError(
+                "LLM_MODEL is set but LLM_API_URL is not: set it to an OpenAI-compatible base URL (e.g. http://localhost:11434/v1), or unset LLM_MODEL".into(),
+            ));
+        }
+    };
+    let timeout = Duration::from_secs(u64::from(timeout_secs));
+    if timeout * 2 > worker.lease {
+        return Err(ConfigError(format!(
+            "LLM_TIMEOUT_SECS ({timeout_secs}) must be at most half of CODEREVIEW_SYNC_LEASE_SECONDS ({}), so a slow model never outlives the event's lease",
+            worker.lease.as_secs()
+        )));
+    }
+    Ok(Some(LlmSettings {
+        api_url,
+        model,
+        diff_budget: diff_budget as usize,
+        timeout,
+    }))
+}
+
 impl Settings {
     /// Loads every setting `serve` needs.
     pub fn load(env: &impl Lookup) -> Result<Self, ConfigError> {
@@ -328,6 +398,7 @@ impl Settings {
                 )));
             }
         };
+        let worker = worker_settings(env)?;
         Ok(Self {
             database_url,
             listen,
@@ -339,7 +410,8 @@ impl Settings {
                 .expect("has a default"),
             gitlab_url: url_var(env, "GITLAB_URL", None)?,
             log_format,
-            worker: worker_settings(env)?,
+            llm: llm_settings(env, &worker)?,
+            worker,
             sync: sync_config(env)?,
             slack_install: slack_install(env)?,
         })
@@ -444,6 +516,81 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.worker.lease, Duration::from_secs(5));
         assert!(s.gitlab_url.is_some());
+    }
+
+    #[test]
+    fn llm_settings_are_all_or_nothing() {
+        let base = [("CODEREVIEW_SYNC_KEY", KEY)];
+        let s = Settings::load(&env(&base)).unwrap();
+        assert_eq!(s.llm, None, "off by default");
+        let s = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("LLM_API_URL", "http://localhost:11434/v1"),
+            ("LLM_MODEL", "llama3.1:8b"),
+        ]))
+        .unwrap();
+        let llm = s.llm.unwrap();
+        assert_eq!(llm.api_url.as_str(), "http://localhost:11434/v1");
+        assert_eq!(llm.model, "llama3.1:8b");
+        assert_eq!(llm.diff_budget, 60_000);
+        assert_eq!(llm.timeout, Duration::from_secs(30));
+        let s = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("LLM_API_URL", "https://api.openai.com/v1"),
+            ("LLM_MODEL", "gpt-4o-mini"),
+            ("LLM_DIFF_BUDGET", "20000"),
+            ("LLM_TIMEOUT_SECS", "10"),
+        ]))
+        .unwrap();
+        let llm = s.llm.unwrap();
+        assert_eq!(
+            (llm.diff_budget, llm.timeout),
+            (20_000, Duration::from_secs(10))
+        );
+        for (pairs, needle) in [
+            (vec![("LLM_API_URL", "http://x/v1")], "LLM_MODEL"),
+            (vec![("LLM_MODEL", "m")], "LLM_API_URL"),
+            (
+                vec![("LLM_API_URL", "ftp://x"), ("LLM_MODEL", "m")],
+                "LLM_API_URL",
+            ),
+            (
+                vec![("LLM_API_URL", "http://x/v1"), ("LLM_MODEL", " ")],
+                "LLM_MODEL",
+            ),
+            (
+                vec![
+                    ("LLM_API_URL", "http://x/v1"),
+                    ("LLM_MODEL", "m"),
+                    ("LLM_DIFF_BUDGET", "100"),
+                ],
+                "LLM_DIFF_BUDGET",
+            ),
+            (
+                vec![
+                    ("LLM_API_URL", "http://x/v1"),
+                    ("LLM_MODEL", "m"),
+                    ("LLM_TIMEOUT_SECS", "31"),
+                ],
+                "LLM_TIMEOUT_SECS",
+            ),
+        ] {
+            let mut all = base.to_vec();
+            all.extend(pairs);
+            let err = Settings::load(&env(&all)).unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+            assert!(!err.contains('\n'));
+        }
+        // A longer lease allows a longer timeout.
+        let s = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("LLM_API_URL", "http://x/v1"),
+            ("LLM_MODEL", "m"),
+            ("LLM_TIMEOUT_SECS", "60"),
+            ("CODEREVIEW_SYNC_LEASE_SECONDS", "120"),
+        ]))
+        .unwrap();
+        assert_eq!(s.llm.unwrap().timeout, Duration::from_secs(60));
     }
 
     #[test]

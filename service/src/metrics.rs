@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder as _, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::domain::Source;
@@ -27,7 +28,24 @@ struct Inner {
     processing: HistogramVec,
     retries: IntCounterVec,
     failures: IntCounterVec,
+    ai_posted: IntCounter,
+    ai_failures: IntCounterVec,
+    ai_llm_seconds: Histogram,
 }
+
+/// The `reason` values of `codereview_sync_ai_summary_failures_total`, created at 0 so alerts
+/// see a series from the start.
+pub const AI_SUMMARY_FAILURE_REASONS: &[&str] = &[
+    "timeout",
+    "transport",
+    "server_error",
+    "client_error",
+    "rate_limited",
+    "refusal",
+    "invalid_response",
+    "diff",
+    "post",
+];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,6 +134,34 @@ impl Metrics {
             "Events given up on and recorded in event_failures, by source",
             &["source"],
         );
+        let ai_posted = IntCounter::new(
+            "codereview_sync_ai_summaries_posted_total",
+            "AI pull-request summaries posted",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(ai_posted.clone()))
+            .expect("metric registered once");
+        let ai_failures = counter(
+            &registry,
+            "codereview_sync_ai_summary_failures_total",
+            "AI pull-request summaries not posted, by reason (the sync went on without them)",
+            &["reason"],
+        );
+        for reason in AI_SUMMARY_FAILURE_REASONS {
+            ai_failures.with_label_values(&[reason]);
+        }
+        let ai_llm_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "codereview_sync_ai_summary_llm_seconds",
+                "Time the model took to answer one summary request (retry included)",
+            )
+            .buckets(vec![0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(ai_llm_seconds.clone()))
+            .expect("metric registered once");
         // Create the per-source series up front so dashboards and alerts see 0, not "no data".
         for source in [Source::Slack, Source::GitHub, Source::GitLab] {
             retries.with_label_values(&[source.as_str()]);
@@ -131,6 +177,9 @@ impl Metrics {
                 processing,
                 retries,
                 failures,
+                ai_posted,
+                ai_failures,
+                ai_llm_seconds,
             }),
         }
     }
@@ -185,6 +234,21 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts an AI summary posted.
+    pub fn ai_summary_posted(&self) {
+        self.inner.ai_posted.inc();
+    }
+
+    /// Counts an AI summary that failed, by a reason from [`AI_SUMMARY_FAILURE_REASONS`].
+    pub fn ai_summary_failed(&self, reason: &str) {
+        self.inner.ai_failures.with_label_values(&[reason]).inc();
+    }
+
+    /// Records how long the model took.
+    pub fn ai_summary_llm_time(&self, elapsed: Duration) {
+        self.inner.ai_llm_seconds.observe(elapsed.as_secs_f64());
+    }
+
     /// Renders every metric in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
@@ -209,6 +273,9 @@ mod tests {
         m.event_processed(Source::GitHub, "done", Duration::from_millis(20));
         m.event_retried(Source::GitHub);
         m.event_failed(Source::GitLab);
+        m.ai_summary_posted();
+        m.ai_summary_failed("timeout");
+        m.ai_summary_llm_time(Duration::from_millis(700));
         let text = m.render();
         for needle in [
             "codereview_sync_http_requests_total{endpoint=\"/healthz\",status=\"200\"} 1",
@@ -217,6 +284,10 @@ mod tests {
             "codereview_sync_event_retries_total{source=\"github\"} 1",
             "codereview_sync_event_failures_total{source=\"gitlab\"} 1",
             "codereview_sync_events_received_total{outcome=\"queued\",source=\"slack\"} 1",
+            "codereview_sync_ai_summaries_posted_total 1",
+            "codereview_sync_ai_summary_failures_total{reason=\"timeout\"} 1",
+            "codereview_sync_ai_summary_failures_total{reason=\"refusal\"} 0",
+            "codereview_sync_ai_summary_llm_seconds_count 1",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
