@@ -8,6 +8,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+use crate::clients::diff::DiffClient;
+use crate::clients::llm::LlmClient;
 use crate::clients::{ForgeApi, GitHubClient, GitLabClient, SlackApi, SlackClient};
 use crate::config::{Settings, WebhookSecrets, WorkerSettings};
 use crate::http::slack_install::SlackInstall;
@@ -15,7 +17,7 @@ use crate::http::{AppState, routes};
 use crate::metrics::Metrics;
 use crate::queue::{EventHandler, Worker};
 use crate::store::{Backend, Store};
-use crate::sync::SyncHandler;
+use crate::sync::{AiSummary, SyncHandler};
 use crate::vault::Vault;
 
 /// Optional parts of the application beyond the webhook pipeline.
@@ -23,23 +25,54 @@ use crate::vault::Vault;
 pub struct Extras {
     /// The Slack OAuth install flow.
     pub slack_install: Option<Arc<SlackInstall>>,
+    /// The metrics `/metrics` serves, when the handler reports to them too (the AI summary's
+    /// counters); a fresh set otherwise.
+    pub metrics: Option<Metrics>,
 }
 
-/// The thread-sync handler wired to the real APIs at the configured base URLs.
-pub fn sync_handler(settings: &Settings, store: Store, vault: Arc<Vault>) -> SyncHandler {
+/// The thread-sync handler wired to the real APIs at the configured base URLs, with the AI
+/// summary when `LLM_API_URL` and `LLM_MODEL` are set (reporting to `metrics`).
+pub fn sync_handler(
+    settings: &Settings,
+    store: Store,
+    vault: Arc<Vault>,
+    metrics: &Metrics,
+) -> SyncHandler {
     let slack: Arc<dyn SlackApi> = Arc::new(SlackClient::new(&settings.slack_api_url));
     let github: Arc<dyn ForgeApi> = Arc::new(GitHubClient::new(&settings.github_api_url));
     let gitlab = settings
         .gitlab_url
         .as_ref()
         .map(|url| Arc::new(GitLabClient::new(url)) as Arc<dyn ForgeApi>);
-    SyncHandler::new(store, vault, slack, github, gitlab, settings.sync.clone())
+    let handler = SyncHandler::new(store, vault, slack, github, gitlab, settings.sync.clone());
+    match &settings.llm {
+        Some(llm) => {
+            tracing::info!(
+                model = %llm.model,
+                host = llm.api_url.host_str().unwrap_or_default(),
+                diff_budget = llm.diff_budget,
+                timeout_secs = llm.timeout.as_secs(),
+                "AI summaries available for repositories that opt in (`link ai-summary --on`)"
+            );
+            handler.with_ai_summary(AiSummary {
+                settings: llm.clone(),
+                llm: Arc::new(LlmClient::new(&llm.api_url)),
+                diffs: Arc::new(DiffClient::new(
+                    &settings.github_api_url,
+                    settings.gitlab_url.as_ref(),
+                )),
+                metrics: metrics.clone(),
+            })
+        }
+        None => handler,
+    }
 }
 
 /// The Slack install flow, when `SLACK_CLIENT_ID`, `SLACK_CLIENT_SECRET` and `PUBLIC_URL` are
 /// set.
 pub fn extras(settings: &Settings) -> Extras {
     Extras {
+        metrics: None,
         slack_install: settings.slack_install.as_ref().map(|install| {
             let slack: Arc<dyn SlackApi> = Arc::new(SlackClient::new(&settings.slack_api_url));
             Arc::new(SlackInstall::new(install, &settings.slack_api_url, slack))
@@ -66,21 +99,21 @@ impl Application {
     /// Connects to `DATABASE_URL`, applies migrations and binds `LISTEN`, with `handler`
     /// processing the queue.
     pub async fn build(settings: Settings, handler: Arc<dyn EventHandler>) -> anyhow::Result<Self> {
-        Self::build_from(settings, |_, _, _| handler).await
+        Self::build_from(settings, |_, _, _, _| handler).await
     }
 
     /// What `serve` runs: [`Application::build`] with the thread-sync handler
     /// ([`sync_handler`]) and the Slack install flow when configured.
     pub async fn build_sync(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_from(settings, |settings, store, vault| {
-            Arc::new(sync_handler(settings, store, vault))
+        Self::build_from(settings, |settings, store, vault, metrics| {
+            Arc::new(sync_handler(settings, store, vault, metrics))
         })
         .await
     }
 
     async fn build_from(
         settings: Settings,
-        handler: impl FnOnce(&Settings, Store, Arc<Vault>) -> Arc<dyn EventHandler>,
+        handler: impl FnOnce(&Settings, Store, Arc<Vault>, &Metrics) -> Arc<dyn EventHandler>,
     ) -> anyhow::Result<Self> {
         let store = Store::connect(&settings.database_url).await?;
         store.migrate().await?;
@@ -90,8 +123,12 @@ impl Application {
         };
         tracing::info!(database = backend, "database ready, migrations applied");
         let vault = settings.vault.clone();
-        let handler = handler(&settings, store.clone(), vault.clone());
-        let extras = extras(&settings);
+        let metrics = Metrics::new();
+        let handler = handler(&settings, store.clone(), vault.clone(), &metrics);
+        let extras = Extras {
+            metrics: Some(metrics),
+            ..extras(&settings)
+        };
         Self::build_with_extras(
             store,
             vault,
@@ -160,7 +197,7 @@ impl Application {
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-        let metrics = Metrics::new();
+        let metrics = extras.metrics.unwrap_or_default();
         let wake = Arc::new(Notify::new());
         let worker = Arc::new(Worker::new(
             store.clone(),

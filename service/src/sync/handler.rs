@@ -16,6 +16,8 @@
 //! - **Identifiers only.** Text lives in memory for the duration of one event. Names and
 //!   emails looked up for mentions are cached in memory for a few minutes, never stored.
 
+mod ai;
+
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, Weak};
@@ -39,6 +41,8 @@ use crate::store::{
     CommentMessage, LedgerEntry, Mirror, Origin, PrRef, PrThread, SlackRef, Store, StoreError,
 };
 use crate::vault::Vault;
+
+pub use ai::AiSummary;
 
 /// How long looked-up names, emails and mention mappings stay in memory.
 pub const LOOKUP_TTL: Duration = Duration::from_secs(10 * 60);
@@ -217,6 +221,7 @@ pub struct SyncHandler {
     slack_users: TtlCache<(String, String), SlackUser>,
     logins: TtlCache<(Forge, String, String), Option<String>>,
     slack_ids: TtlCache<(Forge, String, String), Option<String>>,
+    summary: Option<AiSummary>,
 }
 
 impl std::fmt::Debug for SyncHandler {
@@ -224,6 +229,7 @@ impl std::fmt::Debug for SyncHandler {
         f.debug_struct("SyncHandler")
             .field("config", &self.config)
             .field("gitlab", &self.gitlab.is_some())
+            .field("summary", &self.summary)
             .finish_non_exhaustive()
     }
 }
@@ -259,6 +265,7 @@ impl SyncHandler {
             slack_users: TtlCache::new(Some(LOOKUP_TTL)),
             logins: TtlCache::new(Some(LOOKUP_TTL)),
             slack_ids: TtlCache::new(Some(LOOKUP_TTL)),
+            summary: None,
         }
     }
 
@@ -987,15 +994,20 @@ impl SyncHandler {
 impl EventHandler for SyncHandler {
     async fn handle(&self, event: &Event) -> Result<(), HandleError> {
         match event.source {
-            Source::GitHub => {
-                let parsed = github::parse(&event.kind, &event.payload)
-                    .map_err(|e| HandleError::permanent(e.0))?;
-                self.handle_forge(parsed, event.attempts).await
-            }
-            Source::GitLab => {
-                let parsed = gitlab::parse(&event.kind, &event.payload)
-                    .map_err(|e| HandleError::permanent(e.0))?;
-                self.handle_forge(parsed, event.attempts).await
+            Source::GitHub | Source::GitLab => {
+                let parsed = match event.source {
+                    Source::GitHub => github::parse(&event.kind, &event.payload),
+                    _ => gitlab::parse(&event.kind, &event.payload),
+                }
+                .map_err(|e| HandleError::permanent(e.0))?;
+                let summary = self.summary_trigger(event);
+                self.handle_forge(parsed, event.attempts).await?;
+                // Only once the event's own actions succeeded (the parent exists), and never
+                // an error: a summary cannot delay or fail the sync.
+                if let Some(trigger) = summary {
+                    self.summarize(&trigger).await;
+                }
+                Ok(())
             }
             Source::Slack => {
                 let parsed =

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 
 use crate::queue::{Event, EventHandler, HandleError};
 
-pub use handler::{SyncConfig, SyncHandler};
+pub use handler::{AiSummary, SyncConfig, SyncHandler};
 
 /// A handler that logs the event's identity (source, kind, delivery id — never the payload)
 /// and succeeds.
