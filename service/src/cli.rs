@@ -3,13 +3,13 @@
 
 use std::io::{IsTerminal as _, Read, Write};
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 
 use crate::config::{self, ConfigError, Lookup, Settings};
 use crate::domain::{Forge, parse_owner, parse_repo_path, parse_slack_id};
 use crate::secret::Secret;
 use crate::startup::{Application, shutdown_signal};
-use crate::store::{CredentialKind, RepoLink, Store, UserMapping};
+use crate::store::{AiSummaryRepo, CredentialKind, RepoLink, Store, UserMapping};
 use crate::{telemetry, vault};
 
 /// `codereview-sync`: keeps Slack threads and pull/merge request conversations in step.
@@ -48,6 +48,9 @@ pub enum Command {
     /// Queue depth and recent permanent failures.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// AI pull-request summaries: the LLM API key (read from stdin) and status.
+    #[command(subcommand)]
+    Llm(LlmCommand),
 }
 
 /// `workspace ...`
@@ -120,6 +123,49 @@ pub enum LinkCommand {
     List,
     /// Remove a link.
     Remove(LinkArgs),
+    /// Turn the AI pull-request summary on or off for a linked repository (off by default;
+    /// also needs LLM_API_URL, LLM_MODEL and `llm key set`).
+    AiSummary(AiSummaryArgs),
+}
+
+/// Arguments of `link ai-summary`.
+#[derive(Debug, clap::Args)]
+#[command(group(ArgGroup::new("switch").required(true).args(["on", "off"])))]
+pub struct AiSummaryArgs {
+    /// OWNER/NAME, or group/sub/project on GitLab.
+    #[arg(long)]
+    repo: String,
+    /// Restrict the setting to one forge (default: that path on any forge).
+    #[arg(long, value_enum)]
+    forge: Option<Forge>,
+    /// Summarise new pull requests of this repository.
+    #[arg(long)]
+    on: bool,
+    /// Stop summarising them.
+    #[arg(long)]
+    off: bool,
+    /// With --on: also post the summary as a PR comment, not only in the Slack thread.
+    #[arg(long, requires = "on")]
+    pr_comment: bool,
+}
+
+/// `llm ...`
+#[derive(Debug, Subcommand)]
+pub enum LlmCommand {
+    /// The API key of the OpenAI-compatible endpoint, stored sealed like every token.
+    #[command(subcommand)]
+    Key(LlmKeyCommand),
+    /// Show whether AI summaries are configured and which repositories opted in.
+    Status,
+}
+
+/// `llm key ...`
+#[derive(Debug, Subcommand)]
+pub enum LlmKeyCommand {
+    /// Store the key; reads it from stdin (or, if set, from LLM_API_KEY).
+    Set,
+    /// Delete the stored key (turns AI summaries off everywhere).
+    Remove,
 }
 
 /// `user ...`
@@ -274,6 +320,11 @@ pub async fn run(
         Command::Serve => {
             let settings = Settings::load(env)?;
             telemetry::init(settings.log_format);
+            if env("LLM_API_KEY").is_some() {
+                tracing::warn!(
+                    "LLM_API_KEY is not read by serve: store the key sealed with `llm key set`, then remove it from the service's environment"
+                );
+            }
             tracing::info!(
                 version = env!("CARGO_PKG_VERSION"),
                 key_id = settings.vault.current_key_id(),
@@ -391,6 +442,7 @@ pub async fn run(
                     )?;
                 }
             }
+            LinkCommand::AiSummary(args) => ai_summary_switch(args, env, out).await?,
             LinkCommand::Remove(args) => {
                 let link = parse_link(args)?;
                 if !open_store(env).await?.remove_link(&link).await? {
@@ -441,6 +493,7 @@ pub async fn run(
                 write(out, format!("{slack} unmapped from {forge}"))?;
             }
         },
+        Command::Llm(cmd) => llm_command(cmd, env, stdin, interactive, out).await?,
         Command::Queue(QueueCommand::Status { limit }) => {
             let store = open_store(env).await?;
             write(
@@ -464,4 +517,170 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+fn write_line(out: &mut dyn Write, line: String) -> Result<(), CliError> {
+    writeln!(out, "{line}").map_err(|e| CliError::Failed(e.into()))
+}
+
+fn ai_summary_label(s: &AiSummaryRepo) -> String {
+    let forge = s.forge.map_or("any", Forge::as_str);
+    let places = if s.pr_comment {
+        "Slack thread and PR comment"
+    } else {
+        "Slack thread"
+    };
+    format!("{forge}\t{}\t{places}", s.repo)
+}
+
+/// `link ai-summary --repo R (--on [--pr-comment] | --off)`.
+async fn ai_summary_switch(
+    args: AiSummaryArgs,
+    env: &impl Lookup,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let repo = parse_repo_path(&args.repo)?;
+    let store = open_store(env).await?;
+    if args.off {
+        if !store.disable_ai_summary(args.forge, &repo).await? {
+            return Err(CliError::Usage(format!(
+                "the AI summary is not on for {repo} (see `llm status`)"
+            )));
+        }
+        return write_line(out, format!("AI summary off for {repo}"));
+    }
+    let linked = store.list_links().await?.into_iter().any(|l| {
+        l.repo == repo && (args.forge.is_none() || l.forge.is_none() || l.forge == args.forge)
+    });
+    if !linked {
+        return Err(CliError::Usage(format!(
+            "{repo} is not linked to a channel: run `link add --repo {repo} --team T... --channel C...` first"
+        )));
+    }
+    let setting = AiSummaryRepo {
+        forge: args.forge,
+        repo,
+        pr_comment: args.pr_comment,
+    };
+    store.enable_ai_summary(&setting).await?;
+    let places = if setting.pr_comment {
+        "in the Slack thread and as a PR comment"
+    } else {
+        "in the Slack thread"
+    };
+    write_line(
+        out,
+        format!(
+            "AI summary on for {}: new pull requests are summarised {places}",
+            setting.repo
+        ),
+    )?;
+    if env("LLM_API_URL").is_none() || env("LLM_MODEL").is_none() {
+        write_line(
+            out,
+            "note: `serve` also needs LLM_API_URL and LLM_MODEL (see docs/ai-summary.md)".into(),
+        )?;
+    }
+    if store
+        .list_credentials()
+        .await?
+        .iter()
+        .all(|c| c.kind != CredentialKind::Llm)
+    {
+        write_line(
+            out,
+            "note: no LLM API key is stored yet: `printf %s \"$KEY\" | codereview-sync llm key set`"
+                .into(),
+        )?;
+    }
+    Ok(())
+}
+
+/// `llm key set|remove`, `llm status`.
+async fn llm_command(
+    cmd: LlmCommand,
+    env: &impl Lookup,
+    stdin: &mut dyn Read,
+    interactive: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    match cmd {
+        LlmCommand::Key(LlmKeyCommand::Set) => {
+            let vault = config::vault(env)?;
+            let key = match env("LLM_API_KEY") {
+                Some(from_env) if from_env.trim().is_empty() => {
+                    return Err(CliError::Usage(
+                        "LLM_API_KEY is set but empty: set it to the key, or unset it and pipe the key in".into(),
+                    ));
+                }
+                Some(from_env) => read_token("LLM API key", &mut from_env.as_bytes(), false)
+                    .map_err(|_| {
+                        CliError::Usage(
+                            "LLM_API_KEY contains whitespace: pass exactly one key".into(),
+                        )
+                    })?,
+                None => read_token("LLM API key", stdin, interactive)?,
+            };
+            let store = open_store(env).await?;
+            store.put_llm_key(&vault, &key).await?;
+            write_line(
+                out,
+                format!(
+                    "LLM API key stored (sealed with key {})",
+                    vault.current_key_id()
+                ),
+            )
+        }
+        LlmCommand::Key(LlmKeyCommand::Remove) => {
+            if !open_store(env).await?.remove_llm_key().await? {
+                return Err(CliError::Usage("no LLM API key is stored".into()));
+            }
+            write_line(out, "LLM API key removed: AI summaries are off".into())
+        }
+        LlmCommand::Status => {
+            let llm = config::llm_settings(env, &config::worker_settings(env)?)?;
+            let store = open_store(env).await?;
+            let key = store
+                .list_credentials()
+                .await?
+                .into_iter()
+                .find(|c| c.kind == CredentialKind::Llm);
+            let repos = store.list_ai_summary_repos().await?;
+            let on = llm.is_some() && key.is_some() && !repos.is_empty();
+            write_line(
+                out,
+                format!("AI summaries: {}", if on { "on" } else { "off" }),
+            )?;
+            match &llm {
+                Some(l) => {
+                    write_line(out, format!("LLM_API_URL\t{}", l.api_url))?;
+                    write_line(out, format!("LLM_MODEL\t{}", l.model))?;
+                    write_line(out, format!("LLM_DIFF_BUDGET\t{}", l.diff_budget))?;
+                    write_line(out, format!("LLM_TIMEOUT_SECS\t{}", l.timeout.as_secs()))?;
+                }
+                None => write_line(out, "LLM_API_URL\tnot set (AI summaries off)".into())?,
+            }
+            match key {
+                Some(k) => write_line(
+                    out,
+                    format!(
+                        "API key\tstored, key {}, updated {}",
+                        k.key_id,
+                        format_time(k.updated_at)
+                    ),
+                )?,
+                None => write_line(out, "API key\tnot stored (`llm key set`)".into())?,
+            }
+            if repos.is_empty() {
+                write_line(
+                    out,
+                    "repositories\tnone (`link ai-summary --repo R --on`)".into(),
+                )?;
+            }
+            for r in repos {
+                write_line(out, ai_summary_label(&r))?;
+            }
+            Ok(())
+        }
+    }
 }
