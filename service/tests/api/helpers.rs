@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use codereview_sync::config::{WebhookSecrets, WorkerSettings};
 use codereview_sync::http::slack_install::SlackInstall;
 use codereview_sync::http::{github, slack};
+use codereview_sync::metrics::Metrics;
 use codereview_sync::queue::{Event, EventHandler, HandleError, Worker};
 use codereview_sync::secret::Secret;
 use codereview_sync::startup::{Application, Extras};
@@ -294,6 +295,8 @@ pub struct AppOptions {
     pub handler: Arc<dyn EventHandler>,
     pub vault: Arc<Vault>,
     pub slack_install: Option<Arc<SlackInstall>>,
+    /// The metrics `/metrics` serves, when the handler reports to them too.
+    pub metrics: Option<Metrics>,
 }
 
 impl Default for AppOptions {
@@ -304,6 +307,7 @@ impl Default for AppOptions {
             handler: Arc::new(Recorder::default()),
             vault: vault(1),
             slack_install: None,
+            metrics: None,
         }
     }
 }
@@ -339,6 +343,7 @@ pub async fn spawn_app_with(db: TestDb, options: AppOptions) -> TestApp {
         options.handler,
         Extras {
             slack_install: options.slack_install,
+            metrics: options.metrics,
         },
     )
     .await

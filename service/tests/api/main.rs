@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod ai_summary;
 mod cli;
 mod crash;
 mod http;

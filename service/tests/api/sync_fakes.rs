@@ -9,9 +9,10 @@ use std::time::Instant;
 
 use codereview_sync::clients::{ForgeApi, GitHubClient, GitLabClient, SlackApi, SlackClient};
 use codereview_sync::domain::Forge;
+use codereview_sync::metrics::Metrics;
 use codereview_sync::secret::Secret;
 use codereview_sync::store::{CredentialKind, RepoLink, Store, UserMapping};
-use codereview_sync::sync::{SyncConfig, SyncHandler};
+use codereview_sync::sync::{AiSummary, SyncConfig, SyncHandler};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -58,6 +59,12 @@ pub const TEXTS: &[&str] = &[
     "Rate limited comment should still arrive once",
     "Echo of our own words must not come back",
     "2 scopes approved, 1 pending",
+    // AI summary tests: diff lines, the model's summary, the LLM key.
+    crate::ai_summary::DIFF_SOURCE_TEXT,
+    crate::ai_summary::DIFF_LOCKFILE_TEXT,
+    crate::ai_summary::DIFF_DOCS_TEXT,
+    crate::ai_summary::SUMMARY_TEXT,
+    crate::ai_summary::LLM_KEY,
     // Secrets.
     SLACK_TOKEN,
     GITHUB_TOKEN,
@@ -276,6 +283,16 @@ pub struct SyncApp {
 }
 
 pub async fn spawn_sync_app(db: TestDb) -> SyncApp {
+    spawn_sync_app_with(db, |_, _| None, None).await
+}
+
+/// [`spawn_sync_app`], with the AI summary that `ai` builds for the fake forges, reporting
+/// to `metrics` (also what `/metrics` serves).
+pub async fn spawn_sync_app_with(
+    db: TestDb,
+    ai: impl FnOnce(&MockServer, &MockServer) -> Option<AiSummary>,
+    metrics: Option<Metrics>,
+) -> SyncApp {
     let slack = FakeSlack::start().await;
     let github = MockServer::start().await;
     let gitlab = MockServer::start().await;
@@ -325,12 +342,16 @@ pub async fn spawn_sync_app(db: TestDb) -> SyncApp {
         })
         .await
         .unwrap();
-    let handler = sync_handler(&store, vault.clone(), &slack, &github, &gitlab);
+    let mut handler = sync_handler(&store, vault.clone(), &slack, &github, &gitlab);
+    if let Some(ai) = ai(&github, &gitlab) {
+        handler = handler.with_ai_summary(ai);
+    }
     let app = spawn_app_with(
         db,
         AppOptions {
             handler: Arc::new(handler),
             vault,
+            metrics,
             ..AppOptions::default()
         },
     )
