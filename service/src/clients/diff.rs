@@ -164,27 +164,23 @@ impl DiffClient {
         }
     }
 
-    fn url(base: &Url, prefix: &[&str], segments: &[&str]) -> Url {
-        let mut url = base.clone();
-        {
-            let mut path = url.path_segments_mut().expect("http(s) URLs have a path");
-            path.pop_if_empty();
-            path.extend(prefix);
-            path.extend(segments);
-        }
-        url
+    fn github_url(&self, segments: &[&str]) -> Url {
+        super::join_segments(&self.github, segments.iter().flat_map(|s| s.split('/')))
     }
 
-    fn github_url(&self, segments: &[&str]) -> Url {
-        let mut url = self.github.clone();
-        {
-            let mut path = url.path_segments_mut().expect("http(s) URLs have a path");
-            path.pop_if_empty();
-            for s in segments {
-                path.extend(s.split('/'));
-            }
-        }
-        url
+    /// `{GITLAB_URL}/api/v4/projects/{path}/merge_requests/{iid}/{last}`.
+    fn gitlab_mr_url(base: &Url, pr: &PrRef, last: &str) -> Url {
+        let iid = pr.number.to_string();
+        let segments = [
+            "api",
+            "v4",
+            "projects",
+            pr.repo.as_str(),
+            "merge_requests",
+            iid.as_str(),
+            last,
+        ];
+        super::join_segments(base, segments)
     }
 
     async fn get(
@@ -272,25 +268,17 @@ impl DiffClient {
 
     async fn gitlab(&self, token: &Secret<String>, pr: &PrRef) -> Result<PrDiff, DiffError> {
         let base = self.gitlab.as_ref().ok_or(DiffError::NoForge)?;
-        let iid = pr.number.to_string();
-        let mr = ["projects", pr.repo.as_str(), "merge_requests", iid.as_str()];
         let auth = |r: reqwest::RequestBuilder| r.header("private-token", token.expose());
         let mut out = PrDiff::default();
         for page in 1..=MAX_PAGES {
-            let mut url = Self::url(base, &["api", "v4"], &mr);
-            url.path_segments_mut()
-                .expect("http(s) URLs have a path")
-                .push("diffs");
+            let mut url = Self::gitlab_mr_url(base, pr, "diffs");
             url.query_pairs_mut()
                 .append_pair("per_page", "100")
                 .append_pair("page", &page.to_string());
             let response = match self.get(url, auth).await {
                 Err(DiffError::Status(404)) if page == 1 => {
                     // GitLab before 15.7: one answer with every change.
-                    let mut url = Self::url(base, &["api", "v4"], &mr);
-                    url.path_segments_mut()
-                        .expect("http(s) URLs have a path")
-                        .push("changes");
+                    let url = Self::gitlab_mr_url(base, pr, "changes");
                     let response = self.get(url, auth).await?;
                     let (body, more) = read_capped(response, MAX_DIFF_BYTES).await?;
                     if more {
@@ -389,14 +377,15 @@ mod tests {
     #[test]
     fn urls_encode_project_paths() {
         let base = Url::parse("https://gitlab.example.com").unwrap();
-        let url = DiffClient::url(
-            &base,
-            &["api", "v4"],
-            &["projects", "group/sub/app", "merge_requests", "3"],
-        );
+        let pr = PrRef {
+            forge: crate::domain::Forge::GitLab,
+            repo: "group/sub/app".into(),
+            number: 3,
+        };
+        let url = DiffClient::gitlab_mr_url(&base, &pr, "diffs");
         assert_eq!(
             url.as_str(),
-            "https://gitlab.example.com/api/v4/projects/group%2Fsub%2Fapp/merge_requests/3"
+            "https://gitlab.example.com/api/v4/projects/group%2Fsub%2Fapp/merge_requests/3/diffs"
         );
         let c = DiffClient::new(&Url::parse("https://ghe.example.com/api/v3").unwrap(), None);
         assert_eq!(

@@ -76,15 +76,7 @@ impl GitHubClient {
 
     /// `base` + path segments, each percent-encoded.
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        {
-            let mut path = url.path_segments_mut().expect("http(s) URLs have a path");
-            path.pop_if_empty();
-            for s in segments {
-                path.extend(s.split('/'));
-            }
-        }
-        url
+        super::join_segments(&self.base, segments.iter().flat_map(|s| s.split('/')))
     }
 
     fn request(

@@ -89,14 +89,10 @@ impl GitLabClient {
     /// `{GITLAB_URL}/api/v4/` + segments; each segment is one encoded path segment (so a
     /// project path's slashes become `%2F`).
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        {
-            let mut path = url.path_segments_mut().expect("http(s) URLs have a path");
-            path.pop_if_empty();
-            path.extend(["api", "v4"]);
-            path.extend(segments);
-        }
-        url
+        super::join_segments(
+            &self.base,
+            ["api", "v4"].into_iter().chain(segments.iter().copied()),
+        )
     }
 
     fn mr_url(&self, pr: &PrRef, rest: &[&str]) -> Url {

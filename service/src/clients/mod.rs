@@ -99,6 +99,21 @@ pub fn http_client() -> reqwest::Client {
         .expect("a TLS backend is compiled in")
 }
 
+/// `base` with `segments` appended, each one percent-encoded as a single path segment (so a
+/// GitLab project path's `/` becomes `%2F`). Clients build every URL through this, so a base
+/// with a path (`https://ghe.example.com/api/v3`, `https://host/gitlab`) keeps it.
+pub fn join_segments<'a>(base: &url::Url, segments: impl IntoIterator<Item = &'a str>) -> url::Url {
+    let mut url = base.clone();
+    {
+        let mut path = url
+            .path_segments_mut()
+            .expect("API base URLs are http(s) URLs, which have a path");
+        path.pop_if_empty();
+        path.extend(segments);
+    }
+    url
+}
+
 /// A response that passed [`classify_response`]: status, headers and body bytes.
 #[derive(Debug)]
 pub struct Answer {

@@ -62,21 +62,10 @@ fn mirror_from_row(row: MirrorRow) -> Result<Mirror, StoreError> {
                 channel_id,
                 ts,
             },
-            origin: match origin.as_str() {
-                "forge" => Origin::Forge,
-                "slack" => Origin::Slack,
-                other => return Err(StoreError::Corrupt(format!("origin `{other}`"))),
-            },
+            origin: Origin::parse(&origin)?,
         },
         thread_root,
     })
-}
-
-fn origin_str(origin: Origin) -> &'static str {
-    match origin {
-        Origin::Forge => "forge",
-        Origin::Slack => "slack",
-    }
 }
 
 macro_rules! insert_ledger {
@@ -157,7 +146,7 @@ impl Store {
             .bind(&link.message.team_id)
             .bind(&link.message.channel_id)
             .bind(&link.message.ts)
-            .bind(origin_str(link.origin))
+            .bind(link.origin.as_str())
             .bind(now)
             .bind(&mirror.thread_root)
             .execute(&mut *tx)

@@ -7,7 +7,7 @@
 use super::admin::credential_aad;
 use super::queue::event_aad;
 use super::{Store, StoreError, on_pool};
-use crate::vault::{Sealed, Vault};
+use crate::vault::{Aad, Sealed, Vault};
 
 type CredentialRow = (String, String, String, Vec<u8>, Vec<u8>);
 type EventRow = (i64, String, String, String, Vec<u8>, Vec<u8>);
@@ -38,22 +38,21 @@ impl Store {
             .await?
         });
         for (kind, owner, key_id, nonce, ciphertext) in credentials {
-            let aad = credential_aad(&kind, &owner);
             let old = Sealed {
                 key_id,
                 nonce,
                 ciphertext,
             };
-            let plain = match vault.open(&aad, &old) {
-                Ok(plain) => plain,
-                Err(e) => {
-                    report
-                        .unreadable
-                        .push(format!("credential {kind}/{owner}: {e}"));
-                    continue;
-                }
+            let what = format!("credential {kind}/{owner}");
+            let Some(new) = reseal(
+                vault,
+                &credential_aad(&kind, &owner),
+                &old,
+                &what,
+                &mut report,
+            ) else {
+                continue;
             };
-            let new = vault.seal(&aad, &plain);
             let n = on_pool!(self, |pool| {
                 sqlx::query(
                     "UPDATE credentials SET key_id = $1, nonce = $2, ciphertext = $3
@@ -82,22 +81,21 @@ impl Store {
             .await?
         });
         for (id, source, dedupe_key, key_id, nonce, ciphertext) in events {
-            let aad = event_aad(&source, &dedupe_key);
             let old = Sealed {
                 key_id,
                 nonce,
                 ciphertext,
             };
-            let plain = match vault.open(&aad, &old) {
-                Ok(plain) => plain,
-                Err(e) => {
-                    report
-                        .unreadable
-                        .push(format!("queued event {source}/{dedupe_key}: {e}"));
-                    continue;
-                }
+            let what = format!("queued event {source}/{dedupe_key}");
+            let Some(new) = reseal(
+                vault,
+                &event_aad(&source, &dedupe_key),
+                &old,
+                &what,
+                &mut report,
+            ) else {
+                continue;
             };
-            let new = vault.seal(&aad, &plain);
             let n = on_pool!(self, |pool| {
                 sqlx::query(
                     "UPDATE event_queue SET key_id = $1, nonce = $2, ciphertext = $3
@@ -115,5 +113,23 @@ impl Store {
             report.events += n;
         }
         Ok(report)
+    }
+}
+
+/// Open a row sealed under any accepted key and seal it again under the current one; a row
+/// that cannot be opened is reported by its identity (`what`) and left as it is.
+fn reseal(
+    vault: &Vault,
+    aad: &Aad,
+    old: &Sealed,
+    what: &str,
+    report: &mut RotationReport,
+) -> Option<Sealed> {
+    match vault.open(aad, old) {
+        Ok(plain) => Some(vault.seal(aad, &plain)),
+        Err(e) => {
+            report.unreadable.push(format!("{what}: {e}"));
+            None
+        }
     }
 }

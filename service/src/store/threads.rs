@@ -46,14 +46,14 @@ pub enum Origin {
 }
 
 impl Origin {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Origin::Forge => "forge",
             Origin::Slack => "slack",
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "forge" => Ok(Origin::Forge),
             "slack" => Ok(Origin::Slack),
@@ -91,17 +91,6 @@ pub struct LedgerEntry {
 }
 
 type ThreadRow = (String, String, i64, String, String, String);
-type CommentRow = (
-    String,
-    String,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-);
 
 fn thread_from_row(row: ThreadRow) -> Result<PrThread, StoreError> {
     let (forge, repo, number, team_id, channel_id, ts) = row;
@@ -121,52 +110,7 @@ fn thread_from_row(row: ThreadRow) -> Result<PrThread, StoreError> {
     })
 }
 
-fn comment_from_row(row: CommentRow) -> Result<CommentMessage, StoreError> {
-    let (forge, repo, number, comment_kind, comment_id, team_id, channel_id, ts, origin) = row;
-    Ok(CommentMessage {
-        pr: PrRef {
-            forge: forge
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("forge `{forge}`")))?,
-            repo,
-            number,
-        },
-        comment_kind,
-        comment_id,
-        message: SlackRef {
-            team_id,
-            channel_id,
-            ts,
-        },
-        origin: Origin::parse(&origin)?,
-    })
-}
-
 impl Store {
-    /// Records the thread for a PR in a channel. Returns false (and changes nothing) if the PR
-    /// already has a thread there: the first writer wins, so two workers racing on the same
-    /// "PR opened" cannot leave two threads linked.
-    pub async fn put_pr_thread(&self, thread: &PrThread) -> Result<bool, StoreError> {
-        let n = on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO pr_threads
-                   (forge, repo, pr_number, team_id, channel_id, thread_ts, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            )
-            .bind(thread.pr.forge.as_str())
-            .bind(&thread.pr.repo)
-            .bind(thread.pr.number)
-            .bind(&thread.thread.team_id)
-            .bind(&thread.thread.channel_id)
-            .bind(&thread.thread.ts)
-            .bind(now_ms())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(n > 0)
-    }
-
     /// The PR's threads, one per linked channel that has one.
     pub async fn pr_threads(&self, pr: &PrRef) -> Result<Vec<PrThread>, StoreError> {
         let rows: Vec<ThreadRow> = on_pool!(self, |pool| {
@@ -202,79 +146,6 @@ impl Store {
             .await?
         });
         row.map(thread_from_row).transpose()
-    }
-
-    /// Links a comment to its Slack message. Returns false if either side is already linked
-    /// (first writer wins, as for threads).
-    pub async fn put_comment_message(&self, link: &CommentMessage) -> Result<bool, StoreError> {
-        let n = on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO comment_messages (forge, repo, pr_number, comment_kind, comment_id,
-                     team_id, channel_id, message_ts, origin, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
-            )
-            .bind(link.pr.forge.as_str())
-            .bind(&link.pr.repo)
-            .bind(link.pr.number)
-            .bind(&link.comment_kind)
-            .bind(&link.comment_id)
-            .bind(&link.message.team_id)
-            .bind(&link.message.channel_id)
-            .bind(&link.message.ts)
-            .bind(link.origin.as_str())
-            .bind(now_ms())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(n > 0)
-    }
-
-    /// The Slack messages mirroring a forge comment (one per linked channel).
-    pub async fn messages_for_comment(
-        &self,
-        forge: Forge,
-        repo: &str,
-        comment_kind: &str,
-        comment_id: &str,
-    ) -> Result<Vec<CommentMessage>, StoreError> {
-        let rows: Vec<CommentRow> = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT forge, repo, pr_number, comment_kind, comment_id, team_id, channel_id,
-                        message_ts, origin
-                 FROM comment_messages
-                 WHERE forge = $1 AND repo = $2 AND comment_kind = $3 AND comment_id = $4
-                 ORDER BY team_id, channel_id",
-            )
-            .bind(forge.as_str())
-            .bind(repo)
-            .bind(comment_kind)
-            .bind(comment_id)
-            .fetch_all(pool)
-            .await?
-        });
-        rows.into_iter().map(comment_from_row).collect()
-    }
-
-    /// The forge comment a Slack message mirrors (for Slack edits and deletes).
-    pub async fn comment_for_message(
-        &self,
-        message: &SlackRef,
-    ) -> Result<Option<CommentMessage>, StoreError> {
-        let row: Option<CommentRow> = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT forge, repo, pr_number, comment_kind, comment_id, team_id, channel_id,
-                        message_ts, origin
-                 FROM comment_messages
-                 WHERE team_id = $1 AND channel_id = $2 AND message_ts = $3",
-            )
-            .bind(&message.team_id)
-            .bind(&message.channel_id)
-            .bind(&message.ts)
-            .fetch_optional(pool)
-            .await?
-        });
-        row.map(comment_from_row).transpose()
     }
 
     /// Forgets a comment ↔ message link (after either side was deleted).

@@ -5,8 +5,8 @@ use codereview_sync::ingest::Ingestor;
 use codereview_sync::queue::{EventHandler, Worker};
 use codereview_sync::secret::Secret;
 use codereview_sync::store::{
-    CommentMessage, CredentialKind, Enqueued, LedgerEntry, NewEvent, Origin, PrRef, PrThread,
-    RepoLink, SlackRef, StoreError, UserMapping, now_ms,
+    CommentMessage, CredentialKind, Enqueued, LedgerEntry, Mirror, NewEvent, Origin, PrRef,
+    PrThread, RepoLink, SlackRef, StoreError, UserMapping, now_ms,
 };
 use codereview_sync::vault::{Vault, VaultError};
 use std::sync::Arc;
@@ -243,10 +243,15 @@ matrix! {
         let store = &db.store;
         let pr = PrRef { forge: Forge::GitHub, repo: "acme/web".into(), number: 42 };
         let thread = PrThread { pr: pr.clone(), thread: SlackRef { team_id: "T0001".into(), channel_id: "C0001".into(), ts: "1700000000.000100".into() } };
-        assert!(store.put_pr_thread(&thread).await.unwrap());
-        // First writer wins: a racing second thread for the same PR and channel is refused.
+        let parent = LedgerEntry { platform: Source::Slack, container: "T0001/C0001".into(), object_kind: "message".into(), object_id: "1700000000.000100".into() };
+        assert!(store.record_thread(&thread, &parent).await.unwrap());
+        assert!(store.created_by_us(&parent).await.unwrap(), "the thread and its ledger entry are written together");
+        // First writer wins: a racing second thread for the same PR and channel is refused,
+        // but the racer's own message is still in the ledger until it deletes it.
         let racing = PrThread { thread: SlackRef { ts: "1700000000.999999".into(), ..thread.thread.clone() }, ..thread.clone() };
-        assert!(!store.put_pr_thread(&racing).await.unwrap());
+        let racing_parent = LedgerEntry { object_id: "1700000000.999999".into(), ..parent.clone() };
+        assert!(!store.record_thread(&racing, &racing_parent).await.unwrap());
+        assert!(store.created_by_us(&racing_parent).await.unwrap());
         assert_eq!(store.pr_threads(&pr).await.unwrap(), std::slice::from_ref(&thread));
         assert_eq!(store.pr_thread_by_ts("T0001", "C0001", "1700000000.000100").await.unwrap(), Some(thread.clone()));
         assert_eq!(store.pr_thread_by_ts("T0001", "C0001", "1700000000.999999").await.unwrap(), None);
@@ -258,13 +263,15 @@ matrix! {
             message: SlackRef { team_id: "T0001".into(), channel_id: "C0001".into(), ts: "1700000001.000100".into() },
             origin: Origin::Forge,
         };
-        assert!(store.put_comment_message(&link).await.unwrap());
-        assert!(!store.put_comment_message(&link).await.unwrap());
-        assert_eq!(store.messages_for_comment(Forge::GitHub, "acme/web", "issue_comment", "1001").await.unwrap(), std::slice::from_ref(&link));
-        assert!(store.messages_for_comment(Forge::GitHub, "acme/web", "review_comment", "1001").await.unwrap().is_empty());
-        assert_eq!(store.comment_for_message(&link.message).await.unwrap(), Some(link.clone()));
+        let mirror = Mirror { link: link.clone(), thread_root: Some("999".into()) };
+        let reply = LedgerEntry { object_id: "1700000001.000100".into(), ..parent.clone() };
+        assert!(store.record_mirror(&mirror, &reply).await.unwrap());
+        assert!(!store.record_mirror(&mirror, &reply).await.unwrap());
+        assert_eq!(store.mirrors_of_comment(Forge::GitHub, "acme/web", "issue_comment", "1001").await.unwrap(), std::slice::from_ref(&mirror));
+        assert!(store.mirrors_of_comment(Forge::GitHub, "acme/web", "review_comment", "1001").await.unwrap().is_empty());
+        assert_eq!(store.mirror_of_message(&link.message).await.unwrap(), Some(mirror.clone()));
         assert!(store.remove_comment_message(&link.message).await.unwrap());
-        assert_eq!(store.comment_for_message(&link.message).await.unwrap(), None);
+        assert_eq!(store.mirror_of_message(&link.message).await.unwrap(), None);
 
         let ours = LedgerEntry { platform: Source::Slack, container: "T0001/C0001".into(), object_kind: "message".into(), object_id: "1700000002.000100".into() };
         assert!(!store.created_by_us(&ours).await.unwrap());
