@@ -145,6 +145,8 @@ impl Store {
     /// handler (milliseconds each time). The SQLite file is created when missing and opened in
     /// WAL mode with full fsync; ingestion commits always fsync, so an acknowledged event
     /// survives a crash or power loss (see `SqliteSync` for the worker's bookkeeping).
+    /// Temporary tables (`RETURNING` results, statement journals) stay in memory: as files
+    /// they cost an open, write and unlink on every ingestion batch (~20 % of its time).
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
@@ -152,6 +154,7 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
+                .pragma("temp_store", "memory")
                 .foreign_keys(true);
             Pool::Sqlite(
                 SqlitePoolOptions::new()

@@ -518,20 +518,31 @@ impl Store {
     }
 
     /// Forgets delivery ids accepted before `older_than` whose event is no longer queued.
+    ///
+    /// The queue has no index on the delivery id (event_deliveries' key is the unique one), so
+    /// each backend gets the form it runs in one pass over the queue: SQLite builds the list
+    /// of queued ids once for `NOT IN`; PostgreSQL plans `NOT EXISTS` as a hash anti-join
+    /// (its `NOT IN` degrades to a nested scan once the list outgrows `work_mem`).
     pub async fn prune_deliveries(&self, older_than: i64) -> Result<u64, StoreError> {
-        let n = on_pool!(self, |pool| {
-            sqlx::query(
-                "DELETE FROM event_deliveries
-                 WHERE received_at < $1 AND NOT EXISTS (
-                     SELECT 1 FROM event_queue q
-                     WHERE q.source = event_deliveries.source
-                       AND q.dedupe_key = event_deliveries.dedupe_key)",
-            )
-            .bind(older_than)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(n)
+        const SQLITE: &str = "DELETE FROM event_deliveries
+             WHERE received_at < $1
+               AND (source, dedupe_key) NOT IN (SELECT source, dedupe_key FROM event_queue)";
+        const POSTGRES: &str = "DELETE FROM event_deliveries d
+             WHERE d.received_at < $1 AND NOT EXISTS (
+                 SELECT 1 FROM event_queue q
+                 WHERE q.source = d.source AND q.dedupe_key = d.dedupe_key)";
+        let result = match &self.pool {
+            super::Pool::Sqlite(pool) => sqlx::query(SQLITE)
+                .bind(older_than)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            super::Pool::Postgres(pool) => sqlx::query(POSTGRES)
+                .bind(older_than)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(result)
     }
 }

@@ -401,3 +401,83 @@ async fn sqlite_fsyncs_ingestion_but_not_worker_bookkeeping() {
     db.store.complete_many(&[claimed[0].id], "w").await.unwrap();
     assert_eq!(level().await, NORMAL);
 }
+
+/// Upgrading a SQLite database with queued events across the migration that rebuilds
+/// `event_queue` (dropping its redundant dedupe index) keeps every row, its id and the id
+/// sequence, and dedupe still holds afterwards.
+#[tokio::test]
+async fn sqlite_queue_rebuild_keeps_queued_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("upgrade.db").display());
+    let store = codereview_sync::store::Store::connect(&url).await.unwrap();
+    let codereview_sync::store::Pool::Sqlite(pool) = store.pool() else {
+        unreachable!()
+    };
+    let migrator = sqlx::migrate!("../migrations/sqlite");
+    migrator.run_to(20260701000000, pool).await.unwrap();
+
+    let vault = vault(1);
+    let event = |key: &'static str| NewEvent {
+        source: Source::Slack,
+        dedupe_key: key,
+        kind: "event_callback",
+        payload: br#"{"type":"event_callback"}"#,
+    };
+    for key in ["Ev1", "Ev2", "Ev3"] {
+        assert_eq!(
+            store.enqueue(&vault, &event(key), 1000).await.unwrap(),
+            Enqueued::Queued
+        );
+    }
+    exec(&store, "DELETE FROM event_queue WHERE dedupe_key = 'Ev3'").await;
+    let before = texts(
+        &store,
+        "event_queue",
+        "CAST(id AS TEXT) || ':' || dedupe_key",
+    )
+    .await;
+    assert_eq!(before, ["1:Ev1", "2:Ev2"]);
+
+    store.migrate().await.unwrap();
+    assert_eq!(
+        texts(
+            &store,
+            "event_queue",
+            "CAST(id AS TEXT) || ':' || dedupe_key"
+        )
+        .await,
+        before
+    );
+    let indexes = texts(&store, "sqlite_master", "name").await;
+    assert!(
+        indexes.contains(&"event_queue_due".to_string()),
+        "{indexes:?}"
+    );
+    assert!(
+        !indexes
+            .iter()
+            .any(|n| n.starts_with("sqlite_autoindex_event_queue")),
+        "{indexes:?}"
+    );
+    assert_eq!(
+        store.enqueue(&vault, &event("Ev2"), 2000).await.unwrap(),
+        Enqueued::Duplicate
+    );
+    assert_eq!(
+        store.enqueue(&vault, &event("Ev4"), 2000).await.unwrap(),
+        Enqueued::Queued
+    );
+    assert_eq!(
+        texts(
+            &store,
+            "event_queue",
+            "CAST(id AS TEXT) || ':' || dedupe_key"
+        )
+        .await,
+        ["1:Ev1", "2:Ev2", "4:Ev4"],
+        "ids are not reused"
+    );
+    let claimed = store.claim_due("w", 3000, 1000, 10).await.unwrap();
+    let payload = vault.open(&claimed[0].aad(), &claimed[0].sealed).unwrap();
+    assert_eq!(payload, br#"{"type":"event_callback"}"#);
+}
