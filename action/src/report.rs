@@ -5,6 +5,50 @@ use crate::config::ConfigError;
 use crate::review::{Evaluation, Overall, ScopeResult, ScopeState};
 use std::fmt::Write as _;
 
+/// First line of the PR comment that carries the matched scopes' `instructions`: how a later
+/// run finds the comment again to keep it current instead of posting another.
+pub const INSTRUCTIONS_MARKER: &str = "<!-- codereview:instructions -->";
+
+/// The body of the instructions comment, or `None` when the rules use no `instructions`.
+/// Lists each matched scope that has instructions, in declaration order; when none matches
+/// any more it says so (an earlier comment is then edited, never a new one posted).
+pub fn instructions_comment(e: &Evaluation) -> Option<InstructionsComment> {
+    if !e.instructions_in_use {
+        return None;
+    }
+    let mut body = format!("{INSTRUCTIONS_MARKER}\n");
+    let mut any = false;
+    for scope in &e.scopes {
+        let text = scope.scope.instructions.trim();
+        if text.is_empty() {
+            continue;
+        }
+        any = true;
+        let _ = write!(
+            body,
+            "\n#### Review instructions: {}\n\n{text}\n",
+            scope.name
+        );
+    }
+    if !any {
+        body.push_str("\nNo review scope with instructions matches this pull request any more.\n");
+    }
+    Some(InstructionsComment {
+        body,
+        post_new: any,
+    })
+}
+
+/// What the PR's instructions comment should say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstructionsComment {
+    /// Full Markdown body, starting with [`INSTRUCTIONS_MARKER`].
+    pub body: String,
+    /// Whether to post it when the PR has no such comment yet (false when nothing matched:
+    /// only an existing comment is brought up to date).
+    pub post_new: bool,
+}
+
 /// GitHub and GitLab cut status descriptions at 140 characters.
 pub const MAX_DESCRIPTION: usize = 140;
 
@@ -255,6 +299,20 @@ pub fn markdown(e: &Evaluation, ctx: &SummaryContext) -> String {
             code_list(&e.labels_to_add, 10),
             code_list(&e.labels_to_remove, 10)
         );
+    }
+    let with_instructions: Vec<String> = e
+        .scopes
+        .iter()
+        .filter(|s| !s.scope.instructions.trim().is_empty())
+        .map(|s| s.name.clone())
+        .collect();
+    if !with_instructions.is_empty() {
+        let verb = if ctx.dry_run {
+            "Would post instructions of"
+        } else {
+            "Instructions posted as a comment for"
+        };
+        let _ = writeln!(md, "{verb}: {}\n", code_list(&with_instructions, 10));
     }
     md
 }

@@ -219,6 +219,9 @@ pub struct Evaluation {
     pub labels_to_add: Vec<String>,
     /// Labels to remove (scope labels of scopes no longer matched).
     pub labels_to_remove: Vec<String>,
+    /// Whether any scope of the rules has `instructions`: only then is the PR's instructions
+    /// comment looked for and kept current (other repositories pay no extra API call).
+    pub instructions_in_use: bool,
     /// Changed files / lines, for the summary.
     pub changed_files: usize,
     /// Added + removed lines.
@@ -335,6 +338,11 @@ pub fn evaluate(
         to_request,
         labels_to_add,
         labels_to_remove,
+        instructions_in_use: configs
+            .configs
+            .iter()
+            .flat_map(|c| &c.scopes)
+            .any(|s| !s.instructions.trim().is_empty()),
         changed_files: pr.files.len(),
         changed_lines,
     })

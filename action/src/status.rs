@@ -363,8 +363,27 @@ pub async fn evaluate_and_publish<F: Forge>(
     {
         eprintln!("warning: could not update labels: {e}");
     }
+    if let Some(comment) = report::instructions_comment(&evaluation)
+        && let Err(e) = keep_instructions_comment(forge, &comment).await
+    {
+        eprintln!("warning: could not post the scopes' instructions: {e}");
+    }
     publish_files(publish, &markdown, Some(&evaluation))
         .map_err(|e| Failure::usage(format!("cannot write the job summary or outputs: {e}")))
+}
+
+/// One instructions comment per pull request, kept current: edited when what it should say
+/// changed, posted only when some matched scope has instructions, untouched otherwise.
+async fn keep_instructions_comment<F: Forge>(
+    forge: &F,
+    comment: &report::InstructionsComment,
+) -> Result<(), ForgeError> {
+    match forge.find_comment(report::INSTRUCTIONS_MARKER).await? {
+        Some((_, body)) if body.trim_end() == comment.body.trim_end() => Ok(()),
+        Some((id, _)) => forge.edit_comment(id, &comment.body).await,
+        None if comment.post_new => forge.create_comment(&comment.body).await,
+        None => Ok(()),
+    }
 }
 
 /// Report invalid configs: a failure status naming file and line, and exit 1.

@@ -761,3 +761,112 @@ async fn a_shallow_checkout_is_deepened_from_origin() {
         run.summary()
     );
 }
+
+const INSTRUCTED: &str = r#"
+[[scopes]]
+name = "backend"
+paths = ["src/**"]
+reviewers = ["alice"]
+require = 1
+instructions = """
+Run `make migrate` before approving.
+Check the query plans."""
+
+[[scopes]]
+name = "docs"
+paths = ["docs/**"]
+reviewers = ["bob"]
+instructions = "Preview the site."
+"#;
+
+const INSTRUCTIONS_BODY: &str = "<!-- codereview:instructions -->\n\n#### Review instructions: backend\n\nRun `make migrate` before approving.\nCheck the query plans.\n";
+
+/// A PR touching `src/` under rules with instructions; `comments` is what GitHub lists.
+async fn instructed_pr(comments: Value) -> Run {
+    let (repo, base, head) = pull_request_repo(
+        &[("CODEREVIEW.toml", INSTRUCTED), ("src/a.rs", "fn a() {}\n")],
+        &[("src/a.rs", "fn a() { b() }\n")],
+    );
+    let run = Run::new(repo, &head).await;
+    let mut facts = Facts::new(&base, &head);
+    facts.reviews = vec![review("alice", "APPROVED", "2026-01-02T00:00:00Z")];
+    run.graphql_facts(&facts).await;
+    run.expect_status("success", "1 scope approved").await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/issues/{NUMBER}/comments")))
+        .and(wiremock::matchers::query_param("per_page", "100"))
+        .and(wiremock::matchers::query_param("page", "1"))
+        .and(Run::auth())
+        .respond_with(ResponseTemplate::new(200).set_body_json(comments))
+        .expect(1)
+        .mount(&run.server)
+        .await;
+    run
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matched_scope_instructions_are_posted_once_as_a_comment() {
+    let run = instructed_pr(
+        json!([{ "id": 5, "body": "LGTM, but see the plan", "user": { "login": "carol" } }]),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/{REPO}/issues/{NUMBER}/comments")))
+        .and(Run::auth())
+        .and(body_json(json!({ "body": INSTRUCTIONS_BODY })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 9 })))
+        .expect(1)
+        .mount(&run.server)
+        .await;
+    let out = run.status(&[], &[]).await;
+    assert_ok(&out);
+    run.server.verify().await;
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    assert!(
+        run.summary()
+            .contains("Instructions posted as a comment for: `backend`"),
+        "{}",
+        run.summary()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instructions_comment_is_edited_when_stale_and_left_alone_when_current() {
+    let stale =
+        "<!-- codereview:instructions -->\n\n#### Review instructions: docs\n\nPreview the site.\n";
+    let run = instructed_pr(
+        json!([{ "id": 11, "body": stale, "user": { "login": "github-actions[bot]" } }]),
+    )
+    .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/repos/{REPO}/issues/comments/11")))
+        .and(Run::auth())
+        .and(body_json(json!({ "body": INSTRUCTIONS_BODY })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": 11 })))
+        .expect(1)
+        .mount(&run.server)
+        .await;
+    assert_ok(&run.status(&[], &[]).await);
+    run.server.verify().await;
+
+    let run = instructed_pr(json!([{ "id": 11, "body": INSTRUCTIONS_BODY, "user": { "login": "github-actions[bot]" } }])).await;
+    let out = run.status(&[], &[]).await;
+    assert_ok(&out);
+    run.server.verify().await;
+    let writes: Vec<_> = run
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            r.method.as_str() != "GET"
+                && !r.url.path().ends_with("/graphql")
+                && !r.url.path().contains("/statuses/")
+        })
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "an up-to-date comment is not rewritten: {writes:?}"
+    );
+}

@@ -840,3 +840,57 @@ async fn without_history_changed_files_come_from_the_api() {
     run.server.verify().await;
     assert!(run.summary().contains("`docs/a.md`"), "{}", run.summary());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matched_scope_instructions_become_one_note_kept_current() {
+    const INSTRUCTED: &str = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\", \"bob\"]\nrequire = 1\ninstructions = \"Run `make migrate` before approving.\"\n";
+    const BODY: &str = "<!-- codereview:instructions -->\n\n#### Review instructions: backend\n\nRun `make migrate` before approving.\n";
+    let notes_path = format!("/projects/{PROJECT}/merge_requests/{IID}/notes");
+    let form = |body: &str| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("body", body)
+            .finish()
+    };
+    // No note of ours yet (only a human's) → one new note; a stale one of ours → edited.
+    for existing in [
+        json!([{ "id": 3, "body": "Looks fine", "system": false }]),
+        json!([{ "id": 8, "body": "<!-- codereview:instructions -->\n\nold text\n", "system": false }]),
+    ] {
+        let (repo, base, head) = pull_request_repo(
+            &[("CODEREVIEW.toml", INSTRUCTED), ("src/a.rs", "fn a() {}\n")],
+            &[("src/a.rs", "fn a() { b() }\n")],
+        );
+        let mut mr = Mr::new(&base, &head);
+        mr.approved_by = vec![(2, "alice")];
+        mr.reviewer_states = vec![(2, "alice", "approved")];
+        let run = Run::new(repo, &head).await;
+        run.facts(&mr).await;
+        run.expect_status("success", "1 scope approved").await;
+        Mock::given(method("GET"))
+            .and(path(run.api(&notes_path)))
+            .and(query_param("sort", "asc"))
+            .and(Run::token())
+            .respond_with(ResponseTemplate::new(200).set_body_json(existing.clone()))
+            .expect(1)
+            .named("GET notes")
+            .mount(&run.server)
+            .await;
+        let write = if existing[0]["id"] == 3 {
+            Mock::given(method("POST")).and(path(run.api(&notes_path)))
+        } else {
+            Mock::given(method("PUT")).and(path(run.api(&format!("{notes_path}/8"))))
+        };
+        write
+            .and(Run::token())
+            .and(body_string(form(BODY)))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 8 })))
+            .expect(1)
+            .named("write note")
+            .mount(&run.server)
+            .await;
+        let out = run.status(&[]).await;
+        assert_ok(&out);
+        run.server.verify().await;
+        assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    }
+}

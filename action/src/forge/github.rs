@@ -248,7 +248,10 @@ fn path_of(url: &str) -> &str {
 fn permission_for(method: &str, url: &str) -> &'static str {
     if url.contains("/statuses/") {
         "`statuses: write`"
-    } else if url.contains("/requested_reviewers") || url.contains("/labels") {
+    } else if url.contains("/requested_reviewers")
+        || url.contains("/labels")
+        || url.contains("/comments")
+    {
         "`pull-requests: write`"
     } else if url.contains("/pulls") && method == "GET" {
         "`pull-requests: read`"
@@ -514,6 +517,42 @@ impl Forge for Github {
             self.settings.number
         ));
         self.send("POST", &url, Some(&json!({ "reviewers": logins })))
+            .await
+            .map(|_| ())
+    }
+
+    async fn find_comment(&self, marker: &str) -> Result<Option<(u64, String)>, ForgeError> {
+        // Oldest first; the instructions comment is posted on an early run, so the first page
+        // nearly always holds it.
+        for page in 1.. {
+            let url = self.repo_url(&format!(
+                "/issues/{}/comments?per_page=100&page={page}",
+                self.settings.number
+            ));
+            let v = self.send("GET", &url, None).await?;
+            let batch = v.as_array().cloned().unwrap_or_default();
+            let found = batch.iter().find_map(|c| {
+                let body = c.get("body")?.as_str()?;
+                let id = c.get("id")?.as_u64()?;
+                body.starts_with(marker).then(|| (id, body.to_string()))
+            });
+            if found.is_some() || batch.len() < 100 {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn create_comment(&self, body: &str) -> Result<(), ForgeError> {
+        let url = self.repo_url(&format!("/issues/{}/comments", self.settings.number));
+        self.send("POST", &url, Some(&json!({ "body": body })))
+            .await
+            .map(|_| ())
+    }
+
+    async fn edit_comment(&self, id: u64, body: &str) -> Result<(), ForgeError> {
+        let url = self.repo_url(&format!("/issues/comments/{id}"));
+        self.send("PATCH", &url, Some(&json!({ "body": body })))
             .await
             .map(|_| ())
     }

@@ -22,6 +22,9 @@ use crate::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
 use ::gitlab::api::common::NameOrId;
 use ::gitlab::api::groups::members::GroupMembers;
 use ::gitlab::api::projects::merge_requests::approvals::MergeRequestApprovals;
+use ::gitlab::api::projects::merge_requests::notes::{
+    CreateMergeRequestNote, EditMergeRequestNote, MergeRequestNotes,
+};
 use ::gitlab::api::projects::merge_requests::{
     EditMergeRequest, MergeRequest, MergeRequestDiffs, MergeRequestReviewers,
 };
@@ -818,6 +821,42 @@ impl Forge for Gitlab {
                 unknown.join(", ")
             )))
         }
+    }
+
+    async fn find_comment(&self, marker: &str) -> Result<Option<(u64, String)>, ForgeError> {
+        let endpoint = MergeRequestNotes::builder()
+            .project(self.project())
+            .merge_request(self.settings.merge_request)
+            .sort(api::common::SortOrder::Ascending)
+            .build()
+            .map_err(Self::bad_endpoint)?;
+        let notes = self.get_all(endpoint, Need::Read).await?;
+        Ok(notes.iter().find_map(|n| {
+            let body = n.get("body")?.as_str()?;
+            let id = n.get("id")?.as_u64()?;
+            body.starts_with(marker).then(|| (id, body.to_string()))
+        }))
+    }
+
+    async fn create_comment(&self, body: &str) -> Result<(), ForgeError> {
+        let endpoint = CreateMergeRequestNote::builder()
+            .project(self.project())
+            .merge_request(self.settings.merge_request)
+            .body(body)
+            .build()
+            .map_err(Self::bad_endpoint)?;
+        self.send(endpoint, Need::Edit).await
+    }
+
+    async fn edit_comment(&self, id: u64, body: &str) -> Result<(), ForgeError> {
+        let endpoint = EditMergeRequestNote::builder()
+            .project(self.project())
+            .merge_request(self.settings.merge_request)
+            .note(id)
+            .body(body)
+            .build()
+            .map_err(Self::bad_endpoint)?;
+        self.send(endpoint, Need::Edit).await
     }
 
     /// GitLab adds and removes labels incrementally, so `current` is not needed.

@@ -67,6 +67,13 @@ pub trait Forge {
     async fn post_status(&self, status: &CommitStatus) -> Result<(), ForgeError>;
     /// Ask these people to review.
     async fn request_reviewers(&self, logins: &[String]) -> Result<(), ForgeError>;
+    /// The first comment on the pull/merge request whose body starts with `marker`, as
+    /// (id, body): how the instructions comment is found again on the next run.
+    async fn find_comment(&self, marker: &str) -> Result<Option<(u64, String)>, ForgeError>;
+    /// Post a new comment on the pull/merge request.
+    async fn create_comment(&self, body: &str) -> Result<(), ForgeError>;
+    /// Replace the body of a comment found by [`Forge::find_comment`].
+    async fn edit_comment(&self, id: u64, body: &str) -> Result<(), ForgeError>;
     /// Add and remove labels (`current` is what the facts said is there now).
     async fn update_labels(
         &self,
