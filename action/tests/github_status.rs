@@ -804,20 +804,30 @@ async fn instructed_pr(comments: Value) -> Run {
     run
 }
 
+/// Exactly one write of the instructions comment with the expected body.
+async fn expect_instructions_write(run: &Run, verb: &str, at: String) {
+    Mock::given(method(verb))
+        .and(path(at))
+        .and(Run::auth())
+        .and(body_json(json!({ "body": INSTRUCTIONS_BODY })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": 11 })))
+        .expect(1)
+        .mount(&run.server)
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn matched_scope_instructions_are_posted_once_as_a_comment() {
     let run = instructed_pr(
         json!([{ "id": 5, "body": "LGTM, but see the plan", "user": { "login": "carol" } }]),
     )
     .await;
-    Mock::given(method("POST"))
-        .and(path(format!("/repos/{REPO}/issues/{NUMBER}/comments")))
-        .and(Run::auth())
-        .and(body_json(json!({ "body": INSTRUCTIONS_BODY })))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 9 })))
-        .expect(1)
-        .mount(&run.server)
-        .await;
+    expect_instructions_write(
+        &run,
+        "POST",
+        format!("/repos/{REPO}/issues/{NUMBER}/comments"),
+    )
+    .await;
     let out = run.status(&[], &[]).await;
     assert_ok(&out);
     run.server.verify().await;
@@ -838,14 +848,7 @@ async fn instructions_comment_is_edited_when_stale_and_left_alone_when_current()
         json!([{ "id": 11, "body": stale, "user": { "login": "github-actions[bot]" } }]),
     )
     .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("/repos/{REPO}/issues/comments/11")))
-        .and(Run::auth())
-        .and(body_json(json!({ "body": INSTRUCTIONS_BODY })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": 11 })))
-        .expect(1)
-        .mount(&run.server)
-        .await;
+    expect_instructions_write(&run, "PATCH", format!("/repos/{REPO}/issues/comments/11")).await;
     assert_ok(&run.status(&[], &[]).await);
     run.server.verify().await;
 

@@ -430,24 +430,18 @@ async fn sqlite_queue_rebuild_keeps_queued_events() {
         );
     }
     exec(&store, "DELETE FROM event_queue WHERE dedupe_key = 'Ev3'").await;
-    let before = texts(
-        &store,
-        "event_queue",
-        "CAST(id AS TEXT) || ':' || dedupe_key",
-    )
-    .await;
-    assert_eq!(before, ["1:Ev1", "2:Ev2"]);
-
-    store.migrate().await.unwrap();
-    assert_eq!(
+    let queued = || {
         texts(
             &store,
             "event_queue",
-            "CAST(id AS TEXT) || ':' || dedupe_key"
+            "CAST(id AS TEXT) || ':' || dedupe_key",
         )
-        .await,
-        before
-    );
+    };
+    let before = queued().await;
+    assert_eq!(before, ["1:Ev1", "2:Ev2"]);
+
+    store.migrate().await.unwrap();
+    assert_eq!(queued().await, before);
     let indexes = texts(&store, "sqlite_master", "name").await;
     assert!(
         indexes.contains(&"event_queue_due".to_string()),
@@ -468,12 +462,7 @@ async fn sqlite_queue_rebuild_keeps_queued_events() {
         Enqueued::Queued
     );
     assert_eq!(
-        texts(
-            &store,
-            "event_queue",
-            "CAST(id AS TEXT) || ':' || dedupe_key"
-        )
-        .await,
+        queued().await,
         ["1:Ev1", "2:Ev2", "4:Ev4"],
         "ids are not reused"
     );
