@@ -31,6 +31,19 @@ struct Id {
     id: i64,
 }
 
+/// A comment as the list endpoints return it (issue and review comments alike).
+#[derive(Deserialize)]
+struct ListedComment {
+    id: i64,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    in_reply_to_id: Option<i64>,
+}
+
+/// Most pages (100 comments each) read when looking for an earlier attempt's comment.
+const MAX_COMMENT_PAGES: u32 = 10;
+
 #[derive(Deserialize)]
 struct Status {
     context: String,
@@ -218,6 +231,59 @@ impl ForgeApi for GitHubClient {
             id: created.id.to_string(),
             thread_root: root,
         })
+    }
+
+    async fn comments_with_body(
+        &self,
+        token: &Secret<String>,
+        pr: &PrRef,
+        target: &ReplyTarget,
+        body: &str,
+    ) -> Result<Vec<CreatedComment>, HandleError> {
+        let n = pr.number.to_string();
+        let (list, kind, root, api) = match target {
+            ReplyTarget::Conversation => (
+                "issues",
+                CommentKind::IssueComment,
+                None,
+                "github list issue comments",
+            ),
+            ReplyTarget::Thread(root) => (
+                "pulls",
+                CommentKind::ReviewComment,
+                Some(root.clone()),
+                "github list review comments",
+            ),
+        };
+        let in_thread = |c: &ListedComment| match &root {
+            None => true,
+            Some(root) => c.in_reply_to_id.map(|r| r.to_string()).as_ref() == Some(root),
+        };
+        let mut found = Vec::new();
+        for page in 1..=MAX_COMMENT_PAGES {
+            let mut url = self.url(&["repos", &pr.repo, list, &n, "comments"]);
+            url.query_pairs_mut()
+                .append_pair("per_page", "100")
+                .append_pair("page", &page.to_string());
+            let answer = send(api, self.request(reqwest::Method::GET, token, url), false)
+                .await?
+                .expect("404 is not accepted here");
+            let comments: Vec<ListedComment> = answer.json(api)?;
+            found.extend(
+                comments
+                    .iter()
+                    .filter(|c| c.body == body && in_thread(c))
+                    .map(|c| CreatedComment {
+                        kind,
+                        id: c.id.to_string(),
+                        thread_root: root.clone(),
+                    }),
+            );
+            if comments.len() < 100 {
+                break;
+            }
+        }
+        Ok(found)
     }
 
     async fn edit_comment(

@@ -33,6 +33,23 @@ struct Id {
     id: i64,
 }
 
+/// A note as the list endpoints return it.
+#[derive(Deserialize)]
+struct ListedNote {
+    id: i64,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    system: bool,
+}
+
+/// A discussion with its notes.
+#[derive(Deserialize)]
+struct Discussion {
+    #[serde(default)]
+    notes: Vec<ListedNote>,
+}
+
 #[derive(Deserialize, Default)]
 struct Author {
     #[serde(default)]
@@ -100,6 +117,47 @@ impl GitLabClient {
         let mut segments = vec!["projects", pr.repo.as_str(), "merge_requests", iid.as_str()];
         segments.extend_from_slice(rest);
         self.url(&segments)
+    }
+
+    /// Every note of an MR, up to [`MAX_NOTE_PAGES`] pages (more is an error: callers must
+    /// not act on a partial list).
+    async fn notes(
+        &self,
+        token: &Secret<String>,
+        pr: &PrRef,
+    ) -> Result<Vec<ListedNote>, HandleError> {
+        let mut all = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let mut url = self.mr_url(pr, &["notes"]);
+            url.query_pairs_mut()
+                .append_pair("per_page", "100")
+                .append_pair("page", &page.to_string());
+            let answer = send(
+                "gitlab list notes",
+                self.request(reqwest::Method::GET, token, url),
+                false,
+            )
+            .await?
+            .expect("404 is not accepted here");
+            let notes: Vec<ListedNote> = answer.json("gitlab list notes")?;
+            all.extend(notes);
+            let next = answer
+                .headers
+                .get("x-next-page")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u32>().ok());
+            match next {
+                Some(n) if n > page && n <= MAX_NOTE_PAGES => page = n,
+                Some(n) if n > MAX_NOTE_PAGES => {
+                    // Too many to be sure: fail rather than act on part of the list.
+                    return Err(HandleError::permanent(format!(
+                        "gitlab list notes: more than {MAX_NOTE_PAGES} pages"
+                    )));
+                }
+                _ => return Ok(all),
+            }
+        }
     }
 
     fn request(
@@ -240,6 +298,36 @@ impl ForgeApi for GitLabClient {
         })
     }
 
+    async fn comments_with_body(
+        &self,
+        token: &Secret<String>,
+        pr: &PrRef,
+        target: &ReplyTarget,
+        body: &str,
+    ) -> Result<Vec<CreatedComment>, HandleError> {
+        let (notes, root) = match target {
+            ReplyTarget::Conversation => (self.notes(token, pr).await?, None),
+            ReplyTarget::Thread(discussion) => {
+                let url = self.mr_url(pr, &["discussions", discussion]);
+                let api = "gitlab get discussion";
+                let answer = send(api, self.request(reqwest::Method::GET, token, url), false)
+                    .await?
+                    .expect("404 is not accepted here");
+                let found: Discussion = answer.json(api)?;
+                (found.notes, Some(discussion.clone()))
+            }
+        };
+        Ok(notes
+            .into_iter()
+            .filter(|n| !n.system && n.body == body)
+            .map(|n| CreatedComment {
+                kind: CommentKind::Note,
+                id: n.id.to_string(),
+                thread_root: root.clone(),
+            })
+            .collect())
+    }
+
     async fn edit_comment(
         &self,
         token: &Secret<String>,
@@ -278,38 +366,8 @@ impl ForgeApi for GitLabClient {
         token: &Secret<String>,
         pr: &PrRef,
     ) -> Result<HashSet<String>, HandleError> {
-        let mut ids = HashSet::new();
-        let mut page = 1u32;
-        loop {
-            let mut url = self.mr_url(pr, &["notes"]);
-            url.query_pairs_mut()
-                .append_pair("per_page", "100")
-                .append_pair("page", &page.to_string());
-            let answer = send(
-                "gitlab list notes",
-                self.request(reqwest::Method::GET, token, url),
-                false,
-            )
-            .await?
-            .expect("404 is not accepted here");
-            let notes: Vec<Id> = answer.json("gitlab list notes")?;
-            ids.extend(notes.iter().map(|n| n.id.to_string()));
-            let next = answer
-                .headers
-                .get("x-next-page")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u32>().ok());
-            match next {
-                Some(n) if n > page && n <= MAX_NOTE_PAGES => page = n,
-                Some(n) if n > MAX_NOTE_PAGES => {
-                    // Too many to be sure: claim nothing was deleted rather than guess.
-                    return Err(HandleError::permanent(format!(
-                        "gitlab list notes: more than {MAX_NOTE_PAGES} pages"
-                    )));
-                }
-                _ => return Ok(ids),
-            }
-        }
+        let notes = self.notes(token, pr).await?;
+        Ok(notes.iter().map(|n| n.id.to_string()).collect())
     }
 
     async fn start_pipeline(&self, token: &Secret<String>, pr: &PrRef) -> Result<(), HandleError> {

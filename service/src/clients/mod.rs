@@ -219,6 +219,16 @@ pub trait ForgeApi: Send + Sync {
         target: &ReplyTarget,
         body: &str,
     ) -> Result<CreatedComment, HandleError>;
+    /// Comments already where `create_comment` would post to `target` whose body is exactly
+    /// `body`. A retried event looks here before posting, so a comment an
+    /// earlier attempt created (and crashed before recording) is adopted, not posted twice.
+    async fn comments_with_body(
+        &self,
+        token: &Secret<String>,
+        pr: &PrRef,
+        target: &ReplyTarget,
+        body: &str,
+    ) -> Result<Vec<CreatedComment>, HandleError>;
     /// Replaces a comment's body.
     async fn edit_comment(
         &self,

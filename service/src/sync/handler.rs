@@ -30,10 +30,10 @@ use super::decide::{
     needs_bot_identity,
 };
 use super::markup::{markdown_logins, slack_to_markdown, slack_user_ids};
-use super::model::{Channel, CommentKind, ForgeEvent, ForgeUser, PrState, SlackEvent};
+use super::model::{Channel, CommentKind, ForgeEvent, ForgeUser, PrState, ReplyTarget, SlackEvent};
 use super::{github, gitlab, render, slack};
-use crate::clients::ForgeApi;
 use crate::clients::slack::{NewMessage, SlackApi, SlackIdentity, SlackUser};
+use crate::clients::{CreatedComment, ForgeApi};
 use crate::domain::{Forge, Source};
 use crate::queue::{Event, EventHandler, HandleError};
 use crate::secret::Secret;
@@ -735,7 +735,13 @@ impl SyncHandler {
                 let api = self.api(pr.forge)?;
                 let forge_token = self.forge_token(pr.forge, &pr.repo).await?;
                 let body = self.forge_body(pr, &message.team_id, author, text).await?;
-                let created = api.create_comment(&forge_token, pr, target, &body).await?;
+                let created = match self
+                    .posted_by_earlier_attempt(api, &forge_token, pr, target, &body, run.attempts)
+                    .await?
+                {
+                    Some(created) => created,
+                    None => api.create_comment(&forge_token, pr, target, &body).await?,
+                };
                 let mirror = Mirror {
                     link: CommentMessage {
                         pr: pr.clone(),
@@ -954,6 +960,35 @@ impl SyncHandler {
                 .await?;
         }
         Ok(())
+    }
+
+    /// On a retry, the forge comment an earlier attempt of this event posted but did not get
+    /// to record: same place, same body, and linked to no Slack message yet. The forge has no
+    /// idempotency key, so the body is the key; a first attempt never looks.
+    async fn posted_by_earlier_attempt(
+        &self,
+        api: &dyn ForgeApi,
+        token: &Secret<String>,
+        pr: &PrRef,
+        target: &ReplyTarget,
+        body: &str,
+        attempts: u32,
+    ) -> Result<Option<CreatedComment>, HandleError> {
+        if attempts <= 1 {
+            return Ok(None);
+        }
+        for candidate in api.comments_with_body(token, pr, target, body).await? {
+            let linked = self
+                .store
+                .mirrors_of_comment(pr.forge, &pr.repo, candidate.kind.as_str(), &candidate.id)
+                .await
+                .map_err(store_error)?;
+            if linked.is_empty() {
+                tracing::info!(id = %candidate.id, "found the comment an earlier attempt posted");
+                return Ok(Some(candidate));
+            }
+        }
+        Ok(None)
     }
 
     /// Posts a message unless an earlier attempt of this event already did: on a retry, the

@@ -404,6 +404,69 @@ matrix! {
         app.assert_no_text().await;
     }
 
+    async fn a_retried_slack_reply_adopts_the_comment_it_already_posted(db) {
+        // The comment was created on GitHub but the worker died before recording it: the
+        // retry finds it (same body, linked to nothing) and records it instead of posting again.
+        let app = spawn_sync_app(db).await;
+        app.github("pull_request", "d-open", &fixture("pull_request.opened.payload.json")).await;
+        let parent = FakeSlack::ts(1);
+        let body = "**Jane Doe** (via Slack): ship it once";
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{REPO}/issues/2/comments")))
+            .and(header("authorization", format!("Bearer {GITHUB_TOKEN}").as_str()))
+            .and(body_json(json!({ "body": body })))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 5001})))
+            .mount(&app.github)
+            .await;
+        let reply = slack_reply(CHANNEL, JANE, "ship it once", "1700000100.000200", &parent);
+        app.slack("Ev1", reply.clone()).await;
+        // Forget what the crash would have lost (link and ledger entry are one commit).
+        exec(app.store(), "DELETE FROM comment_messages").await;
+        exec(app.store(), "DELETE FROM ledger WHERE object_id = '5001'").await;
+
+        // GitHub lists the PR's comments: someone's identical words already linked to another
+        // Slack message would not be adopted; ours (5001) is.
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/issues/2/comments")))
+            .and(wiremock::matchers::query_param("per_page", "100"))
+            .and(wiremock::matchers::query_param("page", "1"))
+            .and(header("authorization", format!("Bearer {GITHUB_TOKEN}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                {"id": 4001, "body": "unrelated", "in_reply_to_id": null},
+                {"id": 5001, "body": body},
+            ])))
+            .expect(1)
+            .mount(&app.github)
+            .await;
+        let (status, _) = app.app.slack(slack_envelope("Ev1-retried", reply)).await;
+        assert_eq!(status, 200);
+        exec(app.store(), "UPDATE event_queue SET attempts = 1").await;
+        app.app.drain().await;
+
+        let gh: Vec<(String, String)> = calls(&app.github).await.into_iter().map(|c| (c.method, c.path)).collect();
+        assert_eq!(
+            gh,
+            vec![
+                ("POST".to_string(), format!("/repos/{REPO}/issues/2/comments")),
+                ("GET".to_string(), format!("/repos/{REPO}/issues/2/comments")),
+            ],
+            "one comment posted; the retry looked and adopted it"
+        );
+        assert_eq!(
+            comment_rows(app.store()).await,
+            vec![("issue_comment".into(), "5001".into(), CHANNEL.into(), "1700000100.000200".into(), "slack".into(), None)]
+        );
+        // And the echo of 5001 is recognised as ours again.
+        let mut echo = pr_comment("issue_comment.created.payload.json");
+        echo["comment"]["id"] = json!(5001);
+        echo["comment"]["body"] = json!(body);
+        let slack_writes = app.slack.writes().await.len();
+        app.github("issue_comment", "d-echo", &echo).await;
+        assert_eq!(app.slack.writes().await.len(), slack_writes);
+        app.assert_clean().await;
+        app.assert_no_text().await;
+    }
+
     async fn activity_on_a_pr_without_thread_starts_one(db) {
         let app = spawn_sync_app(db).await;
         mount_pull_and_status(&app, json!({}), "pending").await;

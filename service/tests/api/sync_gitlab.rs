@@ -186,4 +186,64 @@ matrix! {
         app.assert_clean().await;
         app.assert_no_text().await;
     }
+
+    async fn a_retried_slack_reply_adopts_the_discussion_note_it_already_posted(db) {
+        let app = spawn_sync_app(db).await;
+        Mock::given(method("GET"))
+            .and(path(format!("{MR}/notes")))
+            .and(header("private-token", GITLAB_API_TOKEN))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"id": 302, "body": "(not read)"}])).insert_header("x-next-page", ""))
+            .mount(&app.gitlab)
+            .await;
+        app.gitlab("Merge Request Hook", "k-open", &gitlab_mr("open", "opened")).await;
+        let parent = FakeSlack::ts(1);
+        app.gitlab("Note Hook", "k-n2", &gitlab_note(302, "GitLab diff note on the retry loop", "create", Some("DiffNote"), "d-diff")).await;
+        let body = "**Jane Doe** (via Slack): answered once";
+        Mock::given(method("POST"))
+            .and(path(format!("{MR}/discussions/d-diff/notes")))
+            .and(header("private-token", GITLAB_API_TOKEN))
+            .and(body_json(json!({ "body": body })))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 303, "type": "DiffNote"})))
+            .mount(&app.gitlab)
+            .await;
+        let reply = slack_reply(GL_CHANNEL, JANE, "answered once", "1700000004.500000", &parent);
+        app.slack("Ev-gl", reply.clone()).await;
+        // The crash between posting and recording loses the link and the ledger entry.
+        exec(app.store(), "DELETE FROM comment_messages WHERE comment_id = '303'").await;
+        exec(app.store(), "DELETE FROM ledger WHERE object_id = '303'").await;
+
+        Mock::given(method("GET"))
+            .and(path(format!("{MR}/discussions/d-diff")))
+            .and(header("private-token", GITLAB_API_TOKEN))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "d-diff", "notes": [
+                {"id": 302, "body": "GitLab diff note on the retry loop", "system": false},
+                {"id": 303, "body": body, "system": false},
+            ]})))
+            .expect(1)
+            .mount(&app.gitlab)
+            .await;
+        let (status, _) = app.app.slack(slack_envelope("Ev-gl-retried", reply)).await;
+        assert_eq!(status, 200);
+        exec(app.store(), "UPDATE event_queue SET attempts = 1").await;
+        app.app.drain().await;
+
+        let writes: Vec<(String, String)> = calls(&app.gitlab).await.into_iter().filter(|c| c.method != "GET" || c.path.contains("/discussions/")).map(|c| (c.method, c.path)).collect();
+        assert_eq!(
+            writes,
+            vec![
+                ("POST".to_string(), format!("{MR}/discussions/d-diff/notes")),
+                ("GET".to_string(), format!("{MR}/discussions/d-diff")),
+            ],
+            "one note posted; the retry looked in its discussion and adopted it"
+        );
+        assert_eq!(
+            comment_rows(app.store()).await,
+            vec![
+                ("note".into(), "302".into(), GL_CHANNEL.into(), FakeSlack::ts(2), "forge".into(), Some("d-diff".into())),
+                ("note".into(), "303".into(), GL_CHANNEL.into(), "1700000004.500000".into(), "slack".into(), Some("d-diff".into())),
+            ]
+        );
+        app.assert_clean().await;
+        app.assert_no_text().await;
+    }
 }
