@@ -419,4 +419,57 @@ mod tests {
             "https://api.github.com/users/a%20b"
         );
     }
+
+    /// A retry looking for its own reply in a review thread: only replies to that root with
+    /// exactly the body count, across pages.
+    #[tokio::test]
+    async fn review_thread_lookup_filters_by_root_and_body_across_pages() {
+        use wiremock::matchers::{header, method, path, query_param};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        let body = "**Jane** (via Slack): fixed";
+        // A full first page (99 replies in another thread, one in ours) makes it read on.
+        let first: Vec<serde_json::Value> = (0..99)
+            .map(|i| json!({"id": 1000 + i, "body": body, "in_reply_to_id": 12}))
+            .chain([json!({"id": 7, "body": body, "in_reply_to_id": 77})])
+            .collect();
+        for (page, comments) in [
+            ("1", json!(first)),
+            (
+                "2",
+                json!([
+                    {"id": 8, "body": body, "in_reply_to_id": 77},
+                    {"id": 9, "body": "other words", "in_reply_to_id": 77},
+                    {"id": 77, "body": body, "in_reply_to_id": null},
+                ]),
+            ),
+        ] {
+            Mock::given(method("GET"))
+                .and(path("/repos/acme/web/pulls/5/comments"))
+                .and(query_param("per_page", "100"))
+                .and(query_param("page", page))
+                .and(header("authorization", "Bearer ghs_token"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(comments))
+                .expect(1)
+                .mount(&server)
+                .await;
+        }
+        let client = GitHubClient::new(&Url::parse(&server.uri()).unwrap());
+        let pr = PrRef {
+            forge: crate::domain::Forge::GitHub,
+            repo: "acme/web".into(),
+            number: 5,
+        };
+        let token = Secret::new("ghs_token".to_string());
+        let found = client
+            .comments_with_body(&token, &pr, &ReplyTarget::Thread("77".into()), body)
+            .await
+            .unwrap();
+        let ids: Vec<(&str, Option<&str>)> = found
+            .iter()
+            .map(|c| (c.id.as_str(), c.thread_root.as_deref()))
+            .collect();
+        assert_eq!(ids, [("7", Some("77")), ("8", Some("77"))]);
+        assert!(found.iter().all(|c| c.kind == CommentKind::ReviewComment));
+    }
 }
