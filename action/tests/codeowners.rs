@@ -215,9 +215,9 @@ fn github_owners(codeowners: &str, path: &str) -> Owning {
 }
 
 fn gitlab_owners(codeowners: &str, path: &str) -> Owning {
-    // Per section (by lowercased name): (defaults, approvals, optional, last match).
-    let mut sections: Vec<(String, Vec<String>, i64, bool, Option<Vec<String>>)> =
-        vec![(String::new(), vec![], 1, false, None)];
+    // Per section: (lowercased name, defaults, approvals, optional, last match's owners).
+    type SectionState = (String, Vec<String>, i64, bool, Option<Vec<String>>);
+    let mut sections: Vec<SectionState> = vec![(String::new(), vec![], 1, false, None)];
     let mut current = 0;
     for line in codeowners.lines() {
         let line = line.trim();
