@@ -606,3 +606,144 @@ async fn at_the_release_tag_the_provenance_attestation_is_checked_with_gh() {
     );
     assert!(!dest.join("codereview").exists());
 }
+
+/// The `run` body of the release workflow's step whose name starts with `name`, in job `job`.
+fn release_step(job: &str, name: &str) -> String {
+    let workflow: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(repo_root().join(".github/workflows/release.yml")).unwrap(),
+    )
+    .unwrap();
+    workflow["jobs"][job]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(name)))
+        .unwrap_or_else(|| panic!("step {name} in job {job}"))["run"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Run a workflow step's body in `dir` as the runner does (bash -eo pipefail).
+fn run_step(body: &str, dir: &Path, env: &[(&str, String)], path_prefix: Option<&Path>) -> Output {
+    let mut cmd = Command::new("bash");
+    cmd.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", body])
+        .current_dir(dir);
+    if let Some(p) = path_prefix {
+        cmd.env(
+            "PATH",
+            format!("{}:{}", p.display(), std::env::var("PATH").unwrap()),
+        );
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// Round trip: what release.yml commits (`release-checksums/<tag>.sha256`, from the built
+/// assets and the tag's sources) is what the installer accepts for a checkout of that tag.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_release_workflow_commits_checksums_the_installer_accepts() {
+    let Some(target) = target() else {
+        eprintln!("skipping: no release target for this platform");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let checkout = checkout(work.path());
+    let (tarball, _) = asset(work.path(), target, "codereview 9.9.9");
+    let dist = work.path().join("runner-temp/dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join(format!("codereview-{target}.tar.gz")), &tarball).unwrap();
+    std::fs::write(dist.join("codereview-other.tar.gz"), b"other").unwrap();
+    // git and gh stand-ins: the step commits, pushes and opens a pull request.
+    let bin = work.path().join("release-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["git", "gh"] {
+        std::fs::write(
+            bin.join(tool),
+            format!(
+                "#!/bin/sh\necho \"{tool} $*\" >> {}/release-log\n",
+                work.path().display()
+            ),
+        )
+        .unwrap();
+        chmod_x(&bin.join(tool));
+    }
+    let out = run_step(
+        &release_step("checksums", "commit release-checksums"),
+        &checkout,
+        &[
+            ("GITHUB_REF_NAME", VERSION.into()),
+            (
+                "RUNNER_TEMP",
+                work.path().join("runner-temp").display().to_string(),
+            ),
+            ("GH_TOKEN", "ghs_x".into()),
+        ],
+        Some(&bin),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let committed =
+        std::fs::read_to_string(checkout.join("release-checksums/v9.9.9.sha256")).unwrap();
+    assert!(
+        committed.contains(&format!("# source-digest {}\n", source_digest(&checkout))),
+        "{committed}"
+    );
+    let log = std::fs::read_to_string(work.path().join("release-log")).unwrap();
+    assert!(
+        log.contains("git add release-checksums/v9.9.9.sha256")
+            && log.contains("gh pr create --base main"),
+        "{log}"
+    );
+
+    let server = MockServer::start().await;
+    serve(&server, target, tarball, 1).await;
+    let dest = work.path().join("bin");
+    let out = install(
+        &server,
+        Run {
+            checkout: &checkout,
+            install_dir: &dest,
+            env: vec![],
+            path_prefix: None,
+        },
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("verified by checksum"),
+        "{}",
+        text(&out)
+    );
+    server.verify().await;
+}
+
+/// The release workflow refuses a tag that is not the Cargo.toml version: the action would not
+/// find its own release.
+#[test]
+fn the_release_workflow_refuses_a_tag_other_than_the_cargo_version() {
+    let work = tempfile::tempdir().unwrap();
+    let checkout = checkout(work.path());
+    let body = release_step("version", "the tag is the version");
+    let ok = run_step(
+        &body,
+        &checkout,
+        &[("GITHUB_REF_NAME", VERSION.into())],
+        None,
+    );
+    assert!(ok.status.success(), "{}", text(&ok));
+    let bad = run_step(
+        &body,
+        &checkout,
+        &[("GITHUB_REF_NAME", "v9.9.10".into())],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("tag v9.9.10 does not match Cargo.toml (v9.9.9)"),
+        "{}",
+        text(&bad)
+    );
+}
