@@ -3,6 +3,7 @@
 //! and the sync service reuses this library instead of copying code.
 
 pub mod cli;
+pub mod codeowners;
 pub mod config;
 pub mod explain;
 pub mod forge;
