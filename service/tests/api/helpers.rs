@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use codereview_sync::config::{WebhookSecrets, WorkerSettings};
+use codereview_sync::config::{HttpSettings, WebhookSecrets, WorkerSettings};
 use codereview_sync::http::slack_install::SlackInstall;
 use codereview_sync::http::{github, slack};
 use codereview_sync::metrics::Metrics;
@@ -297,6 +297,8 @@ pub struct AppOptions {
     pub slack_install: Option<Arc<SlackInstall>>,
     /// The metrics `/metrics` serves, when the handler reports to them too.
     pub metrics: Option<Metrics>,
+    /// Client limits and `LISTEN_METRICS`.
+    pub http: HttpSettings,
 }
 
 impl Default for AppOptions {
@@ -308,6 +310,7 @@ impl Default for AppOptions {
             vault: vault(1),
             slack_install: None,
             metrics: None,
+            http: HttpSettings::default(),
         }
     }
 }
@@ -344,6 +347,7 @@ pub async fn spawn_app_with(db: TestDb, options: AppOptions) -> TestApp {
         Extras {
             slack_install: options.slack_install,
             metrics: options.metrics,
+            http: options.http,
         },
     )
     .await
