@@ -585,7 +585,10 @@ mod tests {
         .unwrap();
         assert_eq!(s.http.read_timeout, Duration::from_secs(3));
         assert_eq!(s.http.max_connections, 64);
-        assert_eq!(s.http.listen_metrics, Some("127.0.0.1:9090".parse().unwrap()));
+        assert_eq!(
+            s.http.listen_metrics,
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
         for (name, value) in [
             ("HTTP_READ_TIMEOUT_SECS", "0"),
             ("HTTP_MAX_CONNECTIONS", "0"),

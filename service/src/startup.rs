@@ -202,12 +202,13 @@ impl Application {
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-        let metrics_listener = match extras.http.listen_metrics {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
-                anyhow::anyhow!("cannot listen on {addr} (LISTEN_METRICS): {e}")
-            })?),
-            None => None,
-        };
+        let metrics_listener =
+            match extras.http.listen_metrics {
+                Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {addr} (LISTEN_METRICS): {e}")
+                })?),
+                None => None,
+            };
         let metrics = extras.metrics.unwrap_or_default();
         let wake = Arc::new(Notify::new());
         let worker = Arc::new(Worker::new(

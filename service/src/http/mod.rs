@@ -189,9 +189,11 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
 
 /// Reads the body, refusing more than [`MAX_BODY_BYTES`]: first by the declared
 /// `Content-Length` (without reading), then by counting the bytes actually received (chunked
-/// bodies declare nothing). Past [`server::FREE_BODY_BYTES`] the buffer is paid for from
-/// `budget` first (waiting, and so not reading the socket, while it is spent); the returned
-/// reservation holds that memory until the request is done. The caller bounds the time.
+/// bodies declare nothing). Memory comes from `budget` (see [`server`]): a body declared larger
+/// than [`server::FREE_BODY_BYTES`] reserves all of it before the first byte is read (so while
+/// the budget is spent it waits without reading its socket), a chunked one pays for what it
+/// grows past that allowance, a small one is free. The returned reservation holds the memory
+/// until the request is done. The caller bounds the time.
 async fn read_body<S, B>(
     headers: &HeaderMap,
     body: S,
@@ -208,12 +210,17 @@ where
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(Refusal::TooLarge);
     }
-    let declared = declared.map(|n| n as usize);
     let mut reservation = budget.reservation();
-    // Grow as bytes arrive: a declared length is a claim, not a reason to reserve 1 MiB. A
-    // `Vec` grown with `reserve_exact` holds exactly what the budget paid for.
-    let mut buf: Vec<u8> =
-        Vec::with_capacity(declared.unwrap_or(4096).min(server::FREE_BODY_BYTES));
+    let capacity = match declared.map(|n| n as usize) {
+        Some(n) if n > server::FREE_BODY_BYTES => {
+            reservation.grow_to(n).await;
+            n
+        }
+        Some(n) => n,
+        None => 4096,
+    };
+    // A `Vec` grown with `reserve_exact` holds exactly what the budget paid for.
+    let mut buf: Vec<u8> = Vec::with_capacity(capacity);
     futures::pin_mut!(body);
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|_| Refusal::BadRequest("body could not be read"))?;
@@ -222,11 +229,8 @@ where
             return Err(Refusal::TooLarge);
         }
         if needed > buf.capacity() {
-            let target = match declared {
-                Some(n) if n >= needed => n,
-                _ => needed.max(buf.capacity() * 2),
-            }
-            .clamp(needed, MAX_BODY_BYTES);
+            // Only a chunked body grows (hyper holds a declared one to its length).
+            let target = needed.max(buf.capacity() * 2).min(MAX_BODY_BYTES);
             reservation
                 .grow_to(target.saturating_sub(server::FREE_BODY_BYTES))
                 .await;

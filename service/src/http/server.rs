@@ -6,12 +6,13 @@
 //! | half-sent headers, idle keep-alive | closed after `HTTP_READ_TIMEOUT_SECS` (hyper's header timer) |
 //! | a body that never ends | 408 and closed after `HTTP_READ_TIMEOUT_SECS` (`read_body`'s timer) |
 //! | thousands of connections | at most `HTTP_MAX_CONNECTIONS` served; the rest wait unaccepted in the kernel's backlog |
-//! | many large unfinished bodies | each request buffers [`FREE_BODY_BYTES`] on its own; beyond that it draws on one shared [`BodyBudget`] and waits (without reading the socket) when it is spent |
+//! | many large unfinished bodies | a body declared above [`FREE_BODY_BYTES`] first reserves its size from one shared [`BodyBudget`], and waits (without reading its socket) while the budget is spent; smaller ones are free |
 //! | huge headers | 431 past [`MAX_HEADER_BUF`] |
 //!
 //! So the memory held for clients is at most about `HTTP_MAX_CONNECTIONS × (FREE_BODY_BYTES +
 //! MAX_HEADER_BUF) + BODY_BUDGET_BYTES`, whatever they send, and small requests (every usual
-//! webhook, `/healthz`) never wait for the budget. Only HTTP/1.1 is served: webhooks use it,
+//! webhook, `/healthz`) never wait for the budget. The price, during such an attack only: a
+//! body above 64 KiB may wait for the budget, and get 408 after the read timeout. Only HTTP/1.1 is served: webhooks use it,
 //! and one protocol is one set of limits to get right.
 
 use std::future::Future;
@@ -44,7 +45,7 @@ pub const MAX_HEADER_BUF: usize = 16 * 1024;
 const UNIT: usize = 1024;
 
 /// Memory for large request bodies, shared by all connections. A request that needs more
-/// than is left waits (and stops reading its socket) until others finish or time out.
+/// than is left waits (and does not read its socket) until others finish or time out.
 #[derive(Debug, Clone)]
 pub struct BodyBudget {
     permits: Arc<Semaphore>,

@@ -485,13 +485,25 @@ mod tests {
             ("[x](ftp://files.io/a)", "[x](ftp://files.io/a)"),
             ("[x](https:)", "[x](https:)"),
             ("![img](!here)", "![img](!here)"),
-            ("<!here> <!channel> <!everyone>", "&lt;!here&gt; &lt;!channel&gt; &lt;!everyone&gt;"),
-            ("<@U123> <#C1|general> <!subteam^S1|@team>", "&lt;@U123&gt; &lt;#C1|general&gt; &lt;!subteam^S1|@team&gt;"),
-            ("<!date^1392734382^{date}|x>", "&lt;!date^1392734382^{date}|x&gt;"),
+            (
+                "<!here> <!channel> <!everyone>",
+                "&lt;!here&gt; &lt;!channel&gt; &lt;!everyone&gt;",
+            ),
+            (
+                "<@U123> <#C1|general> <!subteam^S1|@team>",
+                "&lt;@U123&gt; &lt;#C1|general&gt; &lt;!subteam^S1|@team&gt;",
+            ),
+            (
+                "<!date^1392734382^{date}|x>",
+                "&lt;!date^1392734382^{date}|x&gt;",
+            ),
             ("`<!here>`", "`&lt;!here&gt;`"),
             ("> <!channel>", "> &lt;!channel&gt;"),
             ("[<!here>](https://x.io)", "<https://x.io|&lt;!here&gt;>"),
-            ("[x](https://x.io|<!here>)", "<https://x.io%7C&lt;!here&gt;|x>"),
+            (
+                "[x](https://x.io|<!here>)",
+                "<https://x.io%7C&lt;!here&gt;|x>",
+            ),
             ("[mail](MAILTO:a@b.io)", "<MAILTO:a@b.io|mail>"),
             ("[ok](HTTPS://x.io)", "<HTTPS://x.io|ok>"),
             ("@bob on purpose", "<@U0BOB> on purpose"),
@@ -510,7 +522,10 @@ mod tests {
             }
         }
         assert_eq!(slack_link("!channel", "label"), "label");
-        assert_eq!(slack_link("https://x.io/a?b&c", "l"), "<https://x.io/a?b&amp;c|l>");
+        assert_eq!(
+            slack_link("https://x.io/a?b&c", "l"),
+            "<https://x.io/a?b&amp;c|l>"
+        );
     }
 
     #[test]

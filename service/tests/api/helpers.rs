@@ -318,6 +318,8 @@ impl Default for AppOptions {
 /// The real server on 127.0.0.1 with a random port, plus its worker for manual stepping.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when `LISTEN_METRICS` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub db: TestDb,
     pub worker: Arc<Worker>,
     client: reqwest::Client,
@@ -353,6 +355,7 @@ pub async fn spawn_app_with(db: TestDb, options: AppOptions) -> TestApp {
     .await
     .unwrap();
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let worker = app.worker();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.serve(async move {
@@ -360,6 +363,7 @@ pub async fn spawn_app_with(db: TestDb, options: AppOptions) -> TestApp {
     }));
     TestApp {
         addr,
+        metrics_addr,
         db,
         worker,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
