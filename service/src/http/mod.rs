@@ -437,6 +437,9 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(warp::query::<std::collections::HashMap<String, String>>())
+        .and(warp::cookie::optional::<String>(
+            slack_install::STATE_COOKIE,
+        ))
         .then(slack_install::callback);
     let metrics_here = !state.limits.listen_metrics.is_some();
     let metrics_route = warp::path!("metrics")

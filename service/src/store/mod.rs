@@ -9,6 +9,7 @@
 //! [`crate::vault::Vault`] before they reach a method here that writes them.
 
 mod admin;
+mod install;
 mod mirror;
 mod queue;
 mod rotate;
