@@ -11,4 +11,5 @@ pub mod glob;
 pub mod matching;
 pub mod report;
 pub mod review;
+pub mod secret;
 pub mod status;
