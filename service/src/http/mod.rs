@@ -441,7 +441,7 @@ pub fn routes(
             slack_install::STATE_COOKIE,
         ))
         .then(slack_install::callback);
-    let metrics_here = !state.limits.listen_metrics.is_some();
+    let metrics_here = state.limits.listen_metrics.is_none();
     let metrics_route = warp::path!("metrics")
         .and(warp::get())
         .and_then(move || async move {
