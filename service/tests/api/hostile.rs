@@ -117,6 +117,17 @@ async fn an_unfinished_body_gets_408_and_the_connection_is_closed() {
 }
 
 #[tokio::test]
+async fn oversized_request_heads_get_431() {
+    let app = spawn_app(sqlite_db().await).await;
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    assert_eq!(raw_request(app.addr, &head, &[]).await, 431);
+    assert_eq!(app.get("/healthz").await.0, 200);
+}
+
+#[tokio::test]
 async fn connections_beyond_the_cap_wait_unaccepted_until_a_slot_frees() {
     let app = spawn_app_with(
         sqlite_db().await,
