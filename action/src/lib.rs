@@ -12,4 +12,5 @@ pub mod glob;
 pub mod matching;
 pub mod report;
 pub mod review;
+pub mod secret;
 pub mod status;
