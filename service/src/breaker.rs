@@ -69,6 +69,13 @@ impl Breakers {
         }
     }
 
+    /// Marks a provider as answering again (its probe got through).
+    pub fn close(&self, provider: &str) {
+        if let Ok(mut set) = self.open.lock() {
+            set.remove(provider);
+        }
+    }
+
     /// Whether `provider` backs off.
     pub fn is_open(&self, provider: &str) -> bool {
         self.open.lock().is_ok_and(|set| set.contains(provider))

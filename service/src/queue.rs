@@ -303,6 +303,7 @@ impl Worker {
                     self.store
                         .close_provider(&state.provider, &self.owner, now)
                         .await?;
+                    self.breakers.close(&state.provider);
                     tracing::info!(provider = %state.provider, "nothing waits for the provider: back-off ended");
                 }
             }
@@ -440,6 +441,7 @@ impl Worker {
             .close_provider(&provider, &self.owner, now)
             .await?
             .unwrap_or(0);
+        self.breakers.close(&provider);
         tracing::info!(provider = %provider, released, "provider answered again: released every waiting event");
         Ok(released)
     }

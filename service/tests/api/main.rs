@@ -7,6 +7,7 @@ mod ai_summary;
 mod cli;
 mod crash;
 mod http;
+mod outage;
 mod slack_install;
 mod store;
 mod sync_binary;
