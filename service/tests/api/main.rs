@@ -14,4 +14,5 @@ mod sync_binary;
 mod sync_fakes;
 mod sync_github;
 mod sync_gitlab;
+mod sync_outage;
 mod worker;
