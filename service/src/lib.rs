@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod ordering;
 pub mod queue;
+pub mod redeliver;
 pub mod secret;
 pub mod startup;
 pub mod store;

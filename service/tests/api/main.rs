@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod http;
 mod outage;
+mod redeliver;
 mod slack_install;
 mod store;
 mod sync_binary;
