@@ -210,7 +210,9 @@ mod tests {
             probe_max: Duration::from_secs(10),
             ..WorkerSettings::default()
         };
-        let secs: Vec<u64> = (1..=6).map(|n| probe_delay(&s, n, None).as_secs()).collect();
+        let secs: Vec<u64> = (1..=6)
+            .map(|n| probe_delay(&s, n, None).as_secs())
+            .collect();
         assert_eq!(secs, [1, 2, 4, 8, 10, 10]);
         assert_eq!(
             probe_delay(&s, 6, Some(Duration::from_secs(30))),
@@ -227,13 +229,21 @@ mod tests {
         let breakers = Arc::new(Breakers::default());
         breakers.replace(["slack:x".to_string()]);
         let plain = Arc::new(CallScope::new(breakers.clone(), None));
-        let blocked = plain.clone().run(async { check("slack:x", "slack chat.postMessage") });
+        let blocked = plain
+            .clone()
+            .run(async { check("slack:x", "slack chat.postMessage") });
         assert!(matches!(
             blocked.await,
             Err(HandleError::Unavailable { provider, .. }) if provider == "slack:x"
         ));
         let probe = Arc::new(CallScope::new(breakers.clone(), Some("slack:x".into())));
-        assert!(probe.clone().run(async { check("slack:x", "x") }).await.is_ok());
+        assert!(
+            probe
+                .clone()
+                .run(async { check("slack:x", "x") })
+                .await
+                .is_ok()
+        );
         assert!(check("slack:x", "x").is_ok(), "no scope, no gate");
 
         // A transient failure trips the provider for every scope of this worker.
@@ -251,7 +261,9 @@ mod tests {
                 )
             })
             .await;
-        assert!(matches!(err, HandleError::Unavailable { ref provider, .. } if provider == "github:h"));
+        assert!(
+            matches!(err, HandleError::Unavailable { ref provider, .. } if provider == "github:h")
+        );
         assert!(breakers.is_open("github:h"));
         assert_eq!(
             scope.failed().get("github:h"),

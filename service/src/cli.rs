@@ -305,10 +305,13 @@ fn provider_line(p: &crate::store::ProviderOverview, now: i64) -> String {
             b.last_error
         ),
     };
-    let oldest = p
-        .oldest_received_at
-        .map_or(String::new(), |at| format!(", oldest {} s", (now - at).max(0) / 1000));
-    format!("provider {}\t{state}\twaiting {}{oldest}", p.provider, p.waiting)
+    let oldest = p.oldest_received_at.map_or(String::new(), |at| {
+        format!(", oldest {} s", (now - at).max(0) / 1000)
+    });
+    format!(
+        "provider {}\t{state}\twaiting {}{oldest}",
+        p.provider, p.waiting
+    )
 }
 
 /// `reconciliation NAME  last run T  listed N, redelivery requested N  (error)`
@@ -561,16 +564,18 @@ pub async fn run(
                         f.reason,
                         f.id,
                         f.cause,
-                        if f.replayable { ", replayable" } else { ", no payload kept" }
+                        if f.replayable {
+                            ", replayable"
+                        } else {
+                            ", no payload kept"
+                        }
                     ),
                 )?;
             }
         }
         Command::Queue(QueueCommand::RetryFailed { ids }) => {
             let store = open_store(env).await?;
-            let n = store
-                .requeue_failures(&ids, crate::store::now_ms())
-                .await?;
+            let n = store.requeue_failures(&ids, crate::store::now_ms()).await?;
             if n == 0 && !ids.is_empty() {
                 return Err(CliError::Usage(
                     "no replayable given-up event has those ids (see `queue status`)".into(),

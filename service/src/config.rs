@@ -691,7 +691,10 @@ mod tests {
             let err = worker_settings(&env(&[("CODEREVIEW_SYNC_MAX_EVENT_AGE", bad)]))
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("CODEREVIEW_SYNC_MAX_EVENT_AGE must be a duration"), "{bad}: {err}");
+            assert!(
+                err.contains("CODEREVIEW_SYNC_MAX_EVENT_AGE must be a duration"),
+                "{bad}: {err}"
+            );
         }
     }
 }

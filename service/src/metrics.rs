@@ -356,7 +356,10 @@ pub struct ProviderGauge {
 }
 
 /// The gauges for each provider of `overview`, as of `now` (ms).
-pub fn provider_gauges(overview: &[crate::store::ProviderOverview], now: i64) -> Vec<ProviderGauge> {
+pub fn provider_gauges(
+    overview: &[crate::store::ProviderOverview],
+    now: i64,
+) -> Vec<ProviderGauge> {
     overview
         .iter()
         .map(|o| ProviderGauge {
@@ -364,7 +367,9 @@ pub fn provider_gauges(overview: &[crate::store::ProviderOverview], now: i64) ->
             backing_off: o.backoff.is_some(),
             next_probe_at: o.backoff.as_ref().map(|b| b.retry_at),
             waiting: o.waiting,
-            oldest_waiting_secs: o.oldest_received_at.map_or(0, |at| (now - at).max(0) / 1000),
+            oldest_waiting_secs: o
+                .oldest_received_at
+                .map_or(0, |at| (now - at).max(0) / 1000),
         })
         .collect()
 }

@@ -40,8 +40,7 @@ pub fn order_key(source: Source, payload: &[u8]) -> Option<String> {
             Some(format!("github:{repo}#{number}"))
         }
         Source::GitLab => {
-            let project =
-                str_at(&v, &["project", "path_with_namespace"])?.to_ascii_lowercase();
+            let project = str_at(&v, &["project", "path_with_namespace"])?.to_ascii_lowercase();
             let iid = match str_at(&v, &["object_kind"])? {
                 "merge_request" => int_at(&v, &["object_attributes", "iid"])?,
                 "note" => int_at(&v, &["merge_request", "iid"])?,
@@ -74,11 +73,17 @@ mod tests {
     fn github_events_are_keyed_by_pull_request() {
         let repo = json!({"full_name": "Codertocat/Hello-World"});
         assert_eq!(
-            key(Source::GitHub, json!({"repository": repo, "pull_request": {"number": 2}})),
+            key(
+                Source::GitHub,
+                json!({"repository": repo, "pull_request": {"number": 2}})
+            ),
             Some("github:codertocat/hello-world#2".into())
         );
         assert_eq!(
-            key(Source::GitHub, json!({"repository": repo, "issue": {"number": 2}})),
+            key(
+                Source::GitHub,
+                json!({"repository": repo, "issue": {"number": 2}})
+            ),
             Some("github:codertocat/hello-world#2".into()),
             "issue_comment names the PR as an issue"
         );
@@ -98,7 +103,10 @@ mod tests {
         assert_eq!(key(Source::GitLab, mr), Some("gitlab:group/app#7".into()));
         assert_eq!(key(Source::GitLab, note), Some("gitlab:group/app#7".into()));
         assert_eq!(
-            key(Source::GitLab, json!({"object_kind": "push", "project": project})),
+            key(
+                Source::GitLab,
+                json!({"object_kind": "push", "project": project})
+            ),
             None
         );
     }
@@ -109,7 +117,8 @@ mod tests {
                            "ts": "2.0", "thread_ts": "1.0"}});
         let edit = json!({"team_id": "T1", "event": {"type": "message", "channel": "C1",
                           "subtype": "message_changed", "message": {"thread_ts": "1.0"}}});
-        let top = json!({"team_id": "T1", "event": {"type": "message", "channel": "C1", "ts": "3.0"}});
+        let top =
+            json!({"team_id": "T1", "event": {"type": "message", "channel": "C1", "ts": "3.0"}});
         assert_eq!(key(Source::Slack, reply), Some("slack:T1/C1/1.0".into()));
         assert_eq!(key(Source::Slack, edit), Some("slack:T1/C1/1.0".into()));
         assert_eq!(key(Source::Slack, top), None);

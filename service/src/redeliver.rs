@@ -147,7 +147,12 @@ pub fn next_link(headers: &http::HeaderMap) -> Option<String> {
         params
             .split(';')
             .any(|p| p.trim() == "rel=\"next\"")
-            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
     })
 }
 
@@ -194,7 +199,12 @@ impl Redeliverer {
         self
     }
 
-    fn request(&self, method: reqwest::Method, url: &str, jwt: &Secret<String>) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        jwt: &Secret<String>,
+    ) -> reqwest::RequestBuilder {
         self.http
             .request(method, url)
             .bearer_auth(jwt.expose())
@@ -230,7 +240,11 @@ impl Redeliverer {
             .await;
         match result {
             Ok(()) => {
-                tracing::info!(listed = report.listed, requested = report.requested, "GitHub App deliveries reconciled");
+                tracing::info!(
+                    listed = report.listed,
+                    requested = report.requested,
+                    "GitHub App deliveries reconciled"
+                );
                 Ok(Some(report))
             }
             Err(e) => {
@@ -256,7 +270,10 @@ impl Redeliverer {
                 .map_err(|e| format!("listing deliveries failed: {}", e.without_url()))?;
             let status = response.status();
             if !status.is_success() {
-                return Err(format!("GET /app/hook/deliveries answered {}", status.as_u16()));
+                return Err(format!(
+                    "GET /app/hook/deliveries answered {}",
+                    status.as_u16()
+                ));
             }
             next = next_link(response.headers());
             let page: Vec<Delivery> = response
@@ -272,7 +289,12 @@ impl Redeliverer {
         }
         deliveries.retain(|d| d.at_ms().is_some_and(|at| at >= since));
         report.listed = u32::try_from(deliveries.len()).unwrap_or(u32::MAX);
-        let guids: Vec<String> = deliveries.iter().map(|d| d.guid.clone()).collect::<HashSet<_>>().into_iter().collect();
+        let guids: Vec<String> = deliveries
+            .iter()
+            .map(|d| d.guid.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         let known = self
             .store
             .known_deliveries(Source::GitHub, &guids)
@@ -336,14 +358,14 @@ mod tests {
     fn picks_failed_unknown_recent_guids_once() {
         let since = Delivery::at_ms(&d(0, "", "2026-11-29T10:00:00Z", false, 0)).unwrap();
         let list = [
-            d(1, "a", "2026-11-29T11:00:00Z", false, 502),  // failed: pick
-            d(2, "b", "2026-11-29T11:01:00Z", false, 0),    // unreachable, then ...
-            d(3, "b", "2026-11-29T11:05:00Z", false, 200),  // ... delivered: skip
-            d(4, "c", "2026-11-29T11:02:00Z", false, 500),  // known to the queue: skip
-            d(5, "e", "2026-11-29T11:03:00Z", false, 503),  // already redelivered: skip
+            d(1, "a", "2026-11-29T11:00:00Z", false, 502), // failed: pick
+            d(2, "b", "2026-11-29T11:01:00Z", false, 0),   // unreachable, then ...
+            d(3, "b", "2026-11-29T11:05:00Z", false, 200), // ... delivered: skip
+            d(4, "c", "2026-11-29T11:02:00Z", false, 500), // known to the queue: skip
+            d(5, "e", "2026-11-29T11:03:00Z", false, 503), // already redelivered: skip
             d(6, "e", "2026-11-29T11:04:00Z", true, 503),
-            d(7, "f", "2026-11-29T09:00:00Z", false, 500),  // before the window: skip
-            d(8, "g", "2026-11-29T10:30:00Z", false, 0),    // pick, older than a
+            d(7, "f", "2026-11-29T09:00:00Z", false, 500), // before the window: skip
+            d(8, "g", "2026-11-29T10:30:00Z", false, 0),   // pick, older than a
         ];
         let known: HashSet<String> = ["c".to_string()].into();
         assert_eq!(to_redeliver(&list, &known, since), [8, 1]);
@@ -362,7 +384,10 @@ mod tests {
             next_link(&h).as_deref(),
             Some("https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_2")
         );
-        h.insert(http::header::LINK, "<https://x/first>; rel=\"first\"".parse().unwrap());
+        h.insert(
+            http::header::LINK,
+            "<https://x/first>; rel=\"first\"".parse().unwrap(),
+        );
         assert_eq!(next_link(&h), None);
     }
 }

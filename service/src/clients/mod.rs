@@ -151,8 +151,8 @@ pub async fn send(
     not_found_ok: bool,
 ) -> Result<Option<Answer>, HandleError> {
     let (client, request) = request.build_split();
-    let request = request
-        .map_err(|_| HandleError::permanent(format!("{api} request could not be built")))?;
+    let request =
+        request.map_err(|_| HandleError::permanent(format!("{api} request could not be built")))?;
     let kind = api.split_whitespace().next().unwrap_or("api");
     let provider = crate::breaker::provider_for(kind, request.url());
     crate::breaker::check(&provider, api)?;

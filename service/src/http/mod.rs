@@ -346,7 +346,9 @@ async fn metrics(state: Arc<AppState>) -> Response {
         Err(e) => tracing::warn!(error = %e, "could not read queue depth"),
     }
     match state.store.provider_overview().await {
-        Ok(p) => state.metrics.set_providers(&crate::metrics::provider_gauges(&p, crate::store::now_ms())),
+        Ok(p) => state
+            .metrics
+            .set_providers(&crate::metrics::provider_gauges(&p, crate::store::now_ms())),
         Err(e) => tracing::warn!(error = %e, "could not read provider states"),
     }
     // Count this scrape before rendering so the output includes it.

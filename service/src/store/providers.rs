@@ -74,7 +74,15 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(provider, retry_at, failures, since, last_error, probe_owner, probe_expires_at)| {
+                |(
+                    provider,
+                    retry_at,
+                    failures,
+                    since,
+                    last_error,
+                    probe_owner,
+                    probe_expires_at,
+                )| {
                     ProviderState {
                         provider,
                         retry_at,

@@ -414,8 +414,16 @@ impl Store {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<ClaimedRow>, StoreError> {
-        self.claim_with(CLAIM_SQLITE, CLAIM_POSTGRES, owner, now, lease_ms, limit, "")
-            .await
+        self.claim_with(
+            CLAIM_SQLITE,
+            CLAIM_POSTGRES,
+            owner,
+            now,
+            lease_ms,
+            limit,
+            "",
+        )
+        .await
     }
 
     /// Claims the one row that probes `provider` (which backs off): the oldest row waiting for
@@ -428,7 +436,15 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Option<ClaimedRow>, StoreError> {
         let mut rows = self
-            .claim_with(PROBE_SQLITE, PROBE_POSTGRES, owner, now, lease_ms, 1, provider)
+            .claim_with(
+                PROBE_SQLITE,
+                PROBE_POSTGRES,
+                owner,
+                now,
+                lease_ms,
+                1,
+                provider,
+            )
             .await?;
         Ok(rows.pop())
     }
@@ -665,8 +681,19 @@ impl Store {
                 .bind(now)
                 .fetch_all(&mut *tx)
                 .await?;
-            for (source, key, kind, attempts, last_error, received_at, waiting_on, order, k, n, c) in
-                &gone
+            for (
+                source,
+                key,
+                kind,
+                attempts,
+                last_error,
+                received_at,
+                waiting_on,
+                order,
+                k,
+                n,
+                c,
+            ) in &gone
             {
                 let reason = format!(
                     "gave up after {} h waiting for {}: {}",
@@ -788,7 +815,18 @@ impl Store {
 
     /// The most recent given-up events, newest first.
     pub async fn failures(&self, limit: u32) -> Result<Vec<FailureRecord>, StoreError> {
-        type Row = (i64, String, bool, String, String, String, i32, String, i64, i64);
+        type Row = (
+            i64,
+            String,
+            bool,
+            String,
+            String,
+            String,
+            i32,
+            String,
+            i64,
+            i64,
+        );
         let rows: Vec<Row> = on_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT id, cause, key_id IS NOT NULL, source, dedupe_key, kind, attempts, reason,

@@ -90,9 +90,9 @@ impl Store {
         ] {
             let events: Vec<EventRow> = on_pool!(self, |pool| {
                 sqlx::query_as(select)
-                .bind(&current)
-                .fetch_all(pool)
-                .await?
+                    .bind(&current)
+                    .fetch_all(pool)
+                    .await?
             });
             for (id, source, dedupe_key, key_id, nonce, ciphertext) in events {
                 let old = Sealed {
@@ -112,14 +112,14 @@ impl Store {
                 };
                 let n = on_pool!(self, |pool| {
                     sqlx::query(update)
-                    .bind(&new.key_id)
-                    .bind(&new.nonce)
-                    .bind(&new.ciphertext)
-                    .bind(id)
-                    .bind(&old.nonce)
-                    .execute(pool)
-                    .await?
-                    .rows_affected()
+                        .bind(&new.key_id)
+                        .bind(&new.nonce)
+                        .bind(&new.ciphertext)
+                        .bind(id)
+                        .bind(&old.nonce)
+                        .execute(pool)
+                        .await?
+                        .rows_affected()
                 });
                 report.events += n;
             }

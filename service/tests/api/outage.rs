@@ -111,7 +111,12 @@ fn poster(servers: &[(&str, &MockServer)]) -> Arc<Poster> {
     Arc::new(Poster {
         urls: servers
             .iter()
-            .map(|(name, s)| (name.to_string(), format!("{}/api/chat.postMessage", s.uri())))
+            .map(|(name, s)| {
+                (
+                    name.to_string(),
+                    format!("{}/api/chat.postMessage", s.uri()),
+                )
+            })
             .collect(),
         http: reqwest::Client::new(),
         handled: AtomicUsize::new(0),
@@ -166,7 +171,10 @@ fn assert_in_order_per_pr(accepted: &[String]) {
         let (pr, seq) = k.rsplit_once('-').unwrap();
         let seq: u32 = seq.parse().unwrap();
         if let Some(prev) = last.insert(pr, seq) {
-            assert!(prev < seq, "{pr}: {seq} delivered after {prev}: {accepted:?}");
+            assert!(
+                prev < seq,
+                "{pr}: {seq} delivered after {prev}: {accepted:?}"
+            );
         }
     }
 }

@@ -293,7 +293,10 @@ impl FakeSlack {
             .iter()
             .map(|m| {
                 (
-                    m["metadata"]["event_payload"]["key"].as_str().unwrap_or_default().to_string(),
+                    m["metadata"]["event_payload"]["key"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     m["thread_ts"].as_str().map(str::to_string),
                     m["ts"].as_str().unwrap_or_default().to_string(),
                 )

@@ -32,7 +32,11 @@ async fn deliver_scenario(app: &SyncApp) {
         opened["pull_request"]["number"] = json!(n);
         let (status, text) = app
             .app
-            .github("pull_request", &format!("open-{n}"), serde_json::to_vec(&opened).unwrap())
+            .github(
+                "pull_request",
+                &format!("open-{n}"),
+                serde_json::to_vec(&opened).unwrap(),
+            )
             .await;
         assert_eq!(status, 200, "{text}");
     }
@@ -42,7 +46,11 @@ async fn deliver_scenario(app: &SyncApp) {
         comment["comment"]["id"] = json!(9000 + n);
         let (status, text) = app
             .app
-            .github("issue_comment", &format!("comment-{n}"), serde_json::to_vec(&comment).unwrap())
+            .github(
+                "issue_comment",
+                &format!("comment-{n}"),
+                serde_json::to_vec(&comment).unwrap(),
+            )
             .await;
         assert_eq!(status, 200, "{text}");
     }
@@ -66,7 +74,9 @@ fn assert_delivered_once_in_order(slack: &FakeSlack) -> usize {
             parents.insert(pr.to_string(), ts.clone());
         } else {
             let pr = pr.rsplit_once(':').unwrap().0; // `...#N:issue_comment` + `:ID`
-            let parent = parents.get(pr).unwrap_or_else(|| panic!("reply {key} before its parent"));
+            let parent = parents
+                .get(pr)
+                .unwrap_or_else(|| panic!("reply {key} before its parent"));
             assert_eq!(thread.as_ref(), Some(parent), "{key} in its PR's thread");
         }
     }
