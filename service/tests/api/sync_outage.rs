@@ -168,3 +168,103 @@ matrix! {
         );
     }
 }
+
+/// A fake GitHub for the Slack → GitHub direction: while down, 502 for everything; when up, it
+/// creates PR #2 conversation comments (checking the token) and lists them for the adoption
+/// lookup of retried events.
+#[derive(Clone, Default)]
+struct FlakyGitHub {
+    down: Arc<std::sync::atomic::AtomicBool>,
+    calls_while_down: Arc<std::sync::atomic::AtomicUsize>,
+    created: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl wiremock::Respond for FlakyGitHub {
+    fn respond(&self, r: &wiremock::Request) -> wiremock::ResponseTemplate {
+        use std::sync::atomic::Ordering;
+        if self.down.load(Ordering::SeqCst) {
+            self.calls_while_down.fetch_add(1, Ordering::SeqCst);
+            return wiremock::ResponseTemplate::new(502);
+        }
+        let auth = r.headers.get("authorization").and_then(|v| v.to_str().ok());
+        assert_eq!(auth, Some(format!("Bearer {GITHUB_TOKEN}").as_str()));
+        let comments = format!("/repos/{REPO}/issues/2/comments");
+        let mut created = self.created.lock().unwrap();
+        match (r.method.as_str(), r.url.path()) {
+            ("POST", p) if p == comments => {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                created.push(body["body"].as_str().unwrap().to_string());
+                wiremock::ResponseTemplate::new(201)
+                    .set_body_json(json!({"id": 7000 + created.len()}))
+            }
+            ("GET", p) if p == comments => wiremock::ResponseTemplate::new(200).set_body_json(
+                created
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| json!({"id": 7001 + i, "body": b}))
+                    .collect::<Vec<_>>(),
+            ),
+            _ => {
+                wiremock::ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))
+            }
+        }
+    }
+}
+
+matrix! {
+    async fn a_github_outage_holds_slack_replies_while_slack_bound_events_flow(db) {
+        use std::sync::atomic::Ordering;
+        let app = spawn_sync_app(db).await;
+        let gh = FlakyGitHub::default();
+        wiremock::Mock::given(wiremock::matchers::any()).respond_with(gh.clone()).mount(&app.github).await;
+        app.github("pull_request", "open-2", &fixture("pull_request.opened.payload.json")).await;
+        let parent = FakeSlack::ts(1);
+        gh.down.store(true, Ordering::SeqCst);
+        // Five replies in PR #2's Slack thread (→ GitHub comments), and ten other PRs opened
+        // (→ Slack only).
+        for i in 1..=5 {
+            let reply = slack_reply(CHANNEL, JANE, &format!("Slack answer number {i} during the outage"), &format!("1700000200.00000{i}"), &parent);
+            let (status, _) = app.app.slack(slack_envelope(&format!("Ev-out-{i}"), reply)).await;
+            assert_eq!(status, 200);
+        }
+        for n in 3..=12 {
+            let mut opened = fixture("pull_request.opened.payload.json");
+            opened["number"] = json!(n);
+            opened["pull_request"]["number"] = json!(n);
+            let (status, _) = app.app.github("pull_request", &format!("open-{n}"), serde_json::to_vec(&opened).unwrap()).await;
+            assert_eq!(status, 200);
+        }
+        let clock = Arc::new(ManualClock::new(now_ms()));
+        let handler = sync_handler(app.store(), vault(1), &app.slack, &app.github, &app.gitlab);
+        let w = Worker::new(app.store().clone(), vault(1), Arc::new(handler), Metrics::new(), settings())
+            .with_clock(clock.clone());
+        for _ in 0..600 {
+            let r = w.run_once().await.unwrap();
+            assert_eq!(r.failed, 0, "{r:?}");
+            clock.advance(Duration::from_secs(1));
+        }
+        // Slack-bound events flowed; the replies wait, in order, for GitHub.
+        assert_eq!(app.slack.posted().len(), 1 + 10, "parents of PRs 3..12 posted during the GitHub outage");
+        assert!(gh.created.lock().unwrap().is_empty());
+        assert_eq!(app.app.queued().await, 5);
+        let during = gh.calls_while_down.load(Ordering::SeqCst);
+        assert!(during <= 1 + 70, "{during} calls to GitHub during 10 minutes (one probe per 10 s)");
+
+        gh.down.store(false, Ordering::SeqCst);
+        let recovered = clock.now_ms();
+        while gh.created.lock().unwrap().len() < 5 || app.app.queued().await > 0 {
+            assert!(clock.now_ms() - recovered < 15_000, "not caught up 15 s after GitHub recovered");
+            w.run_once().await.unwrap();
+            clock.advance(Duration::from_millis(250));
+        }
+        let caught_up_ms = clock.now_ms() - recovered;
+        let created = gh.created.lock().unwrap().clone();
+        let expected: Vec<String> = (1..=5).map(|i| format!("**Jane Doe** (via Slack): Slack answer number {i} during the outage")).collect();
+        assert_eq!(created, expected, "each reply once, in order");
+        app.assert_clean().await;
+        eprintln!(
+            "GitHub outage 10 min (manual clock, {}): 5/5 comments + 10/10 parents delivered, 0 duplicates, 0 given up, {during} calls to GitHub while down, last delivery {caught_up_ms} ms after recovery",
+            pool_kind(app.store())
+        );
+    }
+}
