@@ -171,7 +171,7 @@ async fn drive(
                     Scenario::SlackEvent => {
                         let n = counter.fetch_add(1, Ordering::Relaxed);
                         let body = format!(
-                            r#"{{"token":"x","team_id":"T0001","api_app_id":"A0001","type":"event_callback","event_id":"Ev{run_id}x{conn}x{n}","event_time":1700000000,"event":{{"type":"message","channel":"C0001","user":"U0001","text":"load test message {n}","ts":"1700000000.{n:06}","thread_ts":"1699999999.000100"}}}}"#
+                            r#"{{"token":"x","team_id":"T0001","api_app_id":"A0001","type":"event_callback","event_id":"Ev{run_id}x{conn}x{n}","event_time":1700000000,"event":{{"type":"message","channel":"C0001","user":"U0001","text":"load test message {n}","ts":"1700000000.{n:06}"}}}}"#
                         );
                         let ts = now_ms() / 1000;
                         client

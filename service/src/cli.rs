@@ -45,7 +45,7 @@ pub enum Command {
     /// Explicit Slack user ↔ forge login mapping.
     #[command(subcommand)]
     User(UserCommand),
-    /// Queue depth and recent permanent failures.
+    /// Queue depth, provider outages, given-up events and their replay.
     #[command(subcommand)]
     Queue(QueueCommand),
     /// AI pull-request summaries: the LLM API key (read from stdin) and status.
@@ -200,11 +200,18 @@ pub enum UserCommand {
 /// `queue ...`
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
-    /// Show queue depth and the most recent permanent failures.
+    /// Show queue depth, each provider's state (ok / backing off until ...) with the events
+    /// waiting for it, the last reconciliation, and the most recent given-up events.
     Status {
         /// How many failures to show.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+    },
+    /// Put given-up events back in the queue (all that kept their payload, or `--id` ones).
+    RetryFailed {
+        /// A failure id from `queue status` (repeatable); all when omitted.
+        #[arg(long = "id")]
+        ids: Vec<i64>,
     },
 }
 
@@ -285,6 +292,43 @@ async fn open_store(env: &impl Lookup) -> Result<Store, CliError> {
 
 fn team(value: &str) -> Result<String, CliError> {
     Ok(parse_slack_id("team", &['T', 'E'], value)?)
+}
+
+/// `provider slack:slack.com  backing off until T (since T, N failures: reason)  waiting N, oldest Ns`
+fn provider_line(p: &crate::store::ProviderOverview, now: i64) -> String {
+    let state = match &p.backoff {
+        None => "ok".to_string(),
+        Some(b) => format!(
+            "backing off until {} (since {}, {} failure(s): {})",
+            format_time(b.retry_at),
+            format_time(b.since),
+            b.failures,
+            b.last_error
+        ),
+    };
+    let oldest = p.oldest_received_at.map_or(String::new(), |at| {
+        format!(", oldest {} s", (now - at).max(0) / 1000)
+    });
+    format!(
+        "provider {}\t{state}\twaiting {}{oldest}",
+        p.provider, p.waiting
+    )
+}
+
+/// `reconciliation NAME  last run T  listed N, redelivery requested N  (error)`
+fn reconciliation_line(r: &crate::store::ReconciliationRun) -> String {
+    let ended = match (r.finished_at, &r.error) {
+        (None, _) => "running or interrupted".to_string(),
+        (Some(at), None) => format!("finished {}", format_time(at)),
+        (Some(at), Some(e)) => format!("failed {}: {e}", format_time(at)),
+    };
+    format!(
+        "reconciliation {}\tlast run {}\t{ended}\tlisted {}, redelivery requested {}",
+        r.name,
+        format_time(r.started_at),
+        r.listed,
+        r.requested
+    )
 }
 
 fn format_time(ms: i64) -> String {
@@ -562,20 +606,44 @@ pub async fn run(
                 out,
                 format!("queued events: {}", store.queue_depth().await?),
             )?;
+            let now = crate::store::now_ms();
+            for p in store.provider_overview().await? {
+                write(out, provider_line(&p, now))?;
+            }
+            for r in store.reconciliations().await? {
+                write(out, reconciliation_line(&r))?;
+            }
             for f in store.failures(limit).await? {
                 write(
                     out,
                     format!(
-                        "failed {}\t{}\t{}\t{}\tattempts {}\t{}",
+                        "failed {}\t{}\t{}\t{}\tattempts {}\t{}\tid {} ({}{})",
                         format_time(f.failed_at),
                         f.source,
                         f.kind,
                         f.dedupe_key,
                         f.attempts,
-                        f.reason
+                        f.reason,
+                        f.id,
+                        f.cause,
+                        if f.replayable {
+                            ", replayable"
+                        } else {
+                            ", no payload kept"
+                        }
                     ),
                 )?;
             }
+        }
+        Command::Queue(QueueCommand::RetryFailed { ids }) => {
+            let store = open_store(env).await?;
+            let n = store.requeue_failures(&ids, crate::store::now_ms()).await?;
+            if n == 0 && !ids.is_empty() {
+                return Err(CliError::Usage(
+                    "no replayable given-up event has those ids (see `queue status`)".into(),
+                ));
+            }
+            write(out, format!("requeued {n} given-up event(s)"))?;
         }
     }
     Ok(())

@@ -44,9 +44,19 @@ pub struct WorkerSettings {
     /// How long a claim is exclusive (`CODEREVIEW_SYNC_LEASE_SECONDS`). A crashed worker's
     /// events become claimable again after this long; a handler is cut off before it ends.
     pub lease: Duration,
-    /// Attempts before an event that keeps asking for a retry is recorded as failed
-    /// (`CODEREVIEW_SYNC_MAX_ATTEMPTS`).
+    /// Retries for errors that are not a provider outage (handler panic or timeout, database)
+    /// before the event is given up (`CODEREVIEW_SYNC_MAX_ATTEMPTS`). Provider outages (429,
+    /// 5xx, timeouts, connection errors) never count here: see `max_event_age`.
     pub max_attempts: u32,
+    /// How long an event keeps waiting out provider outages before it is given up (and kept
+    /// for `queue retry-failed`) (`CODEREVIEW_SYNC_MAX_EVENT_AGE`, default 72h).
+    pub max_event_age: Duration,
+    /// First delay between probes of a provider that backs off; doubles per failed probe.
+    pub probe_base: Duration,
+    /// Longest delay between probes when the provider gives no `Retry-After`
+    /// (`CODEREVIEW_SYNC_PROBE_MAX`, default 10s): bounds how long after a recovery the queue
+    /// starts catching up.
+    pub probe_max: Duration,
     /// How often an idle worker looks for due events (other replicas' events, retries).
     pub poll_interval: Duration,
     /// First retry delay; doubles per attempt.
@@ -65,6 +75,9 @@ impl Default for WorkerSettings {
             concurrency: 32,
             lease: Duration::from_secs(60),
             max_attempts: 10,
+            max_event_age: Duration::from_secs(72 * 3600),
+            probe_base: Duration::from_secs(1),
+            probe_max: Duration::from_secs(10),
             poll_interval: Duration::from_millis(500),
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(15 * 60),
@@ -290,8 +303,35 @@ fn number_var(env: &impl Lookup, name: &str, default: u32, min: u32) -> Result<u
     }
 }
 
-/// Worker tuning from `CODEREVIEW_SYNC_WORKER_CONCURRENCY`, `CODEREVIEW_SYNC_LEASE_SECONDS` and
-/// `CODEREVIEW_SYNC_MAX_ATTEMPTS`.
+/// A duration written as a number and a unit (`90s`, `15m`, `72h`, `3d`; a bare number is
+/// seconds), at least one second.
+fn duration_var(env: &impl Lookup, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    let Some(raw) = env(name) else {
+        return Ok(default);
+    };
+    let v = raw.trim();
+    let (digits, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let scale = match unit.trim() {
+        "" | "s" => Some(1),
+        "m" => Some(60),
+        "h" => Some(3600),
+        "d" => Some(86_400),
+        _ => None,
+    };
+    match (digits.parse::<u64>(), scale) {
+        (Ok(n), Some(scale)) if n >= 1 => n
+            .checked_mul(scale)
+            .map(Duration::from_secs)
+            .ok_or_else(|| ConfigError(format!("{name} is too large: `{raw}`"))),
+        _ => Err(ConfigError(format!(
+            "{name} must be a duration such as 90s, 15m, 72h or 3d, got `{raw}`"
+        ))),
+    }
+}
+
+/// Worker tuning from `CODEREVIEW_SYNC_WORKER_CONCURRENCY`, `CODEREVIEW_SYNC_LEASE_SECONDS`,
+/// `CODEREVIEW_SYNC_MAX_ATTEMPTS`, `CODEREVIEW_SYNC_MAX_EVENT_AGE` and
+/// `CODEREVIEW_SYNC_PROBE_MAX`.
 pub fn worker_settings(env: &impl Lookup) -> Result<WorkerSettings, ConfigError> {
     let defaults = WorkerSettings::default();
     Ok(WorkerSettings {
@@ -313,6 +353,8 @@ pub fn worker_settings(env: &impl Lookup) -> Result<WorkerSettings, ConfigError>
             defaults.max_attempts,
             1,
         )?,
+        max_event_age: duration_var(env, "CODEREVIEW_SYNC_MAX_EVENT_AGE", defaults.max_event_age)?,
+        probe_max: duration_var(env, "CODEREVIEW_SYNC_PROBE_MAX", defaults.probe_max)?,
         ..defaults
     })
 }
@@ -714,5 +756,28 @@ mod tests {
             derive_state_key(KEY).unwrap(),
             derive_state_key("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap()
         );
+    }
+
+    #[test]
+    fn outage_limits_are_durations() {
+        let w = worker_settings(&env(&[])).unwrap();
+        assert_eq!(w.max_event_age, Duration::from_secs(72 * 3600));
+        assert_eq!(w.probe_max, Duration::from_secs(10));
+        let w = worker_settings(&env(&[
+            ("CODEREVIEW_SYNC_MAX_EVENT_AGE", "3d"),
+            ("CODEREVIEW_SYNC_PROBE_MAX", "30"),
+        ]))
+        .unwrap();
+        assert_eq!(w.max_event_age, Duration::from_secs(3 * 86_400));
+        assert_eq!(w.probe_max, Duration::from_secs(30));
+        for bad in ["", "0h", "72 hours", "-1s", "1.5h"] {
+            let err = worker_settings(&env(&[("CODEREVIEW_SYNC_MAX_EVENT_AGE", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("CODEREVIEW_SYNC_MAX_EVENT_AGE must be a duration"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

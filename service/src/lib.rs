@@ -6,14 +6,18 @@
 //! ([`store`]). The library is what the binary runs; tests and examples compose the same
 //! pieces with their own handlers through [`startup::Application`].
 
+pub mod breaker;
 pub mod cli;
 pub mod clients;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod ordering;
 pub mod queue;
+pub mod redeliver;
 pub mod secret;
 pub mod startup;
 pub mod store;

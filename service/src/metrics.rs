@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use prometheus::{
     Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    Opts, Registry, TextEncoder,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::domain::Source;
@@ -28,6 +28,11 @@ struct Inner {
     processing: HistogramVec,
     retries: IntCounterVec,
     failures: IntCounterVec,
+    given_up: IntCounterVec,
+    provider_backing_off: IntGaugeVec,
+    provider_retry_at: IntGaugeVec,
+    provider_waiting: IntGaugeVec,
+    provider_oldest: IntGaugeVec,
     ai_posted: IntCounter,
     ai_failures: IntCounterVec,
     ai_llm_seconds: Histogram,
@@ -134,6 +139,37 @@ impl Metrics {
             "Events given up on and recorded in event_failures, by source",
             &["source"],
         );
+        let given_up = counter(
+            &registry,
+            "codereview_sync_events_given_up_total",
+            "Events given up (kept for `queue retry-failed`), by source and cause: permanent \
+             (cannot succeed on retry), expired (provider outage past the age limit), attempts \
+             (other errors past CODEREVIEW_SYNC_MAX_ATTEMPTS). Alert on any increase.",
+            &["source", "cause"],
+        );
+        let gauge = |name: &str, help: &str| {
+            let metric = IntGaugeVec::new(Opts::new(name, help), &["provider"]).expect("valid");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("metric registered once");
+            metric
+        };
+        let provider_backing_off = gauge(
+            "codereview_sync_provider_backing_off",
+            "1 while a provider (slack:HOST, github:HOST, gitlab:HOST) backs off after failures",
+        );
+        let provider_retry_at = gauge(
+            "codereview_sync_provider_next_probe_timestamp_seconds",
+            "When a backing-off provider is probed next (Unix time)",
+        );
+        let provider_waiting = gauge(
+            "codereview_sync_provider_waiting_events",
+            "Events waiting for a provider to come back",
+        );
+        let provider_oldest = gauge(
+            "codereview_sync_provider_oldest_waiting_seconds",
+            "Age of the oldest event waiting for a provider",
+        );
         let ai_posted = IntCounter::new(
             "codereview_sync_ai_summaries_posted_total",
             "AI pull-request summaries posted",
@@ -166,6 +202,9 @@ impl Metrics {
         for source in [Source::Slack, Source::GitHub, Source::GitLab] {
             retries.with_label_values(&[source.as_str()]);
             failures.with_label_values(&[source.as_str()]);
+            for cause in ["permanent", "expired", "attempts"] {
+                given_up.with_label_values(&[source.as_str(), cause]);
+            }
         }
         Self {
             inner: Arc::new(Inner {
@@ -177,6 +216,11 @@ impl Metrics {
                 processing,
                 retries,
                 failures,
+                given_up,
+                provider_backing_off,
+                provider_retry_at,
+                provider_waiting,
+                provider_oldest,
                 ai_posted,
                 ai_failures,
                 ai_llm_seconds,
@@ -234,6 +278,42 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts an event given up (`cause`: permanent, expired, attempts); also counted in
+    /// `codereview_sync_event_failures_total`.
+    pub fn event_given_up(&self, source: Source, cause: &str) {
+        self.event_failed(source);
+        self.inner
+            .given_up
+            .with_label_values(&[source.as_str(), cause])
+            .inc();
+    }
+
+    /// Replaces the per-provider gauges (read at scrape time from the shared queue state).
+    pub fn set_providers(&self, providers: &[ProviderGauge]) {
+        let i = &self.inner;
+        for g in [
+            &i.provider_backing_off,
+            &i.provider_retry_at,
+            &i.provider_waiting,
+            &i.provider_oldest,
+        ] {
+            g.reset();
+        }
+        for p in providers {
+            let l = [p.provider.as_str()];
+            i.provider_backing_off
+                .with_label_values(&l)
+                .set(i64::from(p.backing_off));
+            if let Some(at) = p.next_probe_at {
+                i.provider_retry_at.with_label_values(&l).set(at / 1000);
+            }
+            i.provider_waiting.with_label_values(&l).set(p.waiting);
+            i.provider_oldest
+                .with_label_values(&l)
+                .set(p.oldest_waiting_secs);
+        }
+    }
+
     /// Counts an AI summary posted.
     pub fn ai_summary_posted(&self) {
         self.inner.ai_posted.inc();
@@ -260,6 +340,40 @@ impl Metrics {
     }
 }
 
+/// One provider's line in the gauges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderGauge {
+    /// `slack:HOST`, `github:HOST`, `gitlab:HOST`.
+    pub provider: String,
+    /// Whether it backs off now.
+    pub backing_off: bool,
+    /// When it is probed next (ms), while it backs off.
+    pub next_probe_at: Option<i64>,
+    /// Events waiting for it.
+    pub waiting: i64,
+    /// Age of the oldest of them.
+    pub oldest_waiting_secs: i64,
+}
+
+/// The gauges for each provider of `overview`, as of `now` (ms).
+pub fn provider_gauges(
+    overview: &[crate::store::ProviderOverview],
+    now: i64,
+) -> Vec<ProviderGauge> {
+    overview
+        .iter()
+        .map(|o| ProviderGauge {
+            provider: o.provider.clone(),
+            backing_off: o.backoff.is_some(),
+            next_probe_at: o.backoff.as_ref().map(|b| b.retry_at),
+            waiting: o.waiting,
+            oldest_waiting_secs: o
+                .oldest_received_at
+                .map_or(0, |at| (now - at).max(0) / 1000),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +390,14 @@ mod tests {
         m.ai_summary_posted();
         m.ai_summary_failed("timeout");
         m.ai_summary_llm_time(Duration::from_millis(700));
+        m.event_given_up(Source::Slack, "expired");
+        m.set_providers(&[ProviderGauge {
+            provider: "slack:slack.com".into(),
+            backing_off: true,
+            next_probe_at: Some(1_700_000_000_000),
+            waiting: 45,
+            oldest_waiting_secs: 600,
+        }]);
         let text = m.render();
         for needle in [
             "codereview_sync_http_requests_total{endpoint=\"/healthz\",status=\"200\"} 1",
@@ -288,6 +410,13 @@ mod tests {
             "codereview_sync_ai_summary_failures_total{reason=\"timeout\"} 1",
             "codereview_sync_ai_summary_failures_total{reason=\"refusal\"} 0",
             "codereview_sync_ai_summary_llm_seconds_count 1",
+            "codereview_sync_events_given_up_total{cause=\"expired\",source=\"slack\"} 1",
+            "codereview_sync_events_given_up_total{cause=\"permanent\",source=\"github\"} 0",
+            "codereview_sync_event_failures_total{source=\"slack\"} 1",
+            "codereview_sync_provider_backing_off{provider=\"slack:slack.com\"} 1",
+            "codereview_sync_provider_next_probe_timestamp_seconds{provider=\"slack:slack.com\"} 1700000000",
+            "codereview_sync_provider_waiting_events{provider=\"slack:slack.com\"} 45",
+            "codereview_sync_provider_oldest_waiting_seconds{provider=\"slack:slack.com\"} 600",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

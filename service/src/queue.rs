@@ -1,6 +1,11 @@
 //! The worker side of the durable queue: claim due events, open their sealed payloads, hand
-//! them to an [`EventHandler`], and record the outcome (delete, retry with backoff, or record
-//! a permanent failure).
+//! them to an [`EventHandler`], and record the outcome (delete, retry with backoff, wait for a
+//! provider, or give up keeping the payload for `queue retry-failed`).
+//!
+//! Provider outages are not failures: an event that found Slack (or a forge host) down waits
+//! for that provider ([`crate::breaker`]); the provider is probed by one event at a time, and
+//! a probe that gets through releases every waiting event at once. Such events are given up
+//! only after `max_event_age`; `max_attempts` bounds the other retries (panics, timeouts).
 //!
 //! [`Worker::run_once`] is one deterministic step, public so tests drive the queue without
 //! sleeping: it claims a batch, runs the handlers concurrently, deletes the successes in one
@@ -18,10 +23,12 @@ use futures::FutureExt as _;
 use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, watch};
 
+use crate::breaker::{Breakers, CallScope, probe_delay};
+use crate::clock::{Clock, SystemClock};
 use crate::config::WorkerSettings;
 use crate::domain::Source;
 use crate::metrics::Metrics;
-use crate::store::{ClaimedRow, Store, StoreError, duration_ms, now_ms};
+use crate::store::{ClaimedRow, GiveUpCause, ProviderState, Store, StoreError, duration_ms};
 use crate::vault::Vault;
 
 /// The longest `Retry-After` we honour; anything longer is treated as this.
@@ -90,6 +97,19 @@ pub enum HandleError {
         /// What went wrong.
         reason: String,
     },
+    /// A provider (Slack, one forge host) is down or rate limiting: 429, 5xx, a timeout or a
+    /// connection error from its API, or the call was not made because it backs off. Never
+    /// permanent: the event waits for the provider (see [`crate::breaker`]) and is given up only
+    /// after `CODEREVIEW_SYNC_MAX_EVENT_AGE`.
+    #[error("unavailable: {reason}")]
+    Unavailable {
+        /// The provider (`slack:slack.com`, `github:api.github.com`).
+        provider: String,
+        /// The provider's requested delay, if any.
+        after: Option<Duration>,
+        /// What went wrong.
+        reason: String,
+    },
     /// Retrying cannot help (bad payload, 4xx other than 429): record and drop the event.
     #[error("permanent: {0}")]
     Permanent(String),
@@ -127,8 +147,14 @@ pub struct StepReport {
     pub done: usize,
     /// Scheduled for another attempt.
     pub retried: usize,
-    /// Recorded as permanent failures.
+    /// Given up (recorded in `event_failures` with their payload).
     pub failed: usize,
+    /// Set aside to wait for a provider that is down or rate limiting.
+    pub waiting: usize,
+    /// Probes sent to providers that back off.
+    pub probes: usize,
+    /// Events released at once because a probe found their provider back.
+    pub released: u64,
     /// Finished after the lease was lost (another worker may have it now).
     pub lost: usize,
 }
@@ -137,6 +163,7 @@ pub struct StepReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Retried,
+    Waiting,
     Failed,
     Lost,
 }
@@ -149,6 +176,8 @@ pub struct Worker {
     metrics: Metrics,
     settings: WorkerSettings,
     owner: String,
+    clock: Arc<dyn Clock>,
+    breakers: Arc<Breakers>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -210,7 +239,20 @@ impl Worker {
             metrics,
             settings,
             owner: owner_name(),
+            clock: Arc::new(SystemClock),
+            breakers: Arc::default(),
         }
+    }
+
+    /// Uses `clock` instead of the system clock for every time the worker reads or writes
+    /// (tests drive hours of outage in milliseconds).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// The name this worker writes into `lease_owner`.
@@ -225,40 +267,89 @@ impl Worker {
         self.step(&in_flight).await
     }
 
+    /// Probes every provider whose back-off has run out and that nobody else probes: claims
+    /// the oldest event waiting for it, to be handled as its probe. A provider nothing waits
+    /// for is simply closed (the next real call tests it).
+    async fn claim_probes(
+        &self,
+        states: &[ProviderState],
+        now: i64,
+        report: &mut StepReport,
+    ) -> Result<Vec<(ClaimedRow, Option<String>)>, StoreError> {
+        let lease = duration_ms(self.settings.lease);
+        let mut probes = Vec::new();
+        for state in states {
+            let probed = state.probe_owner.is_some() && state.probe_expires_at.unwrap_or(0) > now;
+            if state.retry_at > now || probed {
+                continue;
+            }
+            if !self
+                .store
+                .take_probe(&state.provider, &self.owner, now, lease)
+                .await?
+            {
+                continue;
+            }
+            match self
+                .store
+                .claim_probe(&state.provider, &self.owner, now, lease)
+                .await?
+            {
+                Some(row) => {
+                    report.probes += 1;
+                    probes.push((row, Some(state.provider.clone())));
+                }
+                None => {
+                    self.store
+                        .close_provider(&state.provider, &self.owner, now)
+                        .await?;
+                    self.breakers.close(&state.provider);
+                    tracing::info!(provider = %state.provider, "nothing waits for the provider: back-off ended");
+                }
+            }
+        }
+        Ok(probes)
+    }
+
     async fn step(&self, in_flight: &Mutex<HashSet<i64>>) -> Result<StepReport, StoreError> {
-        let rows = self
-            .store
-            .claim_due(
-                &self.owner,
-                now_ms(),
-                duration_ms(self.settings.lease),
-                self.settings.concurrency,
-            )
-            .await?;
-        let mut report = StepReport {
-            claimed: rows.len(),
-            ..StepReport::default()
-        };
-        if rows.is_empty() {
+        let now = self.now();
+        let mut report = StepReport::default();
+        let states = self.store.provider_states().await?;
+        self.breakers
+            .replace(states.iter().map(|s| s.provider.clone()));
+        let mut work = self.claim_probes(&states, now, &mut report).await?;
+        let room = self.settings.concurrency.saturating_sub(work.len() as u32);
+        if room > 0 {
+            let rows = self
+                .store
+                .claim_due(&self.owner, now, duration_ms(self.settings.lease), room)
+                .await?;
+            work.extend(rows.into_iter().map(|row| (row, None)));
+        }
+        report.claimed = work.len();
+        if work.is_empty() {
             return Ok(report);
         }
         if let Ok(mut set) = in_flight.lock() {
-            set.extend(rows.iter().map(|r| r.id));
+            set.extend(work.iter().map(|(r, _)| r.id));
         }
         let settle = |id: i64| {
             if let Ok(mut set) = in_flight.lock() {
                 set.remove(&id);
             }
         };
-        let handled = futures::future::join_all(rows.into_iter().map(|row| async move {
+        let handled = futures::future::join_all(work.into_iter().map(|(row, probe)| async move {
             let started = Instant::now();
-            let result = self.handle(&row).await;
-            (row, started.elapsed(), result)
+            let scope = Arc::new(CallScope::new(self.breakers.clone(), probe.clone()));
+            let result = scope.clone().run(self.handle(&row)).await;
+            (row, probe, scope, started.elapsed(), result)
         }))
         .await;
-        // Successes are deleted together in one commit; retries and failures (rare) one by one.
+        // Successes are deleted together in one commit; retries and failures one by one.
         let mut succeeded = Vec::with_capacity(handled.len());
-        for (row, elapsed, result) in handled {
+        let mut verdicts = Vec::new();
+        for (row, probe, scope, elapsed, result) in handled {
+            verdicts.push((probe, scope));
             match result {
                 Ok(()) => succeeded.push((row, elapsed)),
                 Err(error) => {
@@ -266,6 +357,7 @@ impl Worker {
                     settle(row.id);
                     match outcome {
                         Outcome::Retried => report.retried += 1,
+                        Outcome::Waiting => report.waiting += 1,
                         Outcome::Failed => report.failed += 1,
                         Outcome::Lost => report.lost += 1,
                     }
@@ -294,7 +386,64 @@ impl Worker {
                 report.lost += 1;
             }
         }
+        // Provider verdicts last, so that events parked in this step are released too.
+        for (probe, scope) in verdicts {
+            report.released += self.record_verdict(&states, probe, &scope).await?;
+        }
         Ok(report)
+    }
+
+    /// What one event's calls say about its providers: a failed call starts or extends that
+    /// provider's back-off; a probe that got through ends it and releases what waited.
+    async fn record_verdict(
+        &self,
+        states: &[ProviderState],
+        probe: Option<String>,
+        scope: &CallScope,
+    ) -> Result<u64, StoreError> {
+        let now = self.now();
+        let failed = scope.failed();
+        for (provider, failure) in &failed {
+            let failures = states
+                .iter()
+                .find(|s| &s.provider == provider)
+                .map_or(0, |s| s.failures);
+            let delay = probe_delay(&self.settings, failures + 1, failure.after);
+            self.store
+                .trip_provider(
+                    provider,
+                    &self.owner,
+                    now,
+                    now.saturating_add(duration_ms(delay)),
+                    &failure.reason,
+                )
+                .await?;
+            if failures == 0 {
+                tracing::warn!(
+                    provider = %provider, reason = %failure.reason,
+                    probe_in_ms = delay.as_millis() as u64,
+                    "provider unavailable: backing off, one probe at a time"
+                );
+            }
+        }
+        let Some(provider) = probe else {
+            return Ok(0);
+        };
+        if failed.contains_key(&provider) {
+            return Ok(0);
+        }
+        if !scope.reached().contains(&provider) {
+            self.store.release_probe(&provider, &self.owner).await?;
+            return Ok(0);
+        }
+        let released = self
+            .store
+            .close_provider(&provider, &self.owner, now)
+            .await?
+            .unwrap_or(0);
+        self.breakers.close(&provider);
+        tracing::info!(provider = %provider, released, "provider answered again: released every waiting event");
+        Ok(released)
     }
 
     /// Opens the payload and runs the handler, bounded by the lease and shielded from panics.
@@ -324,24 +473,64 @@ impl Worker {
         }
     }
 
-    /// Records a handler error: another attempt later, or a permanent failure.
+    /// Records a handler error: wait for a provider, another attempt later, or give up.
     async fn settle_error(
         &self,
         row: &ClaimedRow,
         error: HandleError,
         elapsed: Duration,
     ) -> Result<Outcome, StoreError> {
+        let now = self.now();
         match error {
-            HandleError::Permanent(reason) => self.fail(row, &reason, elapsed).await,
+            HandleError::Permanent(reason) => {
+                self.give_up(row, GiveUpCause::Permanent, &reason, elapsed)
+                    .await
+            }
+            HandleError::Unavailable {
+                provider,
+                after,
+                reason,
+            } => {
+                let age = Duration::from_millis(now.saturating_sub(row.received_at).max(0) as u64);
+                if age >= self.settings.max_event_age {
+                    let reason = format!(
+                        "gave up after {} h of provider outage ({provider}): {reason}",
+                        age.as_secs() / 3600
+                    );
+                    return self
+                        .give_up(row, GiveUpCause::Expired, &reason, elapsed)
+                        .await;
+                }
+                let delay = probe_delay(&self.settings, 1, after);
+                let at = now.saturating_add(duration_ms(delay));
+                if !self
+                    .store
+                    .park(row.id, &self.owner, &provider, at, &reason)
+                    .await?
+                {
+                    return Ok(self.lost(row));
+                }
+                self.metrics.event_retried(row.source);
+                self.metrics.event_processed(row.source, "waiting", elapsed);
+                tracing::info!(
+                    source = %row.source, kind = %row.kind, dedupe_key = %row.dedupe_key,
+                    attempts = row.attempts, provider = %provider, reason = %reason,
+                    "event waits for its provider"
+                );
+                Ok(Outcome::Waiting)
+            }
             HandleError::Retry { after, reason } => {
-                if row.attempts >= self.settings.max_attempts {
-                    let reason = format!("gave up after {} attempts: {reason}", row.attempts);
-                    return self.fail(row, &reason, elapsed).await;
+                let errors = row.hard_errors + 1;
+                if errors >= self.settings.max_attempts {
+                    let reason = format!("gave up after {errors} attempts: {reason}");
+                    return self
+                        .give_up(row, GiveUpCause::Attempts, &reason, elapsed)
+                        .await;
                 }
                 let delay = after
                     .map(|d| d.min(MAX_RETRY_AFTER))
-                    .unwrap_or_else(|| backoff(&self.settings, row.attempts));
-                let at = now_ms().saturating_add(duration_ms(delay));
+                    .unwrap_or_else(|| backoff(&self.settings, errors));
+                let at = now.saturating_add(duration_ms(delay));
                 if !self
                     .store
                     .schedule_retry(row.id, &self.owner, at, &reason)
@@ -361,26 +550,49 @@ impl Worker {
         }
     }
 
-    async fn fail(
+    async fn give_up(
         &self,
         row: &ClaimedRow,
+        cause: GiveUpCause,
         reason: &str,
         elapsed: Duration,
     ) -> Result<Outcome, StoreError> {
         let kept = self
             .store
-            .record_failure(row, &self.owner, reason, now_ms())
+            .give_up(row, &self.owner, cause, reason, self.now())
             .await?;
         if !kept {
             return Ok(self.lost(row));
         }
-        self.metrics.event_failed(row.source);
+        self.metrics.event_given_up(row.source, cause.as_str());
         self.metrics.event_processed(row.source, "failed", elapsed);
         tracing::error!(
             source = %row.source, kind = %row.kind, dedupe_key = %row.dedupe_key,
-            attempts = row.attempts, reason = %reason, "event failed permanently"
+            attempts = row.attempts, cause = cause.as_str(), reason = %reason,
+            "event given up (kept for `queue retry-failed`)"
         );
         Ok(Outcome::Failed)
+    }
+
+    /// Gives up the events that have waited for a provider longer than `max_event_age`
+    /// (they are not claimed while it backs off, so no attempt would notice). Run every minute
+    /// by [`Worker::run`]; public so tests with a manual clock call it.
+    pub async fn expire_waiting(&self) -> Result<usize, StoreError> {
+        let now = self.now();
+        let cutoff = now.saturating_sub(duration_ms(self.settings.max_event_age));
+        let gone = self.store.expire_waiting(cutoff, now).await?;
+        for source in &gone {
+            self.metrics
+                .event_given_up(*source, GiveUpCause::Expired.as_str());
+        }
+        if !gone.is_empty() {
+            tracing::error!(
+                given_up = gone.len(),
+                max_age_s = self.settings.max_event_age.as_secs(),
+                "events waited for a provider past the age limit: given up (kept for `queue retry-failed`)"
+            );
+        }
+        Ok(gone.len())
     }
 
     fn lost(&self, row: &ClaimedRow) -> Outcome {
@@ -397,13 +609,20 @@ impl Worker {
     /// replica (or the next start) picks them up at once.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>, wake: Arc<Notify>) {
         let mut last_prune: Option<Instant> = None;
+        let mut last_expiry: Option<Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
             }
+            if last_expiry.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                last_expiry = Some(Instant::now());
+                if let Err(e) = self.expire_waiting().await {
+                    tracing::warn!(error = %e, "could not expire old waiting events");
+                }
+            }
             if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
                 last_prune = Some(Instant::now());
-                let cutoff = now_ms() - duration_ms(self.settings.dedupe_retention);
+                let cutoff = self.now() - duration_ms(self.settings.dedupe_retention);
                 match self.store.prune_deliveries(cutoff).await {
                     Ok(n) if n > 0 => tracing::info!(pruned = n, "forgot old delivery ids"),
                     Ok(_) => {}

@@ -141,12 +141,23 @@ impl Answer {
 /// Sends a request and classifies the outcome: transport errors and timeouts are retried,
 /// statuses go through [`classify_response`]. `not_found_ok` turns a 404 into `Ok(None)`
 /// (deleting something already gone is success).
+///
+/// Every call is attributed to its provider (`api`'s first word and the URL's host, see
+/// [`crate::breaker`]): a provider that backs off is not called at all, and a transient failure
+/// comes back as [`HandleError::Unavailable`] for that provider.
 pub async fn send(
     api: &str,
     request: reqwest::RequestBuilder,
     not_found_ok: bool,
 ) -> Result<Option<Answer>, HandleError> {
-    let response = request.send().await.map_err(|e| {
+    let (client, request) = request.build_split();
+    let request =
+        request.map_err(|_| HandleError::permanent(format!("{api} request could not be built")))?;
+    let kind = api.split_whitespace().next().unwrap_or("api");
+    let provider = crate::breaker::provider_for(kind, request.url());
+    crate::breaker::check(&provider, api)?;
+    let transient = |e: HandleError| crate::breaker::transient(&provider, e);
+    let response = client.execute(request).await.map_err(|e| {
         let what = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {
@@ -154,18 +165,27 @@ pub async fn send(
         } else {
             "failed"
         };
-        HandleError::retry(format!("{api} {what}"))
+        transient(HandleError::retry(format!("{api} {what}")))
     })?;
     let status = response.status();
     let headers = response.headers().clone();
     if not_found_ok && status == StatusCode::NOT_FOUND {
+        crate::breaker::answered(&provider);
         return Ok(None);
     }
-    classify_response(api, status, &headers, SystemTime::now())?;
+    if let Err(e) = classify_response(api, status, &headers, SystemTime::now()) {
+        if matches!(e, HandleError::Retry { .. }) {
+            return Err(transient(e));
+        }
+        // A 4xx is an answer: the provider is up, the request cannot succeed.
+        crate::breaker::answered(&provider);
+        return Err(e);
+    }
     let body = response
         .bytes()
         .await
-        .map_err(|_| HandleError::retry(format!("{api} body could not be read")))?;
+        .map_err(|_| transient(HandleError::retry(format!("{api} body could not be read"))))?;
+    crate::breaker::answered(&provider);
     Ok(Some(Answer {
         status,
         headers,

@@ -128,6 +128,7 @@ pub trait SlackApi: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct SlackClient {
     base: String,
+    provider: String,
     http: reqwest::Client,
 }
 
@@ -159,6 +160,7 @@ impl SlackClient {
     pub fn new(base: &Url) -> Self {
         Self {
             base: base.as_str().trim_end_matches('/').to_string(),
+            provider: crate::breaker::provider_for("slack", base),
             http: http_client(),
         }
     }
@@ -200,7 +202,8 @@ impl SlackClient {
         let answer = send(&format!("slack {method}"), request, false)
             .await?
             .expect("404 is not accepted here");
-        Self::check(method, &answer)
+        // `ratelimited` and Slack-side outages under HTTP 200 are the provider's outage too.
+        Self::check(method, &answer).map_err(|e| crate::breaker::transient(&self.provider, e))
     }
 
     async fn get(
@@ -217,7 +220,8 @@ impl SlackClient {
         let answer = send(&format!("slack {method}"), request, false)
             .await?
             .expect("404 is not accepted here");
-        Self::check(method, &answer)
+        // `ratelimited` and Slack-side outages under HTTP 200 are the provider's outage too.
+        Self::check(method, &answer).map_err(|e| crate::breaker::transient(&self.provider, e))
     }
 }
 

@@ -393,6 +393,12 @@ async fn metrics(state: Arc<AppState>) -> Response {
         Ok(depth) => state.metrics.set_queue_depth(depth),
         Err(e) => tracing::warn!(error = %e, "could not read queue depth"),
     }
+    match state.store.provider_overview().await {
+        Ok(p) => state
+            .metrics
+            .set_providers(&crate::metrics::provider_gauges(&p, crate::store::now_ms())),
+        Err(e) => tracing::warn!(error = %e, "could not read provider states"),
+    }
     // Count this scrape before rendering so the output includes it.
     state
         .metrics

@@ -11,6 +11,7 @@
 mod admin;
 mod install;
 mod mirror;
+mod providers;
 mod queue;
 mod rotate;
 mod summary;
@@ -26,7 +27,8 @@ use sqlx::sqlite::{
 
 pub use admin::{CredentialInfo, CredentialKind, RepoLink, UserMapping};
 pub use mirror::Mirror;
-pub use queue::{ClaimedRow, Enqueued, FailureRecord, NewEvent, SealedEvent};
+pub use providers::{ProviderOverview, ProviderState, ReconciliationRun};
+pub use queue::{ClaimedRow, Enqueued, FailureRecord, GiveUpCause, NewEvent, SealedEvent};
 pub use rotate::RotationReport;
 pub use summary::{AiSummaryRepo, LLM_OWNER, STALE_CLAIM};
 pub use threads::{CommentMessage, LedgerEntry, Origin, PrRef, PrThread, SlackRef};

@@ -55,6 +55,7 @@ impl NewEvent<'_> {
             source: self.source,
             dedupe_key: self.dedupe_key.to_string(),
             kind: self.kind.to_string(),
+            order_key: crate::ordering::order_key(self.source, self.payload),
             sealed: vault.seal(&event_aad(source, self.dedupe_key), self.payload),
         }
     }
@@ -69,6 +70,8 @@ pub struct SealedEvent {
     pub dedupe_key: String,
     /// Event name.
     pub kind: String,
+    /// The pull request or thread it belongs to ([`crate::ordering`]).
+    pub order_key: Option<String>,
     /// Sealed payload.
     pub sealed: Sealed,
 }
@@ -99,6 +102,34 @@ pub struct ClaimedRow {
     pub attempts: u32,
     /// When it was accepted (ms since the epoch).
     pub received_at: i64,
+    /// The pull request or thread it belongs to.
+    pub order_key: Option<String>,
+    /// The provider it waits for, when an earlier attempt found it down.
+    pub waiting_on: Option<String>,
+    /// Earlier retries that were not a provider outage.
+    pub hard_errors: u32,
+}
+
+/// Why an event was given up (`event_failures.cause`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveUpCause {
+    /// An answer that retrying cannot change (`channel_not_found`, a 404, a 401...).
+    Permanent,
+    /// Provider outages outlasted `CODEREVIEW_SYNC_MAX_EVENT_AGE`.
+    Expired,
+    /// `CODEREVIEW_SYNC_MAX_ATTEMPTS` retries that were not a provider outage.
+    Attempts,
+}
+
+impl GiveUpCause {
+    /// The stored and exported name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GiveUpCause::Permanent => "permanent",
+            GiveUpCause::Expired => "expired",
+            GiveUpCause::Attempts => "attempts",
+        }
+    }
 }
 
 impl ClaimedRow {
@@ -108,9 +139,16 @@ impl ClaimedRow {
     }
 }
 
-/// A recorded permanent failure. No payload is kept.
+/// A given-up event. Its sealed payload is kept (not shown) so `queue retry-failed` can
+/// replay it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureRecord {
+    /// Row id (what `queue retry-failed --id` takes).
+    pub id: i64,
+    /// `permanent`, `expired` or `attempts` ([`GiveUpCause`]).
+    pub cause: String,
+    /// Whether the payload was kept (rows from before the dead-letter migration were not).
+    pub replayable: bool,
     /// Where it came from.
     pub source: Source,
     /// Delivery id.
@@ -127,39 +165,84 @@ pub struct FailureRecord {
     pub failed_at: i64,
 }
 
-type ClaimRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    Vec<u8>,
-    i32,
-    i64,
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    id: i64,
+    source: String,
+    dedupe_key: String,
+    kind: String,
+    key_id: String,
+    nonce: Vec<u8>,
+    ciphertext: Vec<u8>,
+    attempts: i32,
+    received_at: i64,
+    order_key: Option<String>,
+    waiting_on: Option<String>,
+    hard_errors: i32,
+}
+
+/// The claimable rows: not leased, not waiting for a provider that backs off, and the oldest
+/// queued row of their ordering key (so one PR's events run one at a time, in order).
+macro_rules! claimable {
+    () => {
+        "(q.lease_expires_at IS NULL OR q.lease_expires_at <= $3)
+         AND (q.order_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM event_queue p WHERE p.order_key = q.order_key AND p.id < q.id))"
+    };
+}
+
+macro_rules! claim_sql {
+    ($filter:expr, $order:expr, $lock:expr) => {
+        concat!(
+            "UPDATE event_queue
+             SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
+             WHERE id IN (
+                 SELECT q.id FROM event_queue q
+                 WHERE ",
+            claimable!(),
+            " AND ",
+            $filter,
+            " ORDER BY ",
+            $order,
+            " LIMIT $4 ",
+            $lock,
+            ")
+             RETURNING id, source, dedupe_key, kind, key_id, nonce, ciphertext, attempts,
+                       received_at, order_key, waiting_on, hard_errors"
+        )
+    };
+}
+
+const CLAIM_SQLITE: &str = claim_sql!(
+    "q.next_attempt_at <= $3 AND (q.waiting_on IS NULL
+        OR q.waiting_on NOT IN (SELECT provider FROM provider_backoff))",
+    "q.next_attempt_at, q.id",
+    ""
 );
-
-const CLAIM_SQLITE: &str = "UPDATE event_queue
-    SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
-    WHERE id IN (
-        SELECT id FROM event_queue
-        WHERE next_attempt_at <= $3 AND (lease_expires_at IS NULL OR lease_expires_at <= $3)
-        ORDER BY next_attempt_at, id
-        LIMIT $4)
-    RETURNING id, source, dedupe_key, kind, key_id, nonce, ciphertext, attempts, received_at";
-
-const CLAIM_POSTGRES: &str = "UPDATE event_queue
-    SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
-    WHERE id IN (
-        SELECT id FROM event_queue
-        WHERE next_attempt_at <= $3 AND (lease_expires_at IS NULL OR lease_expires_at <= $3)
-        ORDER BY next_attempt_at, id
-        LIMIT $4
-        FOR UPDATE SKIP LOCKED)
-    RETURNING id, source, dedupe_key, kind, key_id, nonce, ciphertext, attempts, received_at";
+const CLAIM_POSTGRES: &str = claim_sql!(
+    "q.next_attempt_at <= $3 AND (q.waiting_on IS NULL
+        OR q.waiting_on NOT IN (SELECT provider FROM provider_backoff))",
+    "q.next_attempt_at, q.id",
+    "FOR UPDATE SKIP LOCKED"
+);
+const PROBE_SQLITE: &str = claim_sql!("q.waiting_on = $5", "q.id", "");
+const PROBE_POSTGRES: &str = claim_sql!("q.waiting_on = $5", "q.id", "FOR UPDATE SKIP LOCKED");
 
 fn claimed_from_row(row: ClaimRow) -> Result<ClaimedRow, StoreError> {
-    let (id, source, dedupe_key, kind, key_id, nonce, ciphertext, attempts, received_at) = row;
+    let ClaimRow {
+        id,
+        source,
+        dedupe_key,
+        kind,
+        key_id,
+        nonce,
+        ciphertext,
+        attempts,
+        received_at,
+        order_key,
+        waiting_on,
+        hard_errors,
+    } = row;
     Ok(ClaimedRow {
         id,
         source: source
@@ -174,6 +257,9 @@ fn claimed_from_row(row: ClaimRow) -> Result<ClaimedRow, StoreError> {
         },
         attempts: u32::try_from(attempts).unwrap_or(0),
         received_at,
+        order_key,
+        waiting_on,
+        hard_errors: u32::try_from(hard_errors).unwrap_or(0),
     })
 }
 
@@ -236,7 +322,7 @@ impl Store {
                 if !queued.is_empty() {
                     let mut rows = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                         "INSERT INTO event_queue (source, dedupe_key, kind, key_id, nonce,
-                             ciphertext, attempts, next_attempt_at, received_at) ",
+                             ciphertext, attempts, next_attempt_at, received_at, order_key) ",
                     );
                     rows.push_values(&queued, |mut row, e| {
                         row.push_bind(e.source.as_str())
@@ -247,7 +333,8 @@ impl Store {
                             .push_bind(e.sealed.ciphertext.as_slice())
                             .push_bind(0_i32)
                             .push_bind(now)
-                            .push_bind(now);
+                            .push_bind(now)
+                            .push_bind(e.order_key.as_deref());
                     });
                     rows.build().execute(&mut *tx).await?;
                 }
@@ -265,6 +352,7 @@ impl Store {
                     Vec::with_capacity(n),
                 );
                 let (mut nonces, mut ciphertexts) = (Vec::with_capacity(n), Vec::with_capacity(n));
+                let mut order_keys: Vec<Option<&str>> = Vec::with_capacity(n);
                 for e in unique.iter().map(|&i| &events[i]) {
                     sources.push(e.source.as_str());
                     keys.push(e.dedupe_key.as_str());
@@ -272,20 +360,22 @@ impl Store {
                     key_ids.push(e.sealed.key_id.as_str());
                     nonces.push(e.sealed.nonce.as_slice());
                     ciphertexts.push(e.sealed.ciphertext.as_slice());
+                    order_keys.push(e.order_key.as_deref());
                 }
                 sqlx::query_as(
                     "WITH input AS (
                          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
-                                              $5::bytea[], $6::bytea[])
-                             AS t(source, dedupe_key, kind, key_id, nonce, ciphertext)),
+                                              $5::bytea[], $6::bytea[], $8::text[])
+                             AS t(source, dedupe_key, kind, key_id, nonce, ciphertext, order_key)),
                      fresh AS (
                          INSERT INTO event_deliveries (source, dedupe_key, received_at)
                          SELECT source, dedupe_key, $7 FROM input
                          ON CONFLICT DO NOTHING
                          RETURNING source, dedupe_key)
                      INSERT INTO event_queue (source, dedupe_key, kind, key_id, nonce, ciphertext,
-                                              attempts, next_attempt_at, received_at)
-                     SELECT i.source, i.dedupe_key, i.kind, i.key_id, i.nonce, i.ciphertext, 0, $7, $7
+                                              attempts, next_attempt_at, received_at, order_key)
+                     SELECT i.source, i.dedupe_key, i.kind, i.key_id, i.nonce, i.ciphertext, 0, $7, $7,
+                            i.order_key
                      FROM input i JOIN fresh f ON f.source = i.source AND f.dedupe_key = i.dedupe_key
                      RETURNING source, dedupe_key",
                 )
@@ -296,6 +386,7 @@ impl Store {
                 .bind(&nonces)
                 .bind(&ciphertexts)
                 .bind(now)
+                .bind(&order_keys)
                 .fetch_all(pool)
                 .await?
             }
@@ -313,7 +404,9 @@ impl Store {
     }
 
     /// Claims up to `limit` due rows for `owner` until `now + lease_ms`, counting an attempt on
-    /// each. Rows whose lease expired (their worker crashed) are due again.
+    /// each. Rows whose lease expired (their worker crashed) are due again. Rows waiting for a
+    /// provider that backs off are left alone, and so is every row queued behind an older row
+    /// of the same pull request ([`crate::ordering`]).
     pub async fn claim_due(
         &self,
         owner: &str,
@@ -321,28 +414,79 @@ impl Store {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<ClaimedRow>, StoreError> {
+        self.claim_with(
+            CLAIM_SQLITE,
+            CLAIM_POSTGRES,
+            owner,
+            now,
+            lease_ms,
+            limit,
+            "",
+        )
+        .await
+    }
+
+    /// Claims the one row that probes `provider` (which backs off): the oldest row waiting for
+    /// it that is at the head of its pull request's queue. `None` when nothing waits for it.
+    pub async fn claim_probe(
+        &self,
+        provider: &str,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Option<ClaimedRow>, StoreError> {
+        let mut rows = self
+            .claim_with(
+                PROBE_SQLITE,
+                PROBE_POSTGRES,
+                owner,
+                now,
+                lease_ms,
+                1,
+                provider,
+            )
+            .await?;
+        Ok(rows.pop())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn claim_with(
+        &self,
+        sqlite: &'static str,
+        postgres: &'static str,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: u32,
+        provider: &str,
+    ) -> Result<Vec<ClaimedRow>, StoreError> {
         let expires = now.saturating_add(lease_ms);
         let limit = i64::from(limit);
+        let with_provider = !provider.is_empty();
         let rows: Vec<ClaimRow> = match &self.pool {
             super::Pool::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
                 SqliteSync::Normal.apply(&mut conn).await?;
-                sqlx::query_as(CLAIM_SQLITE)
+                let mut query = sqlx::query_as(sqlite)
                     .bind(owner)
                     .bind(expires)
                     .bind(now)
-                    .bind(limit)
-                    .fetch_all(&mut *conn)
-                    .await?
+                    .bind(limit);
+                if with_provider {
+                    query = query.bind(provider);
+                }
+                query.fetch_all(&mut *conn).await?
             }
             super::Pool::Postgres(pool) => {
-                sqlx::query_as(CLAIM_POSTGRES)
+                let mut query = sqlx::query_as(postgres)
                     .bind(owner)
                     .bind(expires)
                     .bind(now)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
+                    .bind(limit);
+                if with_provider {
+                    query = query.bind(provider);
+                }
+                query.fetch_all(pool).await?
             }
         };
         let mut claimed = rows
@@ -390,7 +534,8 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Gives a row back for another attempt at `next_attempt_at`. False if the lease was lost.
+    /// Gives a row back for another attempt at `next_attempt_at` after an error that is not a
+    /// provider outage (counted in `hard_errors`). False if the lease was lost.
     pub async fn schedule_retry(
         &self,
         id: i64,
@@ -402,7 +547,7 @@ impl Store {
             sqlx::query(
                 "UPDATE event_queue
                  SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = $3,
-                     last_error = $4
+                     last_error = $4, hard_errors = hard_errors + 1, waiting_on = NULL
                  WHERE id = $1 AND lease_owner = $2",
             )
             .bind(id)
@@ -416,12 +561,54 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Moves a row to `event_failures` (without its payload) and deletes it, atomically.
-    /// False if the lease was lost.
+    /// Gives a row back to wait for `provider` (down or rate limiting): it is not claimed
+    /// again while the provider backs off, except as its probe. False if the lease was lost.
+    pub async fn park(
+        &self,
+        id: i64,
+        owner: &str,
+        provider: &str,
+        next_attempt_at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let n = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE event_queue
+                 SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = $3,
+                     last_error = $4, waiting_on = $5
+                 WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(next_attempt_at)
+            .bind(reason)
+            .bind(provider)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Records a permanent failure: [`Store::give_up`] with [`GiveUpCause::Permanent`].
     pub async fn record_failure(
         &self,
         row: &ClaimedRow,
         owner: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.give_up(row, owner, GiveUpCause::Permanent, reason, now)
+            .await
+    }
+
+    /// Moves a row to `event_failures` with its sealed payload (for `queue retry-failed`) and
+    /// deletes it from the queue, atomically. False if the lease was lost.
+    pub async fn give_up(
+        &self,
+        row: &ClaimedRow,
+        owner: &str,
+        cause: GiveUpCause,
         reason: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -439,8 +626,9 @@ impl Store {
             } else {
                 sqlx::query(
                     "INSERT INTO event_failures
-                       (source, dedupe_key, kind, attempts, reason, received_at, failed_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                       (source, dedupe_key, kind, attempts, reason, received_at, failed_at,
+                        cause, order_key, key_id, nonce, ciphertext)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(row.source.as_str())
                 .bind(&row.dedupe_key)
@@ -449,6 +637,11 @@ impl Store {
                 .bind(reason)
                 .bind(row.received_at)
                 .bind(now)
+                .bind(cause.as_str())
+                .bind(row.order_key.as_deref())
+                .bind(&row.sealed.key_id)
+                .bind(&row.sealed.nonce)
+                .bind(&row.sealed.ciphertext)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -456,6 +649,140 @@ impl Store {
             }
         });
         Ok(recorded)
+    }
+
+    /// Gives up every unleased row that waits for a provider and was accepted before `cutoff`
+    /// (`CODEREVIEW_SYNC_MAX_EVENT_AGE`), keeping its payload like [`Store::give_up`]. Returns
+    /// the sources of the rows given up. Rows that wait are never claimed while their provider
+    /// backs off, so the age limit is applied here rather than after an attempt.
+    pub async fn expire_waiting(&self, cutoff: i64, now: i64) -> Result<Vec<Source>, StoreError> {
+        const DELETE: &str = "DELETE FROM event_queue
+             WHERE waiting_on IS NOT NULL AND received_at < $1
+               AND (lease_expires_at IS NULL OR lease_expires_at <= $2)
+             RETURNING source, dedupe_key, kind, attempts, last_error, received_at, waiting_on,
+                       order_key, key_id, nonce, ciphertext";
+        type Gone = (
+            String,
+            String,
+            String,
+            i32,
+            Option<String>,
+            i64,
+            Option<String>,
+            Option<String>,
+            String,
+            Vec<u8>,
+            Vec<u8>,
+        );
+        let gone: Vec<Gone> = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let gone: Vec<Gone> = sqlx::query_as(DELETE)
+                .bind(cutoff)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+            for (
+                source,
+                key,
+                kind,
+                attempts,
+                last_error,
+                received_at,
+                waiting_on,
+                order,
+                k,
+                n,
+                c,
+            ) in &gone
+            {
+                let reason = format!(
+                    "gave up after {} h waiting for {}: {}",
+                    (now - received_at) / 3_600_000,
+                    waiting_on.as_deref().unwrap_or("a provider"),
+                    last_error.as_deref().unwrap_or("no answer")
+                );
+                sqlx::query(
+                    "INSERT INTO event_failures
+                       (source, dedupe_key, kind, attempts, reason, received_at, failed_at,
+                        cause, order_key, key_id, nonce, ciphertext)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'expired', $8, $9, $10, $11)",
+                )
+                .bind(source)
+                .bind(key)
+                .bind(kind)
+                .bind(attempts)
+                .bind(reason)
+                .bind(received_at)
+                .bind(now)
+                .bind(order)
+                .bind(k)
+                .bind(n)
+                .bind(c)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            gone
+        });
+        gone.into_iter()
+            .map(|g| {
+                g.0.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("event source `{}`", g.0)))
+            })
+            .collect()
+    }
+
+    /// Puts given-up events back in the queue (all that kept their payload, or those with the
+    /// given ids), due at once with a fresh age; returns how many. Their delivery ids stay
+    /// known, so a late redelivery of the same event is still a duplicate.
+    pub async fn requeue_failures(&self, ids: &[i64], now: i64) -> Result<u64, StoreError> {
+        let all = ids.is_empty();
+        let n = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let rows: Vec<(i64,)> = sqlx::query_as(
+                "SELECT id FROM event_failures WHERE key_id IS NOT NULL ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut n = 0;
+            for (id,) in rows {
+                if !all && !ids.contains(&id) {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO event_queue (source, dedupe_key, kind, key_id, nonce, ciphertext,
+                         attempts, next_attempt_at, received_at, order_key)
+                     SELECT source, dedupe_key, kind, key_id, nonce, ciphertext, 0, $2, $2,
+                            order_key
+                     FROM event_failures WHERE id = $1",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM event_failures WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                n += 1;
+            }
+            tx.commit().await?;
+            n
+        });
+        Ok(n)
+    }
+
+    /// Per provider: events waiting for it and when the oldest was accepted.
+    pub async fn waiting_by_provider(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT waiting_on, COUNT(*), MIN(received_at) FROM event_queue
+                 WHERE waiting_on IS NOT NULL GROUP BY waiting_on ORDER BY waiting_on",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
     }
 
     /// Hands a claimed row back untouched (graceful shutdown): due at once for any worker, and
@@ -486,12 +813,24 @@ impl Store {
         Ok(n)
     }
 
-    /// The most recent permanent failures, newest first.
+    /// The most recent given-up events, newest first.
     pub async fn failures(&self, limit: u32) -> Result<Vec<FailureRecord>, StoreError> {
-        type Row = (String, String, String, i32, String, i64, i64);
+        type Row = (
+            i64,
+            String,
+            bool,
+            String,
+            String,
+            String,
+            i32,
+            String,
+            i64,
+            i64,
+        );
         let rows: Vec<Row> = on_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT source, dedupe_key, kind, attempts, reason, received_at, failed_at
+                "SELECT id, cause, key_id IS NOT NULL, source, dedupe_key, kind, attempts, reason,
+                        received_at, failed_at
                  FROM event_failures ORDER BY id DESC LIMIT $1",
             )
             .bind(i64::from(limit))
@@ -500,8 +839,22 @@ impl Store {
         });
         rows.into_iter()
             .map(
-                |(source, dedupe_key, kind, attempts, reason, received_at, failed_at)| {
+                |(
+                    id,
+                    cause,
+                    replayable,
+                    source,
+                    dedupe_key,
+                    kind,
+                    attempts,
+                    reason,
+                    received_at,
+                    failed_at,
+                )| {
                     Ok(FailureRecord {
+                        id,
+                        cause,
+                        replayable,
                         source: source
                             .parse()
                             .map_err(|_| StoreError::Corrupt(format!("event source `{source}`")))?,

@@ -17,7 +17,7 @@ type EventRow = (i64, String, String, String, Vec<u8>, Vec<u8>);
 pub struct RotationReport {
     /// Credentials re-sealed under the current key.
     pub credentials: u64,
-    /// Queued payloads re-sealed under the current key.
+    /// Queued payloads (and payloads kept with given-up events) re-sealed under the current key.
     pub events: u64,
     /// Rows that could not be opened (unknown key, tampered), described by identity only.
     pub unreadable: Vec<String>,
@@ -71,46 +71,58 @@ impl Store {
             report.credentials += n;
         }
 
-        let events: Vec<EventRow> = on_pool!(self, |pool| {
-            sqlx::query_as(
+        // Queued payloads, and the payloads kept with given-up events (`queue retry-failed`).
+        for (table, select, update) in [
+            (
+                "queued",
                 "SELECT id, source, dedupe_key, key_id, nonce, ciphertext FROM event_queue
                  WHERE key_id <> $1",
-            )
-            .bind(&current)
-            .fetch_all(pool)
-            .await?
-        });
-        for (id, source, dedupe_key, key_id, nonce, ciphertext) in events {
-            let old = Sealed {
-                key_id,
-                nonce,
-                ciphertext,
-            };
-            let what = format!("queued event {source}/{dedupe_key}");
-            let Some(new) = reseal(
-                vault,
-                &event_aad(&source, &dedupe_key),
-                &old,
-                &what,
-                &mut report,
-            ) else {
-                continue;
-            };
-            let n = on_pool!(self, |pool| {
-                sqlx::query(
-                    "UPDATE event_queue SET key_id = $1, nonce = $2, ciphertext = $3
-                     WHERE id = $4 AND nonce = $5",
-                )
-                .bind(&new.key_id)
-                .bind(&new.nonce)
-                .bind(&new.ciphertext)
-                .bind(id)
-                .bind(&old.nonce)
-                .execute(pool)
-                .await?
-                .rows_affected()
+                "UPDATE event_queue SET key_id = $1, nonce = $2, ciphertext = $3
+                 WHERE id = $4 AND nonce = $5",
+            ),
+            (
+                "given-up",
+                "SELECT id, source, dedupe_key, key_id, nonce, ciphertext FROM event_failures
+                 WHERE key_id IS NOT NULL AND key_id <> $1",
+                "UPDATE event_failures SET key_id = $1, nonce = $2, ciphertext = $3
+                 WHERE id = $4 AND nonce = $5",
+            ),
+        ] {
+            let events: Vec<EventRow> = on_pool!(self, |pool| {
+                sqlx::query_as(select)
+                    .bind(&current)
+                    .fetch_all(pool)
+                    .await?
             });
-            report.events += n;
+            for (id, source, dedupe_key, key_id, nonce, ciphertext) in events {
+                let old = Sealed {
+                    key_id,
+                    nonce,
+                    ciphertext,
+                };
+                let what = format!("{table} event {source}/{dedupe_key}");
+                let Some(new) = reseal(
+                    vault,
+                    &event_aad(&source, &dedupe_key),
+                    &old,
+                    &what,
+                    &mut report,
+                ) else {
+                    continue;
+                };
+                let n = on_pool!(self, |pool| {
+                    sqlx::query(update)
+                        .bind(&new.key_id)
+                        .bind(&new.nonce)
+                        .bind(&new.ciphertext)
+                        .bind(id)
+                        .bind(&old.nonce)
+                        .execute(pool)
+                        .await?
+                        .rows_affected()
+                });
+                report.events += n;
+            }
         }
         Ok(report)
     }

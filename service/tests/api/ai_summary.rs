@@ -394,7 +394,7 @@ matrix! {
         let (status, _) = app.app.github("pull_request", "d-open", serde_json::to_vec(&opened(2)).unwrap()).await;
         assert_eq!(status, 200);
         let first = app.app.worker.run_once().await.unwrap();
-        assert_eq!((first.claimed, first.retried), (1, 1));
+        assert_eq!((first.claimed, first.waiting), (1, 1));
         assert!(llm.requests().await.is_empty(), "no summary before the parent exists");
         assert!(
             wait_for(Duration::from_secs(5), || async { app.app.worker.run_once().await.unwrap().done == 1 }).await,

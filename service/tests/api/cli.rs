@@ -283,6 +283,61 @@ async fn json_logs_never_contain_secrets_or_message_text() {
 }
 
 matrix! {
+    async fn queue_status_shows_outages_and_retry_failed_replays(db) {
+        use codereview_sync::domain::Source;
+        use codereview_sync::store::{GiveUpCause, NewEvent, now_ms};
+        let dir = tempfile::tempdir().unwrap();
+        let k1 = key_b64(1);
+        let env = [("DATABASE_URL", db.url.as_str()), ("CODEREVIEW_SYNC_KEY", k1.as_str())];
+        let run_ok = |args: &[&str], env: &[(&str, &str)]| {
+            let out = run(args, env, "", dir.path());
+            assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+            stdout(&out)
+        };
+        let v1 = Vault::new(key(1), &[]);
+        let now = now_ms();
+        for key in ["Ev-wait", "Ev-dead"] {
+            let body = slack_message(key, "kept sealed while it waits");
+            db.store.enqueue(&v1, &NewEvent { source: Source::Slack, dedupe_key: key, kind: "message", payload: &body }, now).await.unwrap();
+        }
+        let rows = db.store.claim_due("w", now, 60_000, 10).await.unwrap();
+        assert!(db.store.park(rows[0].id, "w", "slack:slack.com", now + 1000, "slack chat.postMessage answered 503").await.unwrap());
+        db.store.trip_provider("slack:slack.com", "w", now, now + 10_000, "slack chat.postMessage answered 503").await.unwrap();
+        assert!(db.store.give_up(&rows[1], "w", GiveUpCause::Permanent, "slack chat.postMessage answered error channel_not_found", now).await.unwrap());
+        assert!(db.store.start_reconciliation("github_app_deliveries", now, 1000).await.unwrap());
+        db.store.finish_reconciliation("github_app_deliveries", now, 12, 3, None).await.unwrap();
+
+        let status = run_ok(&["queue", "status"], &env);
+        let lines: Vec<&str> = status.lines().collect();
+        assert_eq!(lines[0], "queued events: 1");
+        assert!(lines[1].starts_with("provider slack:slack.com\tbacking off until "), "{status}");
+        assert!(lines[1].contains("1 failure(s): slack chat.postMessage answered 503)\twaiting 1, oldest "), "{status}");
+        assert!(lines[2].starts_with("reconciliation github_app_deliveries\tlast run "), "{status}");
+        assert!(lines[2].ends_with("listed 12, redelivery requested 3"), "{status}");
+        assert!(lines[3].starts_with("failed "), "{status}");
+        assert!(lines[3].contains("\tslack\tmessage\tEv-dead\tattempts 1\tslack chat.postMessage answered error channel_not_found\tid "), "{status}");
+        assert!(lines[3].ends_with(" (permanent, replayable)"), "{status}");
+        assert_eq!(lines.len(), 4);
+
+        // Key rotation re-seals the kept payload too, and the replay opens it.
+        let k2 = key_b64(2);
+        let env2 = [("DATABASE_URL", db.url.as_str()), ("CODEREVIEW_SYNC_KEY", k2.as_str()), ("CODEREVIEW_SYNC_OLD_KEYS", k1.as_str())];
+        let k2_id = Vault::from_base64(&k2, None).unwrap().current_key_id().to_string();
+        assert_eq!(run_ok(&["rotate-key"], &env2), format!("re-encrypted 0 credential(s) and 2 queued event(s) under key {k2_id}\n"));
+        let env2_only = [env2[0], env2[1]];
+        let out = run(&["queue", "retry-failed", "--id", "999999"], &env2_only, "", dir.path());
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("no replayable given-up event has those ids"));
+        assert_eq!(run_ok(&["queue", "retry-failed"], &env2_only), "requeued 1 given-up event(s)\n");
+        assert!(run_ok(&["queue", "status"], &env2_only).starts_with("queued events: 2\n"));
+        let v2 = Vault::new(key(2), &[]);
+        let replayed = db.store.claim_due("w2", now_ms(), 60_000, 10).await.unwrap();
+        let dead = replayed.iter().find(|r| r.dedupe_key == "Ev-dead").expect("replayed and claimable");
+        assert_eq!(v2.open(&dead.aad(), &dead.sealed).unwrap(), slack_message("Ev-dead", "kept sealed while it waits"));
+    }
+}
+
+matrix! {
     async fn admin_commands_round_trip(db) {
         let dir = tempfile::tempdir().unwrap();
         let k1 = key_b64(1);

@@ -148,8 +148,12 @@ matrix! {
         let log = dir.path().join("effects.log");
         let (mut first, addr) = spawn_server(&db.url, &log);
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let body = github_fixture("issue_comment.created.payload.json");
+        let fixture: serde_json::Value = serde_json::from_slice(&github_fixture("issue_comment.created.payload.json")).unwrap();
         for i in 0..EVENTS {
+            // One issue each: events of one issue are handled one at a time, in order.
+            let mut v = fixture.clone();
+            v["issue"]["number"] = serde_json::json!(i + 1);
+            let body = serde_json::to_vec(&v).unwrap();
             let delivery = format!("crash-{i:03}");
             let mut req = client.post(format!("http://{addr}/github/webhook")).body(body.clone());
             for (k, v) in github_headers("issue_comment", &delivery, &body) {

@@ -417,8 +417,7 @@ pub fn slack_message(event_id: &str, text: &str) -> Vec<u8> {
             "channel": "C0001",
             "user": "U0001",
             "text": text,
-            "ts": "1700000000.000100",
-            "thread_ts": "1699999999.000100"
+            "ts": "1700000000.000100"
         }
     }))
     .unwrap()

@@ -423,11 +423,26 @@ async fn sqlite_queue_rebuild_keeps_queued_events() {
         kind: "event_callback",
         payload: br#"{"type":"event_callback"}"#,
     };
+    // Queued as that version did (today's enqueue also writes later columns).
     for key in ["Ev1", "Ev2", "Ev3"] {
-        assert_eq!(
-            store.enqueue(&vault, &event(key), 1000).await.unwrap(),
-            Enqueued::Queued
-        );
+        let sealed = event(key).seal(&vault);
+        sqlx::query("INSERT INTO event_deliveries (source, dedupe_key, received_at) VALUES ('slack', $1, 1000)")
+            .bind(key)
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO event_queue (source, dedupe_key, kind, key_id, nonce, ciphertext,
+                 attempts, next_attempt_at, received_at)
+             VALUES ('slack', $1, 'event_callback', $2, $3, $4, 0, 1000, 1000)",
+        )
+        .bind(key)
+        .bind(&sealed.sealed.key_id)
+        .bind(&sealed.sealed.nonce)
+        .bind(&sealed.sealed.ciphertext)
+        .execute(pool)
+        .await
+        .unwrap();
     }
     exec(&store, "DELETE FROM event_queue WHERE dedupe_key = 'Ev3'").await;
     let queued = || {

@@ -126,6 +126,9 @@ struct SlackState {
     /// Answer the next `chat.postMessage` with 429 and this `Retry-After`.
     rate_limit_next_post: Option<u64>,
     post_attempts: Vec<Instant>,
+    /// An outage: every call answers, in turn, 429 (`Retry-After: 1`), 503 and 502.
+    outage: bool,
+    calls_during_outage: usize,
 }
 
 struct SlackResponder(Arc<Mutex<SlackState>>);
@@ -141,6 +144,16 @@ impl Respond for SlackResponder {
         let call = Call::from(r);
         let mut state = self.0.lock().unwrap();
         let method = call.path.trim_start_matches("/api/");
+        if state.outage {
+            state.calls_during_outage += 1;
+            return match state.calls_during_outage % 3 {
+                1 => ResponseTemplate::new(429)
+                    .insert_header("retry-after", "1")
+                    .set_body_json(json!({"ok": false, "error": "ratelimited"})),
+                2 => ResponseTemplate::new(503),
+                _ => ResponseTemplate::new(502),
+            };
+        }
         if method != "oauth.v2.access"
             && call.auth.as_deref() != Some(&format!("Bearer {SLACK_TOKEN}"))
         {
@@ -259,6 +272,36 @@ impl FakeSlack {
 
     pub fn post_attempts(&self) -> Vec<Instant> {
         self.state.lock().unwrap().post_attempts.clone()
+    }
+
+    /// Starts or ends an outage (429 `Retry-After: 1`, 503, 502 in turn for every call).
+    pub fn set_outage(&self, on: bool) {
+        self.state.lock().unwrap().outage = on;
+    }
+
+    /// Calls answered with an error during outages.
+    pub fn calls_during_outage(&self) -> usize {
+        self.state.lock().unwrap().calls_during_outage
+    }
+
+    /// Messages posted, in order: (idempotency key, thread_ts, ts).
+    pub fn posted(&self) -> Vec<(String, Option<String>, String)> {
+        self.state
+            .lock()
+            .unwrap()
+            .posted
+            .iter()
+            .map(|m| {
+                (
+                    m["metadata"]["event_payload"]["key"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    m["thread_ts"].as_str().map(str::to_string),
+                    m["ts"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
     }
 }
 

@@ -358,7 +358,7 @@ matrix! {
         let (status, _) = app.app.github("issue_comment", "d-429", serde_json::to_vec(&comment).unwrap()).await;
         assert_eq!(status, 200);
         let first = app.app.worker.run_once().await.unwrap();
-        assert_eq!((first.claimed, first.retried), (1, 1), "429 → retry");
+        assert_eq!((first.claimed, first.waiting), (1, 1), "429 → waits for Slack");
         assert_eq!(texts(app.store(), "event_queue", "last_error").await, ["slack chat.postMessage answered 429"]);
         assert_eq!(app.app.worker.run_once().await.unwrap().claimed, 0, "not due before Retry-After");
         assert!(
