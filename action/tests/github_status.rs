@@ -1151,3 +1151,26 @@ fn the_fake_holds_queries_to_githubs_schema() {
     assert!(fake.execute(&q("first: 101"), &json!({}))["errors"].is_array());
     assert!(fake.execute(&q("first: 2, after: \"forged\""), &json!({}))["errors"].is_array());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_before_120_comment_reviews_is_not_lost() {
+    let (run, mut facts) = src_pr(
+        "[[scopes]]\nname = \"core\"\npaths = [\"src/**\"]\nreviewers = [\"alice\", \"bob\"]\nrequire = 1\nrequest = 1\n",
+    )
+    .await;
+    facts.reviews = vec![review("alice", "APPROVED", "2026-01-01T00:00:00Z")];
+    for i in 0..120 {
+        facts.reviews.push(review(
+            "alice",
+            "COMMENTED",
+            &format!("2026-01-02T00:{:02}:{:02}Z", i / 60, i % 60),
+        ));
+    }
+    run.graphql_world(facts.world(json!({}))).await;
+    run.expect_status("success", "1 scope approved").await;
+    expect_no_reviewer_request(&run).await;
+    assert_ok(&run.status(&[], &[]).await);
+    run.server.verify().await;
+    // Read, reviews page 2, status.
+    assert_eq!(run.request_count().await, 3);
+}
