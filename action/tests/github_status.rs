@@ -31,6 +31,7 @@ fn review(user: &str, state: &str, at: &str) -> Value {
 
 /// The GraphQL answer for the pull request.
 struct Facts {
+    number: u64,
     author: &'static str,
     head: String,
     base: String,
@@ -44,6 +45,7 @@ struct Facts {
 impl Facts {
     fn new(base: &str, head: &str) -> Self {
         Facts {
+            number: NUMBER,
             author: "dana",
             head: head.to_string(),
             base: base.to_string(),
@@ -67,7 +69,7 @@ impl Facts {
             .collect();
         json!({
             "__typename": "PullRequest",
-            "number": NUMBER,
+            "number": self.number,
             "isDraft": self.draft,
             "headRefOid": self.head,
             "baseRefOid": self.base,
@@ -1085,7 +1087,8 @@ request = 1
         json!({ "repository": { REPO: { "pullRequest": { NUMBER.to_string(): pr } } } }),
     )
     .await;
-    run.expect_status("success", "1 scope approved, 1 waived").await;
+    run.expect_status("success", "1 scope approved, 1 waived")
+        .await;
     let mut all = labels.iter().map(String::as_str).collect::<Vec<_>>();
     all.push("deps");
     run.expect_labels(&all).await;
@@ -1173,4 +1176,177 @@ async fn an_approval_before_120_comment_reviews_is_not_lost() {
     run.server.verify().await;
     // Read, reviews page 2, status.
     assert_eq!(run.request_count().await, 3);
+}
+
+// ---- Merge queues (issue 11 §3) ----
+
+/// A merge queue: pull requests #7 (src/) and #9 (docs/) grouped on top of `main`, the checkout
+/// at the group's head commit as actions/checkout leaves it on `merge_group`.
+struct Queue {
+    run: Run,
+    base: String,
+    heads: [String; 2],
+    group_head: String,
+}
+
+async fn queue() -> Queue {
+    let config = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\"]\nrequire = 1\n\n[[scopes]]\nname = \"docs\"\npaths = [\"docs/**\"]\nreviewers = [\"bob\"]\nrequire = 1\n";
+    let repo = Repo::new();
+    repo.write("CODEREVIEW.toml", config);
+    repo.write("src/a.rs", "a\n");
+    repo.write("docs/d.md", "d\n");
+    let base = repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "pr7"]);
+    repo.write("src/a.rs", "b\n");
+    let head7 = repo.commit("pr 7");
+    repo.git(&["checkout", "-q", "-b", "pr9", &base]);
+    repo.write("docs/d.md", "e\n");
+    let head9 = repo.commit("pr 9");
+    let branch = format!("gh-readonly-queue/main/pr-9-{base}");
+    repo.git(&["checkout", "-q", "-b", &branch, &head7]);
+    repo.git(&["merge", "-q", "--no-edit", &head9]);
+    let group_head = repo.git(&["rev-parse", "HEAD"]);
+    let run = Run::new(repo, &group_head).await;
+    Queue {
+        run,
+        base,
+        heads: [head7, head9],
+        group_head,
+    }
+}
+
+impl Queue {
+    /// The fake GitHub: both pull requests, and the queue with one more entry (another group).
+    async fn github(&self, approvals: [Option<Value>; 2]) {
+        let mut prs = serde_json::Map::new();
+        for ((number, head), approval) in [7u64, 9].iter().zip(&self.heads).zip(approvals) {
+            let mut facts = Facts::new(&self.base, head);
+            facts.number = *number;
+            facts.reviews = approval.into_iter().collect();
+            prs.insert(number.to_string(), facts.pull_request());
+        }
+        let entry = |sha: &str, n: u64| json!({ "headCommit": { "oid": sha }, "pullRequest": { "number": n } });
+        let world = json!({ "repository": { REPO: {
+            "pullRequest": prs,
+            "mergeQueue": { "main": { "entries": [
+                entry(&self.group_head, 7),
+                entry(&self.group_head, 9),
+                entry("1111111111111111111111111111111111111111", 11),
+            ] } },
+        } } });
+        self.run.graphql_world(world).await;
+    }
+
+    async fn status(&self) -> Output {
+        let payload = json!({
+            "action": "checks_requested",
+            "merge_group": {
+                "head_sha": self.group_head,
+                "head_ref": format!("refs/heads/gh-readonly-queue/main/pr-9-{}", self.base),
+                "base_sha": self.base,
+                "base_ref": "refs/heads/main",
+                "head_commit": { "id": self.group_head, "tree_id": self.base, "message": "Merge pull request #9" },
+            },
+            "repository": { "full_name": REPO },
+        });
+        let event = self.run.event_file("merge_group", &payload);
+        self.run
+            .exec(&[], self.run.vars("merge_group", event))
+            .await
+    }
+
+    /// Every request but the GraphQL reads: only the group's status may be written.
+    async fn writes(&self) -> Vec<String> {
+        self.run
+            .server
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.url.path() != "/graphql")
+            .map(|r| format!("{} {}", r.method, r.url.path()))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_group_passes_when_each_of_its_pull_requests_does() {
+    let q = queue().await;
+    q.github([
+        Some(review("alice", "APPROVED", "2026-01-01T00:00:00Z")),
+        Some(review("bob", "APPROVED", "2026-01-01T00:00:00Z")),
+    ])
+    .await;
+    q.run
+        .expect_status("success", "Merge group approved: #7, #9")
+        .await;
+    let out = q.status().await;
+    assert_ok(&out);
+    q.run.server.verify().await;
+    assert_eq!(
+        q.writes().await,
+        vec![format!("POST /repos/{REPO}/statuses/{}", q.group_head)]
+    );
+    // The queue, then each pull request's read: #11 (another group) is not evaluated.
+    let graphql = q.run.graphql_requests().await;
+    assert_eq!(graphql.len(), 3, "{graphql:#?}");
+    assert_eq!(graphql[0].1["branch"], "main");
+    assert_eq!(graphql[1].1["number"], 7);
+    assert_eq!(graphql[2].1["number"], 9);
+    let summary = q.run.summary();
+    assert!(summary.contains("### Pull request #7"), "{summary}");
+    assert!(summary.contains("### Pull request #9"), "{summary}");
+    assert_eq!(q.run.outputs(), "state=success\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_group_is_held_by_the_pull_request_that_blocks_and_names_it() {
+    let q = queue().await;
+    // #9 lost its approval after it was queued (e.g. the rules on main changed).
+    q.github([
+        Some(review("alice", "APPROVED", "2026-01-01T00:00:00Z")),
+        None,
+    ])
+    .await;
+    q.run
+        .expect_status(
+            "pending",
+            "#9 pending: 1 scope pending: docs needs 1 more (bob)",
+        )
+        .await;
+    let out = q.status().await;
+    assert_ok(&out);
+    q.run.server.verify().await;
+    // Nothing is requested or labelled from the queue: the pull request's own runs do that.
+    assert_eq!(
+        q.writes().await,
+        vec![format!("POST /repos/{REPO}/statuses/{}", q.group_head)]
+    );
+    assert!(
+        stdout_of(&out).contains("#9: pending"),
+        "{}",
+        stdout_of(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_group_with_a_rejected_pull_request_fails() {
+    let q = queue().await;
+    q.github([
+        Some(review("alice", "CHANGES_REQUESTED", "2026-01-01T00:00:00Z")),
+        Some(review("bob", "APPROVED", "2026-01-01T00:00:00Z")),
+    ])
+    .await;
+    q.run
+        .expect_status(
+            "failure",
+            "#7 blocks: 1 scope rejected: backend has changes requested by alice",
+        )
+        .await;
+    assert_ok(&q.status().await);
+    q.run.server.verify().await;
+}
+
+fn stdout_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
