@@ -8,7 +8,7 @@
 use crate::cli::Failure;
 use crate::config::{self, ConfigErrors, RawSet, is_config_path};
 use crate::forge::github::{EventTarget, Github, GithubSettings, event_target};
-use crate::forge::gitlab::{Gitlab, GitlabSettings};
+use crate::forge::gitlab::{Gitlab, GitlabSettings, MergePipeline};
 use crate::forge::{CommitStatus, Forge, ForgeError, PrFacts};
 use crate::git::{self, FileDiff};
 use crate::report::{self, SummaryContext};
@@ -210,6 +210,11 @@ async fn run_gitlab(
         commit_sha: env("CI_COMMIT_SHA"),
         diff_base_sha: env("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
         pipeline_id: env("CI_PIPELINE_ID").and_then(|p| p.parse().ok()),
+        merge_pipeline: MergePipeline::from_runner(
+            env("CI_MERGE_REQUEST_EVENT_TYPE").as_deref(),
+            env("CI_COMMIT_SHA").as_deref(),
+            env("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA").as_deref(),
+        ),
         ca_file: env("CI_SERVER_TLS_CA_FILE").map(PathBuf::from),
         retry: Default::default(),
     };
