@@ -280,7 +280,7 @@ pub enum Assessment {
     /// The evaluation of the rules.
     Evaluated {
         /// The verdict per scope and overall.
-        evaluation: Evaluation,
+        evaluation: Box<Evaluation>,
         /// The pull request as evaluated (files filled in).
         pr: review::PullRequest,
         /// Config files the change modifies (they take effect only after merging).
@@ -370,7 +370,7 @@ pub async fn assess<F: Forge>(
     };
     let assessment = match review::evaluate(&configs, &pr, limits) {
         Ok(evaluation) => Assessment::Evaluated {
-            evaluation,
+            evaluation: Box::new(evaluation),
             pr,
             configs_modified,
         },

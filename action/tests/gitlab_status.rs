@@ -201,7 +201,8 @@ impl Run {
     /// (a full last page is followed by an empty one, as a client that counts must ask).
     async fn pages(&self, api_path: &str, query: &[(&str, &str)], items: Vec<Value>) {
         let total = items.len();
-        let pages = total.div_ceil(100).max(1) + usize::from(total > 0 && total % 100 == 0);
+        let pages =
+            total.div_ceil(100).max(1) + usize::from(total > 0 && total.is_multiple_of(100));
         let url = format!("{}{}", self.server.uri(), self.api(api_path));
         for page in 1..=pages {
             let body: Vec<Value> = items

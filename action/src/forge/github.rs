@@ -2,6 +2,8 @@
 //!
 //! One GraphQL request reads everything evaluation needs (author, head and base, draft, labels,
 //! requested reviewers, reviews, check runs); one more expands all referenced teams at once.
+//! Lists longer than a page are read to their end ([`super::graphql_pages`]): one more request
+//! per extra page, for all such lists together, and none for an ordinary pull request.
 //! Writes are REST: the commit status, reviewer requests and labels, one request each.
 
 use super::graphql_pages::{

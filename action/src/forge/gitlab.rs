@@ -1231,4 +1231,61 @@ mod tests {
             "CODEREVIEW_STATE=pending\nCODEREVIEW_APPROVED_SCOPES=a,Large-scale change\nCODEREVIEW_PENDING_SCOPES=\n"
         );
     }
+
+    #[test]
+    fn merged_results_pipelines_are_recognised_from_the_runner() {
+        let (merge, head) = ("4b825dc642cb", "8c5a5a2e4d9b");
+        assert_eq!(
+            MergePipeline::from_runner(Some("merged_result"), Some(merge), Some(head)),
+            Some(MergePipeline {
+                merge_sha: merge.into(),
+                source_sha: head.into()
+            })
+        );
+        assert!(MergePipeline::from_runner(Some("merge_train"), Some(merge), Some(head)).is_some());
+        // A detached pipeline runs on the head itself; anything missing or not a sha is ignored.
+        assert_eq!(
+            MergePipeline::from_runner(Some("detached"), Some(head), Some(head)),
+            None
+        );
+        assert_eq!(
+            MergePipeline::from_runner(Some("merged_result"), Some(head), Some(head)),
+            None
+        );
+        assert_eq!(
+            MergePipeline::from_runner(None, Some(merge), Some(head)),
+            None
+        );
+        assert_eq!(
+            MergePipeline::from_runner(Some("merged_result"), Some("-x"), Some(head)),
+            None
+        );
+    }
+
+    #[test]
+    fn jobs_of_a_merged_results_head_pipeline_can_waive() {
+        let job = |sha: &str| json!({ "stage": "test", "name": "safe", "status": "success", "commit": { "id": sha } });
+        let mr = |reference: &str| {
+            json!({ "iid": 7, "sha": "head", "diff_refs": { "base_sha": "base" },
+                    "head_pipeline": { "id": 1, "sha": "merge", "ref": reference } })
+        };
+        let runs = |mr: &Value| {
+            parse_facts(
+                &settings(),
+                mr,
+                &json!({}),
+                &[],
+                &[job("merge"), job("other")],
+            )
+            .unwrap()
+            .pr
+            .check_runs
+            .len()
+        };
+        assert_eq!(runs(&mr("refs/merge-requests/7/merge")), 1);
+        assert_eq!(runs(&mr("refs/merge-requests/7/train")), 1);
+        // Another merge request's merge ref, or a branch pipeline: not this head's.
+        assert_eq!(runs(&mr("refs/merge-requests/8/merge")), 0);
+        assert_eq!(runs(&mr("feature")), 0);
+    }
 }
