@@ -1350,3 +1350,27 @@ async fn a_merge_group_with_a_rejected_pull_request_fails() {
 fn stdout_of(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_queue_that_cannot_be_read_posts_nothing() {
+    let q = queue().await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(body_string_contains("mergeQueue(branch: $branch)"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": null,
+            "errors": [ { "type": "FORBIDDEN", "message": "Resource not accessible by integration" } ]
+        })))
+        .expect(1)
+        .mount(&q.run.server)
+        .await;
+    let out = q.status().await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read the merge queue of main: Resource not accessible"),
+        "{}",
+        stderr(&out)
+    );
+    q.run.server.verify().await;
+    assert!(q.writes().await.is_empty(), "no status without a verdict");
+}

@@ -489,6 +489,19 @@ impl Github {
             )
             .await?;
         let at = "/data/repository/mergeQueue/entries";
+        // No queue (or the entry already left it) is a null `mergeQueue`; an error is not: the
+        // group's other pull requests would go unchecked, so stop instead.
+        let errors = errors_of(&answer);
+        if answer
+            .pointer("/data/repository")
+            .is_none_or(Value::is_null)
+            || !errors.is_empty()
+        {
+            return Err(ForgeError::Api(format!(
+                "cannot read the merge queue of {}: {errors}",
+                group.base_ref
+            )));
+        }
         if let Some(after) = answer.pointer(at).and_then(next_cursor) {
             let request = PageRequest {
                 parents: vec![
