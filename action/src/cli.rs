@@ -26,11 +26,19 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Write a commented starter CODEREVIEW.toml.
+    /// Write a commented starter CODEREVIEW.toml, or one converted from a CODEOWNERS file.
     Init {
         /// File to create.
         #[arg(long, default_value = config::CONFIG_FILENAME)]
         filename: String,
+        /// Convert this CODEOWNERS file (default: the first of .github/CODEOWNERS, CODEOWNERS,
+        /// docs/CODEOWNERS, .gitlab/CODEOWNERS) into rules that match the same way.
+        #[arg(long, value_name = "PATH", num_args = 0..=1)]
+        from_codeowners: Option<Option<PathBuf>>,
+        /// The CODEOWNERS dialect; detected when absent (GitLab for .gitlab/CODEOWNERS, a file
+        /// with [Section] headers, or a repository with .gitlab-ci.yml; GitHub otherwise).
+        #[arg(long, value_enum, requires = "from_codeowners")]
+        forge: Option<crate::status::ForgeKind>,
     },
     /// Validate every CODEREVIEW*.toml in the repository.
     Check {
@@ -129,10 +137,22 @@ impl From<config::discover::DiscoverError> for Failure {
 /// Run a parsed command line, writing to `out`; returns the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
     let result = match cli.command {
-        Command::Init { filename } => init(cli.repo.as_deref(), &filename, out),
-        Command::Check { quiet } => {
-            repo_root(cli.repo.as_deref()).and_then(|root| check(&root, quiet, out).map(|_| ()))
-        }
+        Command::Init {
+            filename,
+            from_codeowners: None,
+            ..
+        } => init(cli.repo.as_deref(), &filename, out),
+        Command::Init {
+            filename,
+            from_codeowners: Some(path),
+            forge,
+        } => init_from_codeowners(cli.repo.as_deref(), &filename, path.as_deref(), forge, out),
+        Command::Check { quiet } => repo_root(cli.repo.as_deref()).and_then(|root| {
+            if !quiet {
+                legacy_warnings(&root, out);
+            }
+            check(&root, quiet, out).map(|_| ())
+        }),
         Command::Match(args) => {
             repo_root(cli.repo.as_deref()).and_then(|root| match_command(&root, &args, out))
         }
@@ -197,6 +217,97 @@ fn init(repo: Option<&Path>, filename: &str, out: &mut dyn Write) -> Result<(), 
         .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
     let _ = writeln!(out, "Created {filename}");
     Ok(())
+}
+
+/// Write `filename` converted from a CODEOWNERS file (see [`crate::codeowners`]); what cannot be
+/// carried over is printed as warnings and marked in the file.
+fn init_from_codeowners(
+    repo: Option<&Path>,
+    filename: &str,
+    source: Option<&Path>,
+    forge: Option<crate::status::ForgeKind>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    use crate::codeowners::{self, Flavor};
+    let dir = repo.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let target = dir.join(filename);
+    if target.exists() {
+        return Err(Failure::failed(format!("{filename} already exists!")));
+    }
+    let source = match source {
+        Some(p) => p.to_path_buf(),
+        None => codeowners::LOCATIONS
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| dir.join(p).is_file())
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "no CODEOWNERS file in {} (looked for {}): pass its path",
+                    dir.display(),
+                    codeowners::LOCATIONS.join(", ")
+                ))
+            })?,
+    };
+    let full = dir.join(&source);
+    let text = std::fs::read_to_string(&full)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", full.display())))?;
+    let shown = source.to_string_lossy().replace('\\', "/");
+    let flavor = match forge {
+        Some(crate::status::ForgeKind::Github) => Flavor::GitHub,
+        Some(crate::status::ForgeKind::Gitlab) => Flavor::GitLab,
+        None if shown.starts_with(".github/") => Flavor::GitHub,
+        None if codeowners::detect_flavor(&shown, &text) == Flavor::GitLab => Flavor::GitLab,
+        None if dir.join(".gitlab-ci.yml").is_file() => Flavor::GitLab,
+        None => Flavor::GitHub,
+    };
+    let conversion =
+        codeowners::convert(&text, &shown, flavor).map_err(|e| Failure::failed(e.0))?;
+    for w in &conversion.warnings {
+        eprintln!("warning: {w}");
+    }
+    std::fs::write(&target, &conversion.toml)
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", target.display())))?;
+    let _ = writeln!(
+        out,
+        "Created {filename} from {shown} ({} CODEOWNERS, {} scopes{}; pass --forge to read it as the other dialect)",
+        flavor.name(),
+        conversion.scopes,
+        match conversion.warnings.len() {
+            0 => String::new(),
+            n => format!(", {n} warnings"),
+        }
+    );
+    Ok(())
+}
+
+/// `pa check`'s reminders that an older ownership file is still there, plus GitLab's location.
+fn legacy_warnings(root: &Path, out: &mut dyn Write) {
+    if root.join(".pullapprove.yml").is_file() {
+        let _ = writeln!(
+            out,
+            "[Warning] This repo still contains a PullApprove v3 config file (.pullapprove.yml). Consider migrating it to {}.",
+            config::CONFIG_FILENAME
+        );
+    }
+    // pa's order, then GitLab's own location.
+    for location in [
+        "CODEOWNERS",
+        "docs/CODEOWNERS",
+        ".github/CODEOWNERS",
+        ".gitlab/CODEOWNERS",
+    ] {
+        if root.join(location).is_file() {
+            let which = if location == "CODEOWNERS" {
+                String::new()
+            } else {
+                format!(" ({location})")
+            };
+            let _ = writeln!(
+                out,
+                "[Warning] This repo still contains a CODEOWNERS file{which}. Consider migrating it: codereview init --from-codeowners {location}"
+            );
+        }
+    }
 }
 
 /// Load, validate and compile the working tree's configs; print `file:line:col: message` errors.

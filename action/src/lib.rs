@@ -3,6 +3,7 @@
 //! and the sync service reuses this library instead of copying code.
 
 pub mod cli;
+pub mod codeowners;
 pub mod config;
 pub mod explain;
 pub mod forge;
@@ -12,4 +13,5 @@ pub mod matching;
 pub mod merge_group;
 pub mod report;
 pub mod review;
+pub mod secret;
 pub mod status;

@@ -13,6 +13,7 @@ use crate::forge::{CommitStatus, Forge, ForgeError, PrFacts};
 use crate::git::{self, FileDiff};
 use crate::report::{self, SummaryContext};
 use crate::review::{self, Evaluation, LargeScaleLimits, Overall};
+use crate::secret::Secret;
 use clap::ValueEnum;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -128,7 +129,7 @@ async fn run_github(
         graphql_url,
         repository,
         number: 0,
-        token,
+        token: Secret::new(token),
     };
     let number = match target {
         EventTarget::PullRequest(n) => n,
@@ -206,7 +207,7 @@ async fn run_gitlab(
         api_url,
         project,
         merge_request,
-        token,
+        token: Secret::new(token),
         commit_sha: env("CI_COMMIT_SHA"),
         diff_base_sha: env("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
         pipeline_id: env("CI_PIPELINE_ID").and_then(|p| p.parse().ok()),

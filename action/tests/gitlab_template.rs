@@ -1,12 +1,14 @@
 //! `.gitlab-ci-template.yml`: its job is what `docs/gitlab.md` says it is, the include snippets in
 //! the docs are the ones the template supports, and its install script, run the way a GitLab
-//! runner runs it (bash, `set -eo pipefail`, the job's variables exported), installs a verified
-//! release asset from a fake release server, or falls back to `cargo install` when it cannot.
+//! runner runs it (bash, `set -eo pipefail`, the job's variables exported), installs the release
+//! the template names (never `latest`) from a fake release server, verified against the checksum
+//! committed in this repository (served from another place than the asset), or falls back to
+//! `cargo install` of that release's tag when it cannot.
 
 use serde_yaml_ng::{Mapping, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const JOB: &str = "codereview:status";
@@ -91,7 +93,15 @@ fn the_job_runs_only_in_merge_request_pipelines() {
 #[test]
 fn the_job_fetches_history_and_keeps_the_summary_and_dotenv() {
     assert_eq!(variable("GIT_DEPTH"), "0");
-    assert_eq!(variable("CODEREVIEW_VERSION"), "latest");
+    // The release the template runs is the version of the commit it is included from.
+    assert_eq!(
+        variable("CODEREVIEW_VERSION"),
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(
+        variable("CODEREVIEW_CHECKSUMS_URL"),
+        "https://raw.githubusercontent.com/codereview/codereview/main/release-checksums"
+    );
     assert_eq!(
         variable("CODEREVIEW_RELEASE_URL"),
         "https://github.com/codereview/codereview/releases"
@@ -126,14 +136,15 @@ fn the_script_installs_the_release_assets_and_runs_codereview_status() {
     }
     for needed in [
         r#"asset="codereview-$target.tar.gz""#,
-        r#""$download/$asset.sha256""#,
-        "sha256sum -c -",
-        r#"download="$CODEREVIEW_RELEASE_URL/latest/download""#,
+        r#"checksums="$CODEREVIEW_CHECKSUMS_URL/$CODEREVIEW_VERSION.sha256""#,
         r#"download="$CODEREVIEW_RELEASE_URL/download/$CODEREVIEW_VERSION""#,
-        "cargo install --locked --git",
+        r#"cargo install --locked --git "$CODEREVIEW_GIT_URL" --tag "$CODEREVIEW_VERSION""#,
     ] {
         assert!(install.contains(needed), "{needed}");
     }
+    // Nothing is ever taken from `latest`, nor checked against a checksum beside the asset.
+    assert!(!install.contains("/latest/"));
+    assert!(!install.contains("$asset.sha256"));
 }
 
 /// The fenced YAML between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in
@@ -296,59 +307,102 @@ fn text(o: &Output) -> String {
 }
 
 async fn serve(server: &MockServer, url_path: String, body: Vec<u8>) {
+    serve_n(server, url_path, body, 1).await;
+}
+
+async fn serve_n(server: &MockServer, url_path: String, body: Vec<u8>, times: u64) {
     Mock::given(method("GET"))
         .and(path(url_path))
         .respond_with(ResponseTemplate::new(200).set_body_bytes(body))
-        .expect(1)
+        .expect(times)
         .mount(server)
         .await;
 }
 
+/// The release host also publishes a `.sha256` beside each asset, matching whatever it serves,
+/// and a `latest` alias: the job must use neither.
+async fn serve_decoys(server: &MockServer, version: &str, served: &[u8]) {
+    let asset = format!("codereview-{}.tar.gz", target());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(&asset), served).unwrap();
+    sh(dir.path(), &format!("sha256sum {asset} > {asset}.sha256"));
+    serve_n(
+        server,
+        format!("/releases/download/{version}/{asset}.sha256"),
+        std::fs::read(dir.path().join(format!("{asset}.sha256"))).unwrap(),
+        0,
+    )
+    .await;
+    Mock::given(path_regex("/latest/"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(server)
+        .await;
+}
+
+fn pinned() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
+
+async fn job_with(
+    server: &MockServer,
+    dir: &Path,
+    extra: Vec<(&'static str, String)>,
+    cargo: Option<PathBuf>,
+) -> Output {
+    let uri = server.uri();
+    let home = dir.to_path_buf();
+    let install_dir = dir.join("bin");
+    tokio::task::spawn_blocking(move || {
+        let mut overrides = vec![
+            ("CODEREVIEW_RELEASE_URL", format!("{uri}/releases")),
+            (
+                "CODEREVIEW_CHECKSUMS_URL",
+                format!("{uri}/repo/main/release-checksums"),
+            ),
+            ("CODEREVIEW_INSTALL_DIR", install_dir.display().to_string()),
+            (
+                "CODEREVIEW_GIT_URL",
+                "https://example.invalid/codereview".into(),
+            ),
+        ];
+        overrides.extend(extra);
+        run_job(&overrides, cargo.as_deref(), &home)
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_job_installs_a_verified_release_and_runs_codereview_status() {
+async fn the_job_installs_the_pinned_release_verified_by_the_committed_checksum() {
     let dir = tempfile::tempdir().unwrap();
     let (tarball, checksum) = release_asset(dir.path());
     let server = MockServer::start().await;
     let asset = format!("codereview-{}.tar.gz", target());
+    let version = pinned();
+    serve_decoys(&server, &version, &tarball).await;
     serve(
         &server,
-        format!("/releases/latest/download/{asset}"),
+        format!("/releases/download/{version}/{asset}"),
         tarball,
     )
     .await;
     serve(
         &server,
-        format!("/releases/latest/download/{asset}.sha256"),
-        checksum.into_bytes(),
+        format!("/repo/main/release-checksums/{version}.sha256"),
+        format!(
+            "# codereview {version}\n{}  codereview-other.tar.gz\n{checksum}",
+            "1".repeat(64)
+        )
+        .into_bytes(),
     )
     .await;
-    let install_dir = dir.path().join("bin");
-    let server_uri = server.uri();
-    let out = tokio::task::spawn_blocking({
-        let home = dir.path().to_path_buf();
-        let install_dir = install_dir.clone();
-        move || {
-            run_job(
-                &[
-                    ("CODEREVIEW_RELEASE_URL", format!("{server_uri}/releases")),
-                    ("CODEREVIEW_INSTALL_DIR", install_dir.display().to_string()),
-                    (
-                        "CODEREVIEW_GIT_URL",
-                        "https://example.invalid/codereview".into(),
-                    ),
-                ],
-                None,
-                &home,
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let out = job_with(&server, dir.path(), vec![], None).await;
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!(
-            "codereview: release latest ({asset}, sha256 verified)"
+            "codereview: release {version} ({asset}, sha256 verified against release-checksums/{version}.sha256)"
         )),
         "{}",
         text(&out)
@@ -358,7 +412,7 @@ async fn the_job_installs_a_verified_release_and_runs_codereview_status() {
         "{}",
         text(&out)
     );
-    assert!(install_dir.join("codereview").exists());
+    assert!(dir.path().join("bin/codereview").exists());
     server.verify().await;
 }
 
@@ -378,53 +432,46 @@ fn fake_cargo(dir: &Path) -> PathBuf {
     bin
 }
 
+/// The attack: the asset is replaced on the release host together with the `.sha256` beside it.
+/// The checksum committed in the repository does not match: the job says so, never runs the
+/// download and builds the same version from its tag instead.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_checksum_mismatch_falls_back_to_cargo_install_of_the_same_version() {
+async fn a_tampered_asset_is_refused_even_with_a_matching_checksum_beside_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (tarball, _) = release_asset(dir.path());
-    let server = MockServer::start().await;
-    let asset = format!("codereview-{}.tar.gz", target());
-    serve(
-        &server,
-        format!("/releases/download/v9.9.9/{asset}"),
-        tarball,
+    let (_, genuine) = release_asset(dir.path());
+    std::fs::write(
+        dir.path().join("pkg/codereview-dist/codereview"),
+        "#!/bin/sh\necho \"tampered codereview ran: $*\"\n",
     )
-    .await;
+    .unwrap();
+    let asset = format!("codereview-{}.tar.gz", target());
+    sh(
+        dir.path(),
+        &format!("tar -czf {asset} -C pkg codereview-dist"),
+    );
+    let evil = std::fs::read(dir.path().join(&asset)).unwrap();
+    let server = MockServer::start().await;
+    serve_decoys(&server, "v9.9.9", &evil).await;
+    serve(&server, format!("/releases/download/v9.9.9/{asset}"), evil).await;
     serve(
         &server,
-        format!("/releases/download/v9.9.9/{asset}.sha256"),
-        format!("{}  {asset}\n", "0".repeat(64)).into_bytes(),
+        "/repo/main/release-checksums/v9.9.9.sha256".into(),
+        genuine.into_bytes(),
     )
     .await;
     let cargo_dir = fake_cargo(dir.path());
-    let install_dir = dir.path().join("bin");
-    let server_uri = server.uri();
-    let out = tokio::task::spawn_blocking({
-        let home = dir.path().to_path_buf();
-        let install_dir = install_dir.clone();
-        move || {
-            run_job(
-                &[
-                    ("CODEREVIEW_VERSION", "v9.9.9".into()),
-                    ("CODEREVIEW_RELEASE_URL", format!("{server_uri}/releases")),
-                    ("CODEREVIEW_INSTALL_DIR", install_dir.display().to_string()),
-                    (
-                        "CODEREVIEW_GIT_URL",
-                        "https://example.invalid/codereview".into(),
-                    ),
-                ],
-                Some(&cargo_dir),
-                &home,
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let out = job_with(
+        &server,
+        dir.path(),
+        vec![("CODEREVIEW_VERSION", "v9.9.9".into())],
+        Some(cargo_dir),
+    )
+    .await;
     assert!(out.status.success(), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!(
-            "WARNING: {asset} does not match {asset}.sha256; not using it"
+            "WARNING: {asset} does not match the checksum committed for v9.9.9; not using it"
         )),
         "{}",
         text(&out)
@@ -442,42 +489,60 @@ async fn a_checksum_mismatch_falls_back_to_cargo_install_of_the_same_version() {
         "{}",
         text(&out)
     );
-    assert!(!stdout.contains("released codereview"), "{}", text(&out));
+    assert!(!stdout.contains("tampered codereview"), "{}", text(&out));
     server.verify().await;
 }
 
+/// No checksum committed for the pinned version (404): no asset is downloaded at all, and the
+/// pinned version's tag is built.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_missing_release_falls_back_to_cargo_install() {
+async fn without_a_committed_checksum_the_pinned_tag_is_built() {
     let dir = tempfile::tempdir().unwrap();
     let server = MockServer::start().await; // answers 404 to everything
     let cargo_dir = fake_cargo(dir.path());
-    let install_dir = dir.path().join("bin");
-    let server_uri = server.uri();
-    let out = tokio::task::spawn_blocking({
-        let home = dir.path().to_path_buf();
-        move || {
-            run_job(
-                &[
-                    ("CODEREVIEW_RELEASE_URL", format!("{server_uri}/releases")),
-                    ("CODEREVIEW_INSTALL_DIR", install_dir.display().to_string()),
-                    (
-                        "CODEREVIEW_GIT_URL",
-                        "https://example.invalid/codereview".into(),
-                    ),
-                ],
-                Some(&cargo_dir),
-                &home,
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let out = job_with(&server, dir.path(), vec![], Some(cargo_dir)).await;
     assert!(out.status.success(), "{}", text(&out));
     let args = std::fs::read_to_string(dir.path().join("cargo-args")).unwrap();
     assert!(
-        args.starts_with("install --locked --git https://example.invalid/codereview --root "),
-        "latest builds the default branch: {args}"
+        args.starts_with(&format!(
+            "install --locked --git https://example.invalid/codereview --tag {} --root ",
+            pinned()
+        )),
+        "{args}"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot download"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no committed checksum for codereview-"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("built codereview ran: status"));
+    let requests: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert_eq!(
+        requests,
+        vec![format!("/repo/main/release-checksums/{}.sha256", pinned())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn latest_is_refused_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start().await;
+    let cargo_dir = fake_cargo(dir.path());
+    let out = job_with(
+        &server,
+        dir.path(),
+        vec![("CODEREVIEW_VERSION", "latest".into())],
+        Some(cargo_dir),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CODEREVIEW_VERSION=latest is refused"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.path().join("cargo-args").exists());
+    assert!(server.received_requests().await.unwrap().is_empty());
 }

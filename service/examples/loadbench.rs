@@ -8,7 +8,7 @@
 //!
 //! Flags: `--connections N`, `--seconds N`, `--postgres URL`, `--no-sqlite`, `--no-worker`
 //! (HTTP and ingestion only), `--worker-concurrency N`, `--no-healthz` (signed events only,
-//! for profiling).
+//! for profiling), `--slow-clients N` (below).
 //!
 //! For each backend it starts the real service (HTTP + worker, the default handler, a fresh
 //! SQLite file or PostgreSQL schema) on a random port, then drives it with N keep-alive
@@ -16,6 +16,16 @@
 //! request carries a fresh `event_id`, a current timestamp and a real `v0` signature, so each
 //! one is verified, sealed, written to the durable queue and answered — and drained by the
 //! worker in the background. It prints requests/s and p50/p99 latency per scenario.
+//!
+//! `--slow-clients N` measures the other thing instead (issue 12 §3): the service on SQLite, a
+//! baseline RSS, then N connections that each send an unsigned `POST` declaring 1 MiB and all
+//! but its last byte, plus N/5 that send half a request head, all held open for a few seconds
+//! (loopback only, bounded in count and time). It prints the process's RSS before and during,
+//! and the latency of `GET /healthz` and of signed Slack events sent meanwhile:
+//!
+//! ```sh
+//! cargo run --release -p codereview-sync --example loadbench -- --slow-clients 500
+//! ```
 //!
 //! Server and client share the machine (and, here, one process on separate runtimes), so the
 //! absolute numbers are a floor; the ratio to the healthz baseline is what the target is about.
@@ -42,6 +52,7 @@ struct Options {
     worker: bool,
     concurrency: u32,
     healthz: bool,
+    slow_clients: usize,
 }
 
 fn parse_args() -> Options {
@@ -53,6 +64,7 @@ fn parse_args() -> Options {
         worker: true,
         concurrency: WorkerSettings::default().concurrency,
         healthz: true,
+        slow_clients: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -73,6 +85,12 @@ fn parse_args() -> Options {
             "--no-sqlite" => o.sqlite = false,
             "--no-worker" => o.worker = false,
             "--no-healthz" => o.healthz = false,
+            "--slow-clients" => {
+                o.slow_clients = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--slow-clients N")
+            }
             "--worker-concurrency" => {
                 o.concurrency = args
                     .next()
@@ -289,8 +307,140 @@ fn bench_backend(label: &str, url: &str, o: &Options) -> Vec<(String, &'static s
     results
 }
 
+/// This process's resident memory in MiB (server and client share it: an upper bound).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Bytes the slow clients send, from one static buffer so the client side holds no memory.
+static ZEROS: [u8; 64 * 1024] = [b' '; 64 * 1024];
+
+/// Opens a connection that declares a 1 MiB body and sends all but its last byte
+/// (`body: true`), or half a request head (`body: false`), then holds it until aborted.
+fn slow_client(addr: std::net::SocketAddr, body: bool) -> tokio::task::JoinHandle<()> {
+    use tokio::io::AsyncWriteExt as _;
+    tokio::spawn(async move {
+        let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+            return;
+        };
+        if body {
+            let head = "POST /github/webhook HTTP/1.1\r\nHost: bench\r\n\
+                        Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n";
+            let _ = s.write_all(head.as_bytes()).await;
+            let mut left = 1024 * 1024 - 1;
+            while left > 0 {
+                let n = left.min(ZEROS.len());
+                if s.write_all(&ZEROS[..n]).await.is_err() {
+                    break;
+                }
+                left -= n;
+            }
+        } else {
+            let _ = s
+                .write_all(b"POST /slack/events HTTP/1.1\r\nHost: bench\r\nContent-Ty")
+                .await;
+        }
+        std::future::pending::<()>().await;
+    })
+}
+
+/// `--slow-clients N`: RSS and latency while N unfinished 1 MiB bodies (and N/5 half-sent
+/// heads) are held open.
+fn bench_slow_clients(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("slow.db").display());
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-server")
+        .enable_all()
+        .build()
+        .unwrap();
+    let (addr, stop) = server_rt.block_on(async {
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let secrets = WebhookSecrets {
+            slack_signing_secret: Some(Secret::new(SECRET.to_string())),
+            ..WebhookSecrets::default()
+        };
+        let app = Application::build_with(
+            store,
+            Arc::new(Vault::new(rand::random(), &[])),
+            &secrets,
+            WorkerSettings::default(),
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(LogOnlyHandler),
+        )
+        .await
+        .unwrap();
+        let addr = app.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run(async move {
+            let _ = rx.await;
+        }));
+        (addr, tx)
+    });
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-client")
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = format!("http://{addr}");
+    client_rt.block_on(async {
+        let clients = clients(1);
+        // Warm-up, then the baseline.
+        drive(&base, &clients, Scenario::Healthz, Duration::from_millis(300), 0).await;
+        drive(&base, &clients, Scenario::SlackEvent, Duration::from_millis(300), 0).await;
+        let before = rss_mib();
+        let attack: Vec<_> = (0..n)
+            .map(|_| slow_client(addr, true))
+            .chain((0..n / 5).map(|_| slow_client(addr, false)))
+            .collect();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut during = rss_mib();
+        let healthz = drive(&base, &clients, Scenario::Healthz, Duration::from_secs(2), 1).await;
+        during = during.max(rss_mib());
+        let events = drive(&base, &clients, Scenario::SlackEvent, Duration::from_secs(2), 2).await;
+        during = during.max(rss_mib());
+        for a in &attack {
+            a.abort();
+        }
+        println!(
+            "\n{n} unfinished 1 MiB bodies + {} half-sent heads held open, loopback, {} cores\n",
+            n / 5,
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        println!("RSS before: {before:.1} MiB; during: {during:.1} MiB (server and client)\n");
+        println!("| scenario (1 connection, during the attack) | requests | errors | p50 ms | p99 ms | max ms |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (name, r) in [("GET /healthz", &healthz), ("POST /slack/events (signed)", &events)] {
+            println!(
+                "| {name} | {} | {} | {:.2} | {:.2} | {:.2} |",
+                r.requests,
+                r.errors,
+                r.percentile(0.50),
+                r.percentile(0.99),
+                r.percentile(1.0)
+            );
+        }
+    });
+    let _ = stop.send(());
+    server_rt.shutdown_timeout(Duration::from_secs(2));
+}
+
 fn main() {
     let o = parse_args();
+    if o.slow_clients > 0 {
+        bench_slow_clients(o.slow_clients);
+        return;
+    }
     let mut rows = Vec::new();
     let dir = tempfile::tempdir().unwrap();
     if o.sqlite {

@@ -109,7 +109,8 @@ pub struct LinkArgs {
     /// Slack channel id, e.g. C0001.
     #[arg(long)]
     channel: String,
-    /// Restrict the link to one forge (default: that path on any forge).
+    /// github or gitlab. Required by `link add` when both forges are configured; otherwise
+    /// the configured one is chosen and named.
     #[arg(long, value_enum)]
     forge: Option<Forge>,
 }
@@ -305,6 +306,41 @@ fn parse_link(args: LinkArgs) -> Result<RepoLink, CliError> {
     })
 }
 
+/// Which forges this installation uses: `(github, gitlab)`. A forge counts when its API URL or
+/// App is configured, or a token or link for it is stored.
+async fn configured_forges(env: &impl Lookup, store: &Store) -> Result<(bool, bool), CliError> {
+    let credentials = store.list_credentials().await?;
+    let links = store.list_links().await?;
+    let uses = |forge: Forge| {
+        credentials
+            .iter()
+            .any(|c| c.kind == CredentialKind::Forge(forge))
+            || links.iter().any(|l| l.forge == Some(forge))
+    };
+    let github =
+        uses(Forge::GitHub) || env("GITHUB_API_URL").is_some() || env("GITHUB_APP_ID").is_some();
+    let gitlab = uses(Forge::GitLab) || env("GITLAB_URL").is_some();
+    Ok((github, gitlab))
+}
+
+/// The forge of a `link add` without `--forge`: never both at once (a GitLab project and a
+/// GitHub repository with the same path are different things), and always said.
+fn choose_forge((github, gitlab): (bool, bool)) -> Result<(Forge, &'static str), CliError> {
+    match (github, gitlab) {
+        (true, true) => Err(CliError::Usage(
+            "GitHub and GitLab are both configured: pass --forge github or --forge gitlab".into(),
+        )),
+        (false, true) => Ok((
+            Forge::GitLab,
+            "(GitLab project: GitHub is not configured; pass --forge to choose)",
+        )),
+        _ => Ok((
+            Forge::GitHub,
+            "(GitHub repository: GitLab is not configured; pass --forge to choose)",
+        )),
+    }
+}
+
 /// Runs one command. `env` supplies configuration, `stdin` secrets, `out` the command's output.
 pub async fn run(
     cli: Cli,
@@ -423,12 +459,21 @@ pub async fn run(
         },
         Command::Link(cmd) => match cmd {
             LinkCommand::Add(args) => {
-                let link = parse_link(args)?;
-                open_store(env).await?.add_link(&link).await?;
+                let mut link = parse_link(args)?;
+                let store = open_store(env).await?;
+                let note = match link.forge {
+                    Some(_) => String::new(),
+                    None => {
+                        let (forge, note) = choose_forge(configured_forges(env, &store).await?)?;
+                        link.forge = Some(forge);
+                        format!(" {note}")
+                    }
+                };
+                store.add_link(&link).await?;
                 write(
                     out,
                     format!(
-                        "linked {} to {}/{}",
+                        "linked {} to {}/{}{note}",
                         link.repo, link.team_id, link.channel_id
                     ),
                 )?;
@@ -444,8 +489,25 @@ pub async fn run(
             }
             LinkCommand::AiSummary(args) => ai_summary_switch(args, env, out).await?,
             LinkCommand::Remove(args) => {
-                let link = parse_link(args)?;
-                if !open_store(env).await?.remove_link(&link).await? {
+                let mut link = parse_link(args)?;
+                let store = open_store(env).await?;
+                if link.forge.is_none() {
+                    // The one link with that repository, team and channel, whatever its forge.
+                    let same = |l: &RepoLink| {
+                        (&l.repo, &l.team_id, &l.channel_id)
+                            == (&link.repo, &link.team_id, &link.channel_id)
+                    };
+                    let found: Vec<RepoLink> =
+                        store.list_links().await?.into_iter().filter(same).collect();
+                    if found.len() > 1 {
+                        return Err(CliError::Usage(format!(
+                            "{} is linked there on both forges: pass --forge github or --forge gitlab",
+                            link.repo
+                        )));
+                    }
+                    link.forge = found.first().and_then(|l| l.forge);
+                }
+                if !store.remove_link(&link).await? {
                     return Err(CliError::Usage("no such link (see `link list`)".into()));
                 }
                 write(

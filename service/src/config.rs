@@ -74,6 +74,57 @@ impl Default for WorkerSettings {
     }
 }
 
+/// Limits that keep slow or hostile HTTP clients from holding the service's memory or
+/// connections (issue 12 §3); see `http::server`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// `HTTP_READ_TIMEOUT_SECS`: a client gets this long to send a request's headers (also an
+    /// idle keep-alive connection), and again this long for its body; then it is cut off.
+    pub read_timeout: Duration,
+    /// `HTTP_MAX_CONNECTIONS`: connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// `LISTEN_METRICS`: when set, `/metrics` is served there only, not on `LISTEN`.
+    pub listen_metrics: Option<SocketAddr>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            listen_metrics: None,
+        }
+    }
+}
+
+/// `HTTP_READ_TIMEOUT_SECS`, `HTTP_MAX_CONNECTIONS` and `LISTEN_METRICS`.
+pub fn http_settings(env: &impl Lookup) -> Result<HttpSettings, ConfigError> {
+    let defaults = HttpSettings::default();
+    let listen_metrics = match env("LISTEN_METRICS") {
+        None => None,
+        Some(v) => Some(v.trim().parse().map_err(|_| {
+            ConfigError(format!(
+                "LISTEN_METRICS must be an address like 127.0.0.1:9090, got `{v}`"
+            ))
+        })?),
+    };
+    Ok(HttpSettings {
+        read_timeout: Duration::from_secs(u64::from(number_var(
+            env,
+            "HTTP_READ_TIMEOUT_SECS",
+            defaults.read_timeout.as_secs() as u32,
+            1,
+        )?)),
+        max_connections: number_var(
+            env,
+            "HTTP_MAX_CONNECTIONS",
+            defaults.max_connections as u32,
+            1,
+        )? as usize,
+        listen_metrics,
+    })
+}
+
 /// Secrets that authenticate incoming webhooks. `None` means the endpoint is disabled and
 /// answers 401 to everything.
 #[derive(Debug, Clone, Default)]
@@ -144,6 +195,8 @@ pub struct Settings {
     pub gitlab_url: Option<Url>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// HTTP client limits and `LISTEN_METRICS`.
+    pub http: HttpSettings,
     /// Queue worker tuning.
     pub worker: WorkerSettings,
     /// Thread-sync settings (`GITHUB_APP_ID`, `CODEREVIEW_STATUS_CONTEXT`).
@@ -410,6 +463,7 @@ impl Settings {
                 .expect("has a default"),
             gitlab_url: url_var(env, "GITLAB_URL", None)?,
             log_format,
+            http: http_settings(env)?,
             llm: llm_settings(env, &worker)?,
             worker,
             sync: sync_config(env)?,
@@ -516,6 +570,35 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.worker.lease, Duration::from_secs(5));
         assert!(s.gitlab_url.is_some());
+    }
+
+    #[test]
+    fn http_limits_and_metrics_address() {
+        let s = Settings::load(&env(&[("CODEREVIEW_SYNC_KEY", KEY)])).unwrap();
+        assert_eq!(s.http, HttpSettings::default());
+        let s = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("HTTP_READ_TIMEOUT_SECS", "3"),
+            ("HTTP_MAX_CONNECTIONS", "64"),
+            ("LISTEN_METRICS", "127.0.0.1:9090"),
+        ]))
+        .unwrap();
+        assert_eq!(s.http.read_timeout, Duration::from_secs(3));
+        assert_eq!(s.http.max_connections, 64);
+        assert_eq!(
+            s.http.listen_metrics,
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        for (name, value) in [
+            ("HTTP_READ_TIMEOUT_SECS", "0"),
+            ("HTTP_MAX_CONNECTIONS", "0"),
+            ("LISTEN_METRICS", "metrics"),
+        ] {
+            let err = Settings::load(&env(&[("CODEREVIEW_SYNC_KEY", KEY), (name, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{name}: {err}");
+        }
     }
 
     #[test]

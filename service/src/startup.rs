@@ -11,9 +11,9 @@ use tokio::sync::{Notify, watch};
 use crate::clients::diff::DiffClient;
 use crate::clients::llm::LlmClient;
 use crate::clients::{ForgeApi, GitHubClient, GitLabClient, SlackApi, SlackClient};
-use crate::config::{Settings, WebhookSecrets, WorkerSettings};
+use crate::config::{HttpSettings, Settings, WebhookSecrets, WorkerSettings};
 use crate::http::slack_install::SlackInstall;
-use crate::http::{AppState, routes};
+use crate::http::{AppState, metrics_routes, routes, server};
 use crate::metrics::Metrics;
 use crate::queue::{EventHandler, Worker};
 use crate::store::{Backend, Store};
@@ -28,6 +28,9 @@ pub struct Extras {
     /// The metrics `/metrics` serves, when the handler reports to them too (the AI summary's
     /// counters); a fresh set otherwise.
     pub metrics: Option<Metrics>,
+    /// Client limits and `LISTEN_METRICS` (defaults: 10 s, 1024 connections, `/metrics` on
+    /// the main address).
+    pub http: HttpSettings,
 }
 
 /// The thread-sync handler wired to the real APIs at the configured base URLs, with the AI
@@ -73,6 +76,7 @@ pub fn sync_handler(
 pub fn extras(settings: &Settings) -> Extras {
     Extras {
         metrics: None,
+        http: settings.http,
         slack_install: settings.slack_install.as_ref().map(|install| {
             let slack: Arc<dyn SlackApi> = Arc::new(SlackClient::new(&settings.slack_api_url));
             Arc::new(SlackInstall::new(install, &settings.slack_api_url, slack))
@@ -83,6 +87,7 @@ pub fn extras(settings: &Settings) -> Extras {
 /// A bound, ready-to-run service.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
     worker: Arc<Worker>,
 }
@@ -197,6 +202,13 @@ impl Application {
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        let metrics_listener =
+            match extras.http.listen_metrics {
+                Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {addr} (LISTEN_METRICS): {e}")
+                })?),
+                None => None,
+            };
         let metrics = extras.metrics.unwrap_or_default();
         let wake = Arc::new(Notify::new());
         let worker = Arc::new(Worker::new(
@@ -208,9 +220,11 @@ impl Application {
         ));
         let mut state = AppState::new(store, vault, metrics, webhooks, wake);
         state.slack_install = extras.slack_install;
+        state.limits = extras.http;
         let state = Arc::new(state);
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             worker,
         })
@@ -223,6 +237,13 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// Where `/metrics` is served when `LISTEN_METRICS` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// The worker, for tests that drive the queue one step at a time.
     pub fn worker(&self) -> Arc<Worker> {
         self.worker.clone()
@@ -233,15 +254,36 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves HTTP only (no worker) until `shutdown` resolves.
+    /// Serves HTTP only (no worker) until `shutdown` resolves, through [`server::serve`]
+    /// (read timeouts, connection cap, body memory budget); `/metrics` also on its own
+    /// address when `LISTEN_METRICS` is set.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let addr = self.local_addr();
         tracing::info!(%addr, "listening on {addr}");
-        warp::serve(routes(self.state))
-            .incoming(self.listener)
-            .graceful(shutdown)
-            .run()
-            .await;
+        let limits = self.state.limits;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let metrics = self.metrics_listener.map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving /metrics on {addr} (LISTEN_METRICS)");
+            }
+            let filter = metrics_routes(self.state.clone());
+            tokio::spawn(server::serve(listener, filter, limits, stopped()))
+        });
+        let main = server::serve(self.listener, routes(self.state), limits, stopped());
+        let signal = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        tokio::join!(main, signal);
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
     }
 
     /// Serves HTTP and runs the worker until `shutdown` resolves; then stops accepting

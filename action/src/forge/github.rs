@@ -14,6 +14,7 @@ use super::{CommitStatus, Forge, ForgeError, PrFacts};
 use crate::config::Teams;
 use crate::git::{self, FileDiff};
 use crate::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
+use crate::secret::Secret;
 use http::StatusCode;
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
@@ -33,8 +34,8 @@ pub struct GithubSettings {
     pub repository: String,
     /// The pull request number.
     pub number: u64,
-    /// The token (never printed).
-    pub token: String,
+    /// The token (never printed: `Debug` shows `[redacted]`).
+    pub token: Secret<String>,
 }
 
 /// A GitHub pull request, as a [`Forge`].
@@ -326,7 +327,7 @@ impl Github {
         let client = Octocrab::builder()
             .base_uri(settings.api_url.as_str())
             .map_err(|e| ForgeError::Api(format!("invalid GITHUB_API_URL: {e}")))?
-            .personal_token(settings.token.clone())
+            .personal_token(settings.token.expose().clone())
             .add_retry_config(RetryConfig::Simple(3))
             .build()
             .map_err(|e| ForgeError::Api(format!("cannot build the GitHub client: {e}")))?;

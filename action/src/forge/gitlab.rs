@@ -19,6 +19,7 @@ use super::{CommitStatus, Forge, ForgeError, PrFacts};
 use crate::config::Teams;
 use crate::git::{self, FileDiff, LineKind};
 use crate::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
+use crate::secret::Secret;
 use ::gitlab::api::common::NameOrId;
 use ::gitlab::api::groups::members::GroupMembers;
 use ::gitlab::api::projects::merge_requests::approvals::MergeRequestApprovals;
@@ -54,8 +55,8 @@ pub struct GitlabSettings {
     pub project: String,
     /// `CI_MERGE_REQUEST_IID`.
     pub merge_request: u64,
-    /// `CODEREVIEW_GITLAB_TOKEN` (never printed).
-    pub token: String,
+    /// `CODEREVIEW_GITLAB_TOKEN` (never printed: `Debug` shows `[redacted]`).
+    pub token: Secret<String>,
     /// `CI_COMMIT_SHA`: the head when the API does not say.
     pub commit_sha: Option<String>,
     /// `CI_MERGE_REQUEST_DIFF_BASE_SHA`: the base when the API does not say.
@@ -522,7 +523,7 @@ impl Gitlab {
     /// token fails before anything else (retried like any call on 5xx and transport errors).
     pub async fn connect(settings: GitlabSettings) -> Result<Self, ForgeError> {
         let (host, insecure) = builder_host(&settings.api_url)?;
-        let mut builder = GitlabBuilder::new(host, settings.token.clone());
+        let mut builder = GitlabBuilder::new(host, settings.token.expose().clone());
         if insecure {
             builder.insecure();
         }
@@ -1014,7 +1015,7 @@ mod tests {
             api_url: "https://gitlab.example.com/api/v4".into(),
             project: "42".into(),
             merge_request: 7,
-            token: "t".into(),
+            token: crate::secret::Secret::new("t".into()),
             commit_sha: Some("head".into()),
             diff_base_sha: Some("base-from-env".into()),
             pipeline_id: None,

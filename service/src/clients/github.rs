@@ -55,7 +55,12 @@ struct Status {
 struct Combined {
     #[serde(default)]
     statuses: Vec<Status>,
+    /// How many contexts the commit has in all pages.
+    total_count: Option<u64>,
 }
+
+/// Most pages (100 contexts each) of a commit's combined status read to find `codereview`.
+const MAX_STATUS_PAGES: u32 = 10;
 
 #[derive(Deserialize)]
 struct Number {
@@ -160,23 +165,37 @@ impl ForgeApi for GitHubClient {
         sha: &str,
         context: &str,
     ) -> Result<Option<ReviewStatus>, HandleError> {
-        let url = self.url(&["repos", repo, "commits", sha, "status"]);
-        let answer = send(
-            "github get status",
-            self.request(reqwest::Method::GET, token, url),
-            false,
-        )
-        .await?
-        .expect("404 is not accepted here");
-        let combined: Combined = answer.json("github get status")?;
-        Ok(combined
-            .statuses
-            .into_iter()
-            .find(|s| s.context == context)
-            .map(|s| ReviewStatus {
-                state: s.state,
-                description: s.description,
-            }))
+        // The combined status keeps only the newest status per context, but it pages over
+        // contexts (30 by default): a commit with many checks can have `codereview` on a later
+        // page, so read pages until it is found or the list ends.
+        for page in 1..=MAX_STATUS_PAGES {
+            let mut url = self.url(&["repos", repo, "commits", sha, "status"]);
+            url.query_pairs_mut()
+                .append_pair("per_page", "100")
+                .append_pair("page", &page.to_string());
+            let answer = send(
+                "github get status",
+                self.request(reqwest::Method::GET, token, url),
+                false,
+            )
+            .await?
+            .expect("404 is not accepted here");
+            let combined: Combined = answer.json("github get status")?;
+            let last_page = combined.statuses.len() < 100
+                || combined
+                    .total_count
+                    .is_some_and(|total| total <= u64::from(page) * 100);
+            if let Some(status) = combined.statuses.into_iter().find(|s| s.context == context) {
+                return Ok(Some(ReviewStatus {
+                    state: status.state,
+                    description: status.description,
+                }));
+            }
+            if last_page {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     async fn prs_for_commit(

@@ -21,6 +21,9 @@ use crate::sync::model::{CommentKind, ForgeUser, PrFacts, PrState, ReplyTarget, 
 /// Most pages of notes read when reconciling deletions (100 notes each).
 pub const MAX_NOTE_PAGES: u32 = 50;
 
+/// Most pages of `codereview` statuses read on a GitLab too old to sort them newest first.
+pub const MAX_STATUS_PAGES: u32 = 50;
+
 /// [`ForgeApi`] for GitLab.
 #[derive(Debug, Clone)]
 pub struct GitLabClient {
@@ -81,6 +84,9 @@ struct MergeRequest {
 
 #[derive(Deserialize)]
 struct CommitStatus {
+    /// Grows with each new status (one per pipeline); the highest is the newest.
+    #[serde(default)]
+    id: i64,
     status: String,
     description: Option<String>,
 }
@@ -142,12 +148,7 @@ impl GitLabClient {
             .expect("404 is not accepted here");
             let notes: Vec<ListedNote> = answer.json("gitlab list notes")?;
             all.extend(notes);
-            let next = answer
-                .headers
-                .get("x-next-page")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u32>().ok());
-            match next {
+            match next_page(&answer.headers) {
                 Some(n) if n > page && n <= MAX_NOTE_PAGES => page = n,
                 Some(n) if n > MAX_NOTE_PAGES => {
                     // Too many to be sure: fail rather than act on part of the list.
@@ -181,6 +182,14 @@ impl GitLabClient {
             )))
         }
     }
+}
+
+/// GitLab's `x-next-page` header: the next page number, or `None` on the last page.
+fn next_page(headers: &http::HeaderMap) -> Option<u32> {
+    headers
+        .get("x-next-page")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u32>().ok())
 }
 
 /// GitLab commit-status names → the states the parent message knows.
@@ -243,17 +252,47 @@ impl ForgeApi for GitLabClient {
         sha: &str,
         context: &str,
     ) -> Result<Option<ReviewStatus>, HandleError> {
-        let mut url = self.url(&["projects", repo, "repository", "commits", sha, "statuses"]);
-        url.query_pairs_mut().append_pair("name", context);
-        let answer = send(
-            "gitlab get statuses",
-            self.request(reqwest::Method::GET, token, url),
-            false,
-        )
-        .await?
-        .expect("404 is not accepted here");
-        let statuses: Vec<CommitStatus> = answer.json("gitlab get statuses")?;
-        Ok(statuses.into_iter().next().map(|s| ReviewStatus {
+        // GitLab keeps one status per pipeline on a commit and lists them oldest first unless
+        // asked otherwise (`order_by`/`sort` exist from GitLab 17.9 on). Ask for newest first
+        // and keep the highest id seen; an older GitLab ignores `sort`, and then the pages are
+        // followed to the end, so the verdict shown is always the newest one.
+        let mut newest: Option<CommitStatus> = None;
+        let mut page = 1u32;
+        loop {
+            let mut url = self.url(&["projects", repo, "repository", "commits", sha, "statuses"]);
+            url.query_pairs_mut()
+                .append_pair("name", context)
+                .append_pair("order_by", "id")
+                .append_pair("sort", "desc")
+                .append_pair("per_page", "100")
+                .append_pair("page", &page.to_string());
+            let answer = send(
+                "gitlab get statuses",
+                self.request(reqwest::Method::GET, token, url),
+                false,
+            )
+            .await?
+            .expect("404 is not accepted here");
+            let statuses: Vec<CommitStatus> = answer.json("gitlab get statuses")?;
+            let newest_first = statuses.windows(2).all(|pair| pair[0].id >= pair[1].id);
+            for status in statuses {
+                if newest.as_ref().is_none_or(|kept| status.id > kept.id) {
+                    newest = Some(status);
+                }
+            }
+            match next_page(&answer.headers) {
+                Some(next) if !newest_first && next > page && next <= MAX_STATUS_PAGES => {
+                    page = next
+                }
+                Some(next) if !newest_first && next > MAX_STATUS_PAGES => {
+                    return Err(HandleError::permanent(format!(
+                        "gitlab get statuses: more than {MAX_STATUS_PAGES} pages, oldest first"
+                    )));
+                }
+                _ => break,
+            }
+        }
+        Ok(newest.map(|s| ReviewStatus {
             state: normalise_status(&s.status).to_string(),
             description: s.description,
         }))

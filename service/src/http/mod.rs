@@ -1,12 +1,13 @@
 //! The HTTP surface (warp): three webhook endpoints, `GET /healthz`, `GET /metrics` and the
-//! Slack install pair ([`slack_install`]).
+//! Slack install pair ([`slack_install`]), served by [`server`] (timeouts and memory bounds for
+//! slow clients).
 //!
 //! A webhook request goes through the same steps for every source, in this order, and the
 //! first failing step answers:
 //!
 //! | step | failure |
 //! |---|---|
-//! | 1. size: `Content-Length` and the bytes actually read, at most 1 MiB | 413 |
+//! | 1. size: `Content-Length` and the bytes actually read, at most 1 MiB, within `HTTP_READ_TIMEOUT_SECS` | 413, 408 |
 //! | 2. signature (Slack `v0` HMAC + 5-minute window, GitHub `X-Hub-Signature-256`, GitLab `X-Gitlab-Token`), constant-time, on the raw bytes | 401 |
 //! | 3. `Content-Type: application/json` | 415 |
 //! | 4. JSON shape and the delivery headers (event name, delivery id) | 400 |
@@ -18,6 +19,7 @@
 
 pub mod github;
 pub mod gitlab;
+pub mod server;
 pub mod slack;
 pub mod slack_install;
 
@@ -25,7 +27,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use futures::{Stream, StreamExt};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
@@ -34,7 +36,7 @@ use warp::Filter;
 use warp::Reply as _;
 use warp::reply::Response;
 
-use crate::config::WebhookSecrets;
+use crate::config::{HttpSettings, WebhookSecrets};
 use crate::domain::Source;
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
@@ -65,6 +67,10 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// The Slack OAuth install flow; `None` = `/slack/install` answers 404 with a hint.
     pub slack_install: Option<Arc<slack_install::SlackInstall>>,
+    /// Client limits (the body read timeout) and whether `/metrics` moved to `LISTEN_METRICS`.
+    pub limits: HttpSettings,
+    /// Memory for request bodies beyond [`server::FREE_BODY_BYTES`], shared by all requests.
+    pub body_budget: server::BodyBudget,
 }
 
 impl std::fmt::Debug for AppState {
@@ -106,6 +112,8 @@ impl AppState {
                 .map(gitlab::GitLabVerifier::new),
             wake,
             slack_install: None,
+            limits: HttpSettings::default(),
+            body_budget: server::BodyBudget::default(),
         }
     }
 }
@@ -117,6 +125,9 @@ pub enum Refusal {
     /// Body over [`MAX_BODY_BYTES`].
     #[error("body larger than 1 MiB")]
     TooLarge,
+    /// The body did not arrive within `HTTP_READ_TIMEOUT_SECS`.
+    #[error("body not received in time")]
+    Timeout,
     /// Signature missing, malformed, wrong or stale; or the endpoint is not configured.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
@@ -135,6 +146,7 @@ impl Refusal {
     fn status(&self) -> StatusCode {
         match self {
             Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Timeout => StatusCode::REQUEST_TIMEOUT,
             Refusal::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Refusal::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -143,10 +155,17 @@ impl Refusal {
     }
 
     fn into_response(self) -> Response {
-        json_response(
+        let mut response = json_response(
             self.status(),
             &json!({ "ok": false, "error": self.to_string() }),
-        )
+        );
+        if matches!(self, Refusal::TooLarge | Refusal::Timeout) {
+            // The rest of the body is not read: the connection cannot carry another request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 
@@ -170,8 +189,16 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
 
 /// Reads the body, refusing more than [`MAX_BODY_BYTES`]: first by the declared
 /// `Content-Length` (without reading), then by counting the bytes actually received (chunked
-/// bodies declare nothing).
-async fn read_body<S, B>(headers: &HeaderMap, body: S) -> Result<Bytes, Refusal>
+/// bodies declare nothing). Memory comes from `budget` (see [`server`]): a body declared larger
+/// than [`server::FREE_BODY_BYTES`] reserves all of it before the first byte is read (so while
+/// the budget is spent it waits without reading its socket), a chunked one pays for what it
+/// grows past that allowance, a small one is free. The returned reservation holds the memory
+/// until the request is done. The caller bounds the time.
+async fn read_body<S, B>(
+    headers: &HeaderMap,
+    body: S,
+    budget: &server::BodyBudget,
+) -> Result<(Bytes, server::Reservation), Refusal>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -183,13 +210,31 @@ where
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(Refusal::TooLarge);
     }
-    // Grow as bytes arrive: a declared length is a claim, not a reason to reserve 1 MiB.
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(64 * 1024) as usize);
+    let mut reservation = budget.reservation();
+    let capacity = match declared.map(|n| n as usize) {
+        Some(n) if n > server::FREE_BODY_BYTES => {
+            reservation.grow_to(n).await;
+            n
+        }
+        Some(n) => n,
+        None => 4096,
+    };
+    // A `Vec` grown with `reserve_exact` holds exactly what the budget paid for.
+    let mut buf: Vec<u8> = Vec::with_capacity(capacity);
     futures::pin_mut!(body);
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|_| Refusal::BadRequest("body could not be read"))?;
-        if buf.len() + chunk.remaining() > MAX_BODY_BYTES {
+        let needed = buf.len() + chunk.remaining();
+        if needed > MAX_BODY_BYTES {
             return Err(Refusal::TooLarge);
+        }
+        if needed > buf.capacity() {
+            // Only a chunked body grows (hyper holds a declared one to its length).
+            let target = needed.max(buf.capacity() * 2).min(MAX_BODY_BYTES);
+            reservation
+                .grow_to(target.saturating_sub(server::FREE_BODY_BYTES))
+                .await;
+            buf.reserve_exact(target - buf.len());
         }
         while chunk.has_remaining() {
             let part = chunk.chunk();
@@ -198,7 +243,7 @@ where
             chunk.advance(n);
         }
     }
-    Ok(buf.freeze())
+    Ok((Bytes::from(buf), reservation))
 }
 
 /// True for `application/json`, with or without parameters (`; charset=utf-8`).
@@ -280,7 +325,10 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let body = read_body(headers, body).await?;
+    let read = read_body(headers, body, &state.body_budget);
+    let (body, _reservation) = tokio::time::timeout(state.limits.read_timeout, read)
+        .await
+        .map_err(|_| Refusal::Timeout)??;
     let now = now_ms();
     match source {
         Source::Slack => slack::verify(state.slack.as_ref(), headers, &body, now / 1000)?,
@@ -389,9 +437,22 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(warp::query::<std::collections::HashMap<String, String>>())
+        .and(warp::cookie::optional::<String>(
+            slack_install::STATE_COOKIE,
+        ))
         .then(slack_install::callback);
+    let metrics_here = state.limits.listen_metrics.is_none();
     let metrics_route = warp::path!("metrics")
         .and(warp::get())
+        .and_then(move || async move {
+            // With `LISTEN_METRICS` set, `/metrics` lives only there ([`metrics_routes`]).
+            if metrics_here {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
         .and(with_state)
         .then(metrics);
     let unmatched_metrics = state.metrics.clone();
@@ -424,6 +485,23 @@ pub fn routes(
                     &json!({ "ok": false, "error": status.canonical_reason().unwrap_or("error") }),
                 ))
             }
+        })
+        .unify()
+}
+
+/// What `LISTEN_METRICS` serves: `GET /metrics` and nothing else (404).
+pub fn metrics_routes(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    warp::path!("metrics")
+        .and(warp::get())
+        .and(warp::any().map(move || state.clone()))
+        .then(metrics)
+        .recover(|_: warp::Rejection| async {
+            Ok::<Response, Infallible>(json_response(
+                StatusCode::NOT_FOUND,
+                &json!({ "ok": false, "error": "Not Found" }),
+            ))
         })
         .unify()
 }

@@ -4,10 +4,14 @@
 //!
 //! The `state` is `base64url(timestamp ‖ 16 random bytes ‖ HMAC-SHA256(timestamp ‖ nonce))`
 //! under a key derived from `CODEREVIEW_SYNC_KEY`. It is valid for [`STATE_TTL_SECS`] and
-//! verified in constant time; a bad or expired state answers 400 and stores nothing. It binds
-//! the callback to an install this service started (no forged callbacks), not to a browser
-//! session: the service has no user accounts, so whoever can reach `/slack/install` can
-//! install the app into a workspace they administer — which is what the endpoint is for.
+//! verified in constant time. It is also bound to the browser that started the install: the
+//! nonce goes into an `HttpOnly; Secure; SameSite=Lax` cookie ([`STATE_COOKIE`]) set with the
+//! redirect, and the callback must bring the same nonce back, so a state lured out of one
+//! browser cannot finish an install in another (login CSRF). And it is single-use: the nonce is
+//! recorded when the callback is accepted, so a replayed callback URL is refused. A bad,
+//! expired, foreign or replayed state answers 400 and stores nothing. The service has no user
+//! accounts, so whoever can reach `/slack/install` can install the app into a workspace they
+//! administer — which is what the endpoint is for.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,6 +49,10 @@ pub const BOT_SCOPES: &[&str] = &[
 /// How long an install link stays valid.
 pub const STATE_TTL_SECS: i64 = 10 * 60;
 
+/// The cookie that binds a state to the browser that started the install (its nonce,
+/// base64url), sent back only to the callback.
+pub const STATE_COOKIE: &str = "codereview_slack_install";
+
 const NONCE_LEN: usize = 16;
 const TAG_LEN: usize = 32;
 
@@ -74,6 +82,15 @@ pub enum StateError {
     Invalid,
     /// Older than [`STATE_TTL_SECS`] (or from the future).
     Expired,
+}
+
+/// A state that verified: its nonce (what the cookie must match) and when it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedState {
+    /// The random nonce inside the state.
+    pub nonce: [u8; NONCE_LEN],
+    /// When `/slack/install` issued it (Unix seconds).
+    pub issued: i64,
 }
 
 impl SlackInstall {
@@ -118,7 +135,7 @@ impl SlackInstall {
     }
 
     /// Checks a state at `now` (Unix seconds): signature first (constant time), then age.
-    pub fn verify_state(&self, state: &str, now: i64) -> Result<(), StateError> {
+    pub fn verify_state(&self, state: &str, now: i64) -> Result<VerifiedState, StateError> {
         let raw = URL_SAFE_NO_PAD
             .decode(state)
             .map_err(|_| StateError::Invalid)?;
@@ -133,19 +150,53 @@ impl SlackInstall {
         if now < issued - 60 || now - issued > STATE_TTL_SECS {
             return Err(StateError::Expired);
         }
-        Ok(())
+        Ok(VerifiedState {
+            nonce: payload[8..].try_into().expect("NONCE_LEN bytes"),
+            issued,
+        })
     }
 
-    /// Slack's authorize URL with our client id, scopes, redirect URI and a fresh state.
-    pub fn authorize_url(&self, now: i64) -> Url {
+    /// Slack's authorize URL with our client id, scopes, redirect URI and a state for `nonce`.
+    pub fn authorize_url(&self, now: i64, nonce: [u8; NONCE_LEN]) -> Url {
         let mut url = self.authorize_url.clone();
         url.query_pairs_mut()
             .append_pair("client_id", &self.client_id)
             .append_pair("scope", &BOT_SCOPES.join(","))
             .append_pair("redirect_uri", &self.redirect_uri)
-            .append_pair("state", &self.sign_state(now, rand::random()));
+            .append_pair("state", &self.sign_state(now, nonce));
         url
     }
+
+    /// The `Set-Cookie` value that binds `nonce` to this browser, for the callback only.
+    pub fn state_cookie(&self, nonce: &[u8; NONCE_LEN]) -> String {
+        format!(
+            "{STATE_COOKIE}={}; Path={}; Max-Age={STATE_TTL_SECS}; HttpOnly; Secure; SameSite=Lax",
+            URL_SAFE_NO_PAD.encode(nonce),
+            self.callback_path()
+        )
+    }
+
+    /// The `Set-Cookie` value that removes the cookie once the callback has used it.
+    fn clear_cookie(&self) -> String {
+        format!(
+            "{STATE_COOKIE}=; Path={}; Max-Age=0; HttpOnly; Secure; SameSite=Lax",
+            self.callback_path()
+        )
+    }
+
+    fn callback_path(&self) -> String {
+        Url::parse(&self.redirect_uri)
+            .map(|u| u.path().to_string())
+            .unwrap_or_else(|_| "/slack/oauth/callback".into())
+    }
+}
+
+/// True when the cookie carries the state's nonce (constant time).
+fn cookie_matches(cookie: Option<&str>, nonce: &[u8; NONCE_LEN]) -> bool {
+    let Some(raw) = cookie.and_then(|c| URL_SAFE_NO_PAD.decode(c.trim()).ok()) else {
+        return false;
+    };
+    raw.len() == NONCE_LEN && raw.iter().zip(nonce).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 fn html_escape(s: &str) -> String {
@@ -183,12 +234,13 @@ pub async fn install(state: Arc<AppState>) -> Response {
     let response = match &state.slack_install {
         None => not_configured(),
         Some(flow) => {
-            let url = flow.authorize_url(now_ms() / 1000);
-            warp::reply::with_status(
-                warp::reply::with_header("", header::LOCATION, url.as_str()),
-                StatusCode::FOUND,
-            )
-            .into_response()
+            let nonce: [u8; NONCE_LEN] = rand::random();
+            let url = flow.authorize_url(now_ms() / 1000, nonce);
+            let reply = warp::reply::with_header("", header::LOCATION, url.as_str());
+            let reply =
+                warp::reply::with_header(reply, header::SET_COOKIE, flow.state_cookie(&nonce));
+            let reply = warp::reply::with_header(reply, header::CACHE_CONTROL, "no-store");
+            warp::reply::with_status(reply, StatusCode::FOUND).into_response()
         }
     };
     state.metrics.http_request(
@@ -199,10 +251,19 @@ pub async fn install(state: Arc<AppState>) -> Response {
     response
 }
 
-/// `GET /slack/oauth/callback?code=...&state=...`.
-pub async fn callback(state: Arc<AppState>, query: HashMap<String, String>) -> Response {
+/// `GET /slack/oauth/callback?code=...&state=...`, with the [`STATE_COOKIE`] the install set.
+pub async fn callback(
+    state: Arc<AppState>,
+    query: HashMap<String, String>,
+    cookie: Option<String>,
+) -> Response {
     let started = Instant::now();
-    let response = finish(&state, &query).await;
+    let mut response = finish(&state, &query, cookie.as_deref()).await;
+    if let Some(flow) = &state.slack_install
+        && let Ok(clear) = http::HeaderValue::from_str(&flow.clear_cookie())
+    {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
     state.metrics.http_request(
         "/slack/oauth/callback",
         response.status().as_u16(),
@@ -211,7 +272,11 @@ pub async fn callback(state: Arc<AppState>, query: HashMap<String, String>) -> R
     response
 }
 
-async fn finish(state: &AppState, query: &HashMap<String, String>) -> Response {
+async fn finish(
+    state: &AppState,
+    query: &HashMap<String, String>,
+    cookie: Option<&str>,
+) -> Response {
     let Some(flow) = &state.slack_install else {
         return not_configured();
     };
@@ -226,17 +291,37 @@ async fn finish(state: &AppState, query: &HashMap<String, String>) -> Response {
             ),
         )
     };
-    match query
+    let verified = match query
         .get("state")
         .map(|s| flow.verify_state(s, now_ms() / 1000))
     {
         None => return bad("The link has no state."),
         Some(Err(StateError::Invalid)) => return bad("The link's state is not valid."),
         Some(Err(StateError::Expired)) => return bad("The install link expired (10 minutes)."),
-        Some(Ok(())) => {}
+        Some(Ok(verified)) => verified,
+    };
+    if !cookie_matches(cookie, &verified.nonce) {
+        return bad("This install was started in another browser (or cookies are blocked).");
     }
     if query.contains_key("error") {
         return bad("The installation was cancelled in Slack.");
+    }
+    let expires_at = (verified.issued + STATE_TTL_SECS + 60) * 1000;
+    match state
+        .store
+        .consume_install_state(&hex::encode(verified.nonce), expires_at)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return bad("This install link was already used."),
+        Err(e) => {
+            tracing::error!(error = %e, "Slack install: could not record the state");
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Installation failed",
+                "<p>The install could not be recorded. Check the service logs.</p>",
+            );
+        }
     }
     let Some(code) = query
         .get("code")
@@ -315,7 +400,7 @@ mod tests {
 
     #[test]
     fn authorize_url_has_everything() {
-        let url = flow(1).authorize_url(1_700_000_000);
+        let url = flow(1).authorize_url(1_700_000_000, [5; NONCE_LEN]);
         assert_eq!(url.path(), "/oauth/v2/authorize");
         assert_eq!(url.host_str(), Some("slack.com"));
         let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
@@ -325,7 +410,28 @@ mod tests {
             q["redirect_uri"],
             "https://sync.example.com/slack/oauth/callback"
         );
-        assert_eq!(flow(1).verify_state(&q["state"], 1_700_000_000), Ok(()));
+        let verified = flow(1).verify_state(&q["state"], 1_700_000_000).unwrap();
+        assert_eq!(verified.nonce, [5; NONCE_LEN]);
+        let cookie = flow(1).state_cookie(&verified.nonce);
+        assert_eq!(
+            cookie,
+            format!(
+                "{STATE_COOKIE}=BQUFBQUFBQUFBQUFBQUFBQ; Path=/slack/oauth/callback; Max-Age=600; HttpOnly; Secure; SameSite=Lax"
+            )
+        );
+        assert!(cookie_matches(
+            Some("BQUFBQUFBQUFBQUFBQUFBQ"),
+            &verified.nonce
+        ));
+        for other in [
+            None,
+            Some(""),
+            Some("BgUFBQUFBQUFBQUFBQUFBQ"),
+            Some("BQUF"),
+            Some("!!"),
+        ] {
+            assert!(!cookie_matches(other, &verified.nonce), "{other:?}");
+        }
     }
 
     #[test]
@@ -333,7 +439,13 @@ mod tests {
         let f = flow(1);
         let t = 1_700_000_000;
         let s = f.sign_state(t, [7; NONCE_LEN]);
-        assert_eq!(f.verify_state(&s, t + STATE_TTL_SECS), Ok(()));
+        assert_eq!(
+            f.verify_state(&s, t + STATE_TTL_SECS),
+            Ok(VerifiedState {
+                nonce: [7; NONCE_LEN],
+                issued: t
+            })
+        );
         assert_eq!(
             f.verify_state(&s, t + STATE_TTL_SECS + 1),
             Err(StateError::Expired)

@@ -9,6 +9,7 @@
 //! [`crate::vault::Vault`] before they reach a method here that writes them.
 
 mod admin;
+mod install;
 mod mirror;
 mod queue;
 mod rotate;
@@ -119,6 +120,47 @@ impl SqliteSync {
     }
 }
 
+/// Creates a missing SQLite database file with mode 0600, and takes group and other access
+/// away from an existing one and its `-wal` / `-shm` files (with a warning): the file holds
+/// sealed tokens and the link map, readable by the service's user only. SQLite gives the
+/// `-wal` and `-shm` files it creates the database file's mode.
+fn restrict_sqlite_files(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let name = path.to_string_lossy();
+        if name.is_empty() || name == ":memory:" || name.starts_with("file::memory:") {
+            return Ok(());
+        }
+        let io = |e: std::io::Error| StoreError::Db(sqlx::Error::Io(e));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{name}{suffix}"));
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(file = %file.display(), mode = format!("{:o}", mode & 0o777), "SQLite file readable by others: setting mode 600");
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Milliseconds since the Unix epoch: the time unit of every timestamp column.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -149,7 +191,9 @@ impl Store {
     /// they cost an open, write and unlink on every ingestion batch (~20 % of its time).
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
+            let options = SqliteConnectOptions::from_str(url)?;
+            restrict_sqlite_files(options.get_filename())?;
+            let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)

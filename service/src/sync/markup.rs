@@ -11,6 +11,11 @@
 //! | `*Heading*` (a bold line) | `# Heading` (read only) |
 //! | `&lt; &gt; &amp;` | `< > &` |
 //!
+//! Forge text is untrusted (any commenter on a public repository, or a prompt-injected AI
+//! summary): towards Slack only `http(s)://` and `mailto:` targets become links, and every `<`,
+//! `>` and `&` is escaped, so `[x](!channel)`, `<!here>` or `<@U1>` stay plain text. The only
+//! mentions that reach Slack are the ones the user map puts there (`@login` → `<@U…>`).
+//!
 //! Code spans and fenced blocks are copied verbatim apart from Slack's three entity escapes.
 //! Mentions are resolved by the caller (they need the store and the APIs) and passed in as
 //! maps, so this module stays pure.
@@ -107,6 +112,28 @@ pub fn escape_slack(text: &str) -> String {
         }
     }
     out
+}
+
+/// True for the link targets forge text may turn into a Slack link: `http://`, `https://` and
+/// `mailto:` (case-insensitive) with something after the scheme. Anything else (`!channel`,
+/// `@U123`, `#C1`, `javascript:`) would be a Slack control sequence or a trap, so it stays text.
+pub fn is_safe_link_target(target: &str) -> bool {
+    ["http://", "https://", "mailto:"].iter().any(|scheme| {
+        target.len() > scheme.len()
+            && target.is_char_boundary(scheme.len())
+            && target[..scheme.len()].eq_ignore_ascii_case(scheme)
+    })
+}
+
+/// A Slack link `<url|label>` when `url` is a safe target ([`is_safe_link_target`]), else just
+/// the label. `label` must already be Slack text (escaped); the URL is escaped here, and a `|`
+/// in it is percent-encoded so it cannot end the URL early.
+pub fn slack_link(url: &str, label: &str) -> String {
+    if is_safe_link_target(url) {
+        format!("<{}|{label}>", escape_slack(&url.replace('|', "%7C")))
+    } else {
+        label.to_string()
+    }
 }
 
 /// Escapes like [`escape_slack`] but keeps a `>` that starts a line (a block quote in both
@@ -318,9 +345,12 @@ pub fn markdown_to_slack(md: &str, users: &HashMap<String, String>) -> String {
         let mut held = Vec::new();
         let parked = MD_LINK
             .replace_all(piece, |c: &Captures| {
+                if !is_safe_link_target(&c[2]) {
+                    // Left as typed; escaped with the rest of the text below.
+                    return c[0].to_string();
+                }
                 let text = if c[1].is_empty() { &c[2] } else { &c[1] };
-                let slack = format!("<{}|{}>", escape_slack(&c[2]), escape_slack(text));
-                hold(&mut held, slack)
+                hold(&mut held, slack_link(&c[2], &escape_slack(text)))
             })
             .into_owned();
         let parked = MD_AUTOLINK
@@ -441,6 +471,61 @@ mod tests {
         for (md, slack) in cases {
             assert_eq!(markdown_to_slack(md, &users), slack, "{md:?}");
         }
+    }
+
+    #[test]
+    fn forge_text_cannot_ping_or_link_anything_but_the_web() {
+        let users = map(&[("bob", "U0BOB")]);
+        let cases = [
+            ("[see](!channel)", "[see](!channel)"),
+            ("[boss](@U0ADMIN)", "[boss](@U0ADMIN)"),
+            ("[c](#C0001)", "[c](#C0001)"),
+            ("[t](!subteam^S1)", "[t](!subteam^S1)"),
+            ("[x](javascript:alert(1))", "[x](javascript:alert(1))"),
+            ("[x](ftp://files.io/a)", "[x](ftp://files.io/a)"),
+            ("[x](https:)", "[x](https:)"),
+            ("![img](!here)", "![img](!here)"),
+            (
+                "<!here> <!channel> <!everyone>",
+                "&lt;!here&gt; &lt;!channel&gt; &lt;!everyone&gt;",
+            ),
+            (
+                "<@U123> <#C1|general> <!subteam^S1|@team>",
+                "&lt;@U123&gt; &lt;#C1|general&gt; &lt;!subteam^S1|@team&gt;",
+            ),
+            (
+                "<!date^1392734382^{date}|x>",
+                "&lt;!date^1392734382^{date}|x&gt;",
+            ),
+            ("`<!here>`", "`&lt;!here&gt;`"),
+            ("> <!channel>", "> &lt;!channel&gt;"),
+            ("[<!here>](https://x.io)", "<https://x.io|&lt;!here&gt;>"),
+            (
+                "[x](https://x.io|<!here>)",
+                "<https://x.io%7C&lt;!here&gt;|x>",
+            ),
+            ("[mail](MAILTO:a@b.io)", "<MAILTO:a@b.io|mail>"),
+            ("[ok](HTTPS://x.io)", "<HTTPS://x.io|ok>"),
+            ("@bob on purpose", "<@U0BOB> on purpose"),
+            ("&lt;!here&gt;", "&amp;lt;!here&amp;gt;"),
+        ];
+        for (md, slack) in cases {
+            let got = markdown_to_slack(md, &users);
+            assert_eq!(got, slack, "{md:?}");
+            // Whatever the input, the only `<` left opens a web link or the mapped mention.
+            for (i, _) in got.match_indices('<') {
+                let rest = &got[i + 1..];
+                assert!(
+                    is_safe_link_target(rest) || rest.starts_with("@U0BOB>"),
+                    "{md:?} -> {got:?}"
+                );
+            }
+        }
+        assert_eq!(slack_link("!channel", "label"), "label");
+        assert_eq!(
+            slack_link("https://x.io/a?b&c", "l"),
+            "<https://x.io/a?b&amp;c|l>"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::decide::Reply;
-use super::markup::{escape_slack, markdown_to_slack};
+use super::markup::{escape_slack, markdown_to_slack, slack_link};
 use super::model::{CommentKind, PrFacts, PrState, ReviewStatus, ReviewVerdict};
 use crate::domain::Forge;
 
@@ -77,10 +77,11 @@ pub fn parent(forge: Forge, pr: &PrFacts, status: Option<&ReviewStatus>) -> Slac
         Forge::GitLab => '!',
     };
     let title = format!(
-        "*<{}|{sigil}{} {}>*",
-        escape_slack(&pr.url),
-        pr.number,
-        escape_slack(&pr.title)
+        "*{}*",
+        slack_link(
+            &pr.url,
+            &format!("{sigil}{} {}", pr.number, escape_slack(&pr.title))
+        )
     );
     let mut size = Vec::new();
     if let (Some(a), Some(d)) = (pr.additions, pr.deletions) {
@@ -116,7 +117,7 @@ pub fn parent(forge: Forge, pr: &PrFacts, status: Option<&ReviewStatus>) -> Slac
 pub fn reply(r: &Reply, users: &HashMap<String, String>) -> SlackText {
     let c = &r.comment;
     let who = format!("*{}*", escape_slack(&c.author.login));
-    let url = escape_slack(&c.url);
+    let link = |label: &str| slack_link(&c.url, label);
     let body = markdown_to_slack(c.body.trim(), users);
     let with_body = |head: String| {
         if body.is_empty() {
@@ -131,26 +132,27 @@ pub fn reply(r: &Reply, users: &HashMap<String, String>) -> SlackText {
             None => "comment".into(),
         };
         format!(
-            "↳ reply to <{}|{what}>\n{who} <{url}|replied>: {body}",
-            escape_slack(&to.url)
+            "↳ reply to {}\n{who} {}: {body}",
+            slack_link(&to.url, &what),
+            link("replied")
         )
     } else {
         match (c.kind, c.verdict, &c.location) {
             (CommentKind::Review, Some(ReviewVerdict::Approved), _) => {
-                with_body(format!("✅ {who} <{url}|approved>"))
+                with_body(format!("✅ {who} {}", link("approved")))
             }
             (CommentKind::Review, Some(ReviewVerdict::ChangesRequested), _) => {
-                with_body(format!("🔴 {who} <{url}|requested changes>"))
+                with_body(format!("🔴 {who} {}", link("requested changes")))
             }
             (CommentKind::Review, Some(ReviewVerdict::Dismissed), _) => {
-                with_body(format!("⚪ {who}'s <{url}|review> was dismissed"))
+                with_body(format!("⚪ {who}'s {} was dismissed", link("review")))
             }
-            (CommentKind::Review, _, _) => with_body(format!("💬 {who} <{url}|reviewed>")),
+            (CommentKind::Review, _, _) => with_body(format!("💬 {who} {}", link("reviewed"))),
             (_, _, Some(loc)) => with_body(format!(
-                "📝 {who} on <{url}|{}>",
-                escape_slack(&loc.to_string())
+                "📝 {who} on {}",
+                link(&escape_slack(&loc.to_string()))
             )),
-            _ => with_body(format!("💬 {who} <{url}|commented>")),
+            _ => with_body(format!("💬 {who} {}", link("commented"))),
         }
     };
     SlackText { text, blocks: None }
@@ -296,6 +298,34 @@ mod tests {
         assert_eq!(
             r(rc, Some(to)),
             "↳ reply to <https://x/pull/7#discussion_r9|comment on src/a.rs:3>\n*ada* <https://x/pull/7#c1|replied>: *Nice* <@U2>"
+        );
+    }
+
+    #[test]
+    fn urls_from_payloads_are_links_only_when_they_are_web_links() {
+        let hostile = PrFacts {
+            url: "!channel".into(),
+            title: "<!here>".into(),
+            ..facts()
+        };
+        let m = parent(Forge::GitHub, &hostile, None);
+        assert!(m.text.starts_with("*#7 &lt;!here&gt;*\n"), "{}", m.text);
+        let c = ForgeComment {
+            url: "@U0ADMIN".into(),
+            body: "[see](!channel) <!everyone>".into(),
+            ..comment(CommentKind::IssueComment)
+        };
+        let text = reply(
+            &Reply {
+                comment: c,
+                reply_to: None,
+            },
+            &HashMap::new(),
+        )
+        .text;
+        assert_eq!(
+            text,
+            "💬 *ada* commented:\n[see](!channel) &lt;!everyone&gt;"
         );
     }
 

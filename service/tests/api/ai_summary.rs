@@ -916,3 +916,35 @@ async fn serve_summarises_with_the_admin_commands_and_logs_no_diff() {
         "AI summaries: off\nLLM_API_URL\tnot set (AI summaries off)\nAPI key\tnot stored (`llm key set`)\nrepositories\tnone (`link ai-summary --repo R --on`)\n"
     );
 }
+
+// A prompt-injected model (the diff is attacker-controlled) answers with Slack control
+// sequences: they reach Slack as text, and only web links stay links.
+matrix! {
+    async fn a_prompt_injected_summary_cannot_ping_the_channel(db) {
+        let metrics = Metrics::new();
+        let injected = "- [urgent](!channel) ask [the boss](@U0ADMIN) <!here> <@U123> <!subteam^S1>\n\
+                        - see [docs](https://x.io/d)";
+        let llm = FakeLlm::start(ResponseTemplate::new(200).set_body_json(completion(injected))).await;
+        let app = spawn_sync_app_with(db, ai_for(&llm, &metrics, Duration::from_secs(5)), Some(metrics.clone())).await;
+        opt_in(&app, Forge::GitHub, REPO, false).await;
+        store_key(app.store()).await;
+        mount_diff(&app, 2).await;
+
+        app.github("pull_request", "d-open", &opened(2)).await;
+        let p = posts(&app).await;
+        assert_eq!(p.len(), 2, "the parent and the summary");
+        assert_eq!(
+            p[1].text(),
+            "🤖 *AI summary* (model `llama3.1:8b-instruct`)\n\
+             - [urgent](!channel) ask [the boss](@U0ADMIN) &lt;!here&gt; &lt;@U123&gt; &lt;!subteam^S1&gt;\n\
+             - see <https://x.io/d|docs>\n\
+             1 file left out: Cargo.lock; cut short: src/big.rs"
+        );
+        assert_eq!(
+            p[1].body["blocks"][0]["text"]["text"],
+            "🤖 *AI summary* (model `llama3.1:8b-instruct`)\n\
+             - [urgent](!channel) ask [the boss](@U0ADMIN) &lt;!here&gt; &lt;@U123&gt; &lt;!subteam^S1&gt;\n\
+             - see <https://x.io/d|docs>"
+        );
+    }
+}

@@ -322,9 +322,15 @@ matrix! {
         assert!(listed.contains(&format!("slack\tT0001\tkey {k1_id}")), "{listed}");
         assert!(!listed.contains("xoxb-cli-token") && !listed.contains("ghp_cli_token"));
 
-        assert_eq!(ok(&["link", "add", "--repo", "Acme/Web", "--team", "T0001", "--channel", "C0001"], &env1, ""), "linked acme/web to T0001/C0001\n");
+        // Only GitHub is configured (a GitHub token): `link add` without --forge says it chose it.
+        assert_eq!(
+            ok(&["link", "add", "--repo", "Acme/Web", "--team", "T0001", "--channel", "C0001"], &env1, ""),
+            "linked acme/web to T0001/C0001 (GitHub repository: GitLab is not configured; pass --forge to choose)\n"
+        );
         ok(&["link", "add", "--repo", "group/sub/app", "--team", "T0001", "--channel", "C0002", "--forge", "gitlab"], &env1, "");
-        assert_eq!(ok(&["link", "list"], &env1, ""), "any\tacme/web\tT0001\tC0001\ngitlab\tgroup/sub/app\tT0001\tC0002\n");
+        assert_eq!(ok(&["link", "list"], &env1, ""), "github\tacme/web\tT0001\tC0001\ngitlab\tgroup/sub/app\tT0001\tC0002\n");
+        // Now both forges are in use: the forge must be named.
+        assert!(fails(&["link", "add", "--repo", "acme/api", "--team", "T0001", "--channel", "C0001"], &env1, "").contains("pass --forge github or --forge gitlab"));
         assert!(fails(&["link", "add", "--repo", "acme", "--team", "T0001", "--channel", "C0001"], &env1, "").contains("not a repository path"));
         assert!(fails(&["link", "add", "--repo", "acme/web", "--team", "T0001", "--channel", "#general"], &env1, "").contains("not a Slack channel id"));
 
@@ -359,5 +365,46 @@ matrix! {
         ok(&["workspace", "remove", "--team", "T0001"], &env2_only, "");
         assert_eq!(ok(&["workspace", "list"], &env2_only, ""), "");
         assert_eq!(ok(&["link", "list"], &env2_only, ""), "", "links go with the workspace");
+    }
+}
+
+matrix! {
+    async fn link_add_never_binds_both_forges_silently(db) {
+        let dir = tempfile::tempdir().unwrap();
+        let k = key_b64(1);
+        let base = [("DATABASE_URL", db.url.as_str()), ("CODEREVIEW_SYNC_KEY", k.as_str())];
+        let with_gitlab = [base[0], base[1], ("GITLAB_URL", "https://gitlab.example.com")];
+        let link = |repo: &str, forge: Option<&str>| {
+            let mut args = vec!["link", "add", "--repo", repo, "--team", "T0001", "--channel", "C0001"];
+            if let Some(f) = forge {
+                args.extend(["--forge", f]);
+            }
+            args.into_iter().map(String::from).collect::<Vec<_>>()
+        };
+        let run_link = |args: &[String], env: &[(&str, &str)]| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run(&args, env, "", dir.path())
+        };
+        assert!(run(&["workspace", "add", "--team", "T0001"], &base, "xoxb-t", dir.path()).status.success());
+
+        // GitLab alone: its project, and said so.
+        let out = run_link(&link("group/app", None), &with_gitlab);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("(GitLab project: GitHub is not configured"), "{}", stdout(&out));
+        // GitHub in use too (a token): refused without --forge, nothing stored.
+        assert!(run(&["credential", "add", "--forge", "github", "--owner", "acme"], &base, "ghp_x", dir.path()).status.success());
+        let out = run_link(&link("acme/web", None), &with_gitlab);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("GitHub and GitLab are both configured: pass --forge github or --forge gitlab"), "{}", stderr(&out));
+        assert!(run_link(&link("acme/web", Some("github")), &with_gitlab).status.success());
+        assert!(run_link(&link("acme/web", Some("gitlab")), &with_gitlab).status.success());
+        let listed = stdout(&run(&["link", "list"], &base, "", dir.path()));
+        assert_eq!(listed, "github\tacme/web\tT0001\tC0001\ngitlab\tacme/web\tT0001\tC0001\ngitlab\tgroup/app\tT0001\tC0001\n");
+        assert!(!listed.contains("any"), "no link binds both forges");
+        // Removing without --forge: refused while ambiguous, fine when one link matches.
+        let out = run(&["link", "remove", "--repo", "acme/web", "--team", "T0001", "--channel", "C0001"], &base, "", dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("both forges"), "{}", stderr(&out));
+        assert!(run(&["link", "remove", "--repo", "group/app", "--team", "T0001", "--channel", "C0001"], &base, "", dir.path()).status.success());
     }
 }

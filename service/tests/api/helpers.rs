@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use codereview_sync::config::{WebhookSecrets, WorkerSettings};
+use codereview_sync::config::{HttpSettings, WebhookSecrets, WorkerSettings};
 use codereview_sync::http::slack_install::SlackInstall;
 use codereview_sync::http::{github, slack};
 use codereview_sync::metrics::Metrics;
@@ -297,6 +297,8 @@ pub struct AppOptions {
     pub slack_install: Option<Arc<SlackInstall>>,
     /// The metrics `/metrics` serves, when the handler reports to them too.
     pub metrics: Option<Metrics>,
+    /// Client limits and `LISTEN_METRICS`.
+    pub http: HttpSettings,
 }
 
 impl Default for AppOptions {
@@ -308,6 +310,7 @@ impl Default for AppOptions {
             vault: vault(1),
             slack_install: None,
             metrics: None,
+            http: HttpSettings::default(),
         }
     }
 }
@@ -315,6 +318,8 @@ impl Default for AppOptions {
 /// The real server on 127.0.0.1 with a random port, plus its worker for manual stepping.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when `LISTEN_METRICS` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub db: TestDb,
     pub worker: Arc<Worker>,
     client: reqwest::Client,
@@ -344,11 +349,13 @@ pub async fn spawn_app_with(db: TestDb, options: AppOptions) -> TestApp {
         Extras {
             slack_install: options.slack_install,
             metrics: options.metrics,
+            http: options.http,
         },
     )
     .await
     .unwrap();
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let worker = app.worker();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.serve(async move {
@@ -356,6 +363,7 @@ pub async fn spawn_app_with(db: TestDb, options: AppOptions) -> TestApp {
     }));
     TestApp {
         addr,
+        metrics_addr,
         db,
         worker,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),

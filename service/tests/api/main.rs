@@ -6,6 +6,7 @@ mod helpers;
 mod ai_summary;
 mod cli;
 mod crash;
+mod hostile;
 mod http;
 mod slack_install;
 mod store;

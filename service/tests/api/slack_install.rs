@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use codereview_sync::clients::SlackClient;
 use codereview_sync::config::{SlackInstallSettings, derive_state_key};
-use codereview_sync::http::slack_install::{BOT_SCOPES, STATE_TTL_SECS, SlackInstall};
+use codereview_sync::http::slack_install::{
+    BOT_SCOPES, STATE_COOKIE, STATE_TTL_SECS, SlackInstall,
+};
 use codereview_sync::secret::Secret;
 use codereview_sync::sync;
 
@@ -51,6 +53,18 @@ matrix! {
         assert_eq!(q["scope"], BOT_SCOPES.join(","));
         assert_eq!(q["redirect_uri"], "https://sync.example.com/slack/oauth/callback");
         let state = q["state"].clone();
+        // The state is bound to this browser by an HttpOnly cookie sent back to the callback only.
+        let set_cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(
+            set_cookie.starts_with(&format!("{STATE_COOKIE}="))
+                && set_cookie.contains("; Path=/slack/oauth/callback;")
+                && set_cookie.ends_with("; HttpOnly; Secure; SameSite=Lax"),
+            "{set_cookie}"
+        );
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+        let other_browser = client.get(app.url("/slack/install")).send().await.unwrap();
+        let other_cookie = other_browser.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        assert_ne!(cookie, other_cookie);
 
         // Forged, expired, missing or cancelled: 400 and nothing stored, Slack not called.
         let mut forged = state.clone().into_bytes();
@@ -66,16 +80,32 @@ matrix! {
             let resp = client.get(app.url(&format!("/slack/oauth/callback?{query}"))).send().await.unwrap();
             assert_eq!(resp.status().as_u16(), 400, "{query}");
         }
+        // A valid state without its browser's cookie (a lured victim, a leaked link): refused.
+        let callback = app.url(&format!("/slack/oauth/callback?code=code-123&state={state}"));
+        for cookie in [None, Some(other_cookie.as_str()), Some("codereview_slack_install=AAAA")] {
+            let mut req = client.get(&callback);
+            if let Some(c) = cookie {
+                req = req.header("cookie", c);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), 400, "{cookie:?}");
+            assert!(resp.text().await.unwrap().contains("another browser"), "{cookie:?}");
+        }
         assert!(slack.calls().await.is_empty());
         assert!(workspaces(&app).await.is_empty());
 
         // The real callback: code exchanged, token stored sealed for the team.
         let resp = client
-            .get(app.url(&format!("/slack/oauth/callback?code=code-123&state={state}")))
+            .get(&callback)
+            .header("cookie", format!("theme=dark; {cookie}"))
             .send()
             .await
             .unwrap();
         assert_eq!(resp.status().as_u16(), 200);
+        assert!(
+            resp.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"),
+            "the cookie is cleared once used"
+        );
         let page = resp.text().await.unwrap();
         assert!(page.contains("Acme &amp; Co") && page.contains("T0INST"), "{page}");
         assert!(!page.contains("xoxb-"), "the token is never shown");
@@ -89,6 +119,11 @@ matrix! {
             "redirect_uri": "https://sync.example.com/slack/oauth/callback",
         }));
         assert_eq!(workspaces(&app).await, vec!["T0INST".to_string()]);
+        // Single use: the same callback again (replayed URL and cookie) is refused.
+        let resp = client.get(&callback).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        assert!(resp.text().await.unwrap().contains("already used"));
+        assert_eq!(slack.calls().await.len(), 1, "no second code exchange");
         let token = app.db.store.slack_bot_token(&vault(1), "T0INST").await.unwrap().unwrap();
         assert_eq!(token.expose(), "xoxb-installed-through-oauth-0002");
         for sealed in blobs(&app.db.store, "credentials", "ciphertext").await {

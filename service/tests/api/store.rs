@@ -470,3 +470,40 @@ async fn sqlite_queue_rebuild_keeps_queued_events() {
     let payload = vault.open(&claimed[0].aad(), &claimed[0].sealed).unwrap();
     assert_eq!(payload, br#"{"type":"event_callback"}"#);
 }
+
+/// The SQLite file holds sealed tokens and the link map: readable by the service's user only,
+/// and so are the `-wal` and `-shm` files SQLite creates next to it, whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_created_private_and_loose_ones_tightened() {
+    use codereview_sync::store::Store;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fresh.db");
+    let store = Store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+        .add_workspace(&vault(1), "T0001", &secret(SLACK_TOKEN))
+        .await
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        assert!(file.exists(), "{}", file.display());
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    store.close().await;
+
+    // A database file an older version (or a loose umask) left world-readable is tightened.
+    let old = dir.path().join("old.db");
+    std::fs::write(&old, b"").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::connect(&format!("sqlite://{}", old.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(mode(&old), 0o600);
+    store.close().await;
+}

@@ -497,4 +497,52 @@ matrix! {
         app.assert_clean().await;
         app.assert_no_text().await;
     }
+
+    async fn the_parent_finds_codereview_on_a_later_page_of_the_combined_status(db) {
+        // The combined status pages over contexts (30 by default, 100 at most): a commit with
+        // 130 checks has `codereview` on the second page of 100.
+        let app = spawn_sync_app(db).await;
+        let opened = fixture("pull_request.opened.payload.json");
+        app.github("pull_request", "d-open", &opened).await;
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/pulls/2")))
+            .and(header("authorization", format!("Bearer {GITHUB_TOKEN}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(pull(json!({}))))
+            .mount(&app.github)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/commits/{HEAD_SHA}/status")))
+            .and(header("authorization", format!("Bearer {GITHUB_TOKEN}").as_str()))
+            .respond_with(|r: &wiremock::Request| {
+                let query: std::collections::HashMap<String, String> = r.url.query_pairs().into_owned().collect();
+                let per_page: usize = query.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30).min(100);
+                let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let contexts: Vec<serde_json::Value> = (1..=130)
+                    .map(|i| if i == 125 {
+                        json!({"context": "codereview", "state": "success", "description": "3 scopes approved"})
+                    } else {
+                        json!({"context": format!("ci/job-{i}"), "state": "success", "description": "ok"})
+                    })
+                    .collect();
+                let chunk: Vec<_> = contexts.iter().skip((page - 1) * per_page).take(per_page).cloned().collect();
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "state": "success", "sha": HEAD_SHA, "total_count": 130, "statuses": chunk
+                }))
+            })
+            .mount(&app.github)
+            .await;
+        app.github("pull_request", "d-open-again", &opened).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[1].path, "/api/chat.update");
+        assert!(w[1].text().ends_with("✅ success: 3 scopes approved"), "{}", w[1].text());
+        let pages: Vec<Option<String>> = calls(&app.github)
+            .await
+            .into_iter()
+            .filter(|c| c.path.ends_with("/status"))
+            .map(|c| c.query.get("page").cloned())
+            .collect();
+        assert_eq!(pages, vec![Some("1".to_string()), Some("2".to_string())]);
+        app.assert_clean().await;
+    }
 }

@@ -246,4 +246,102 @@ matrix! {
         app.assert_clean().await;
         app.assert_no_text().await;
     }
+
+    async fn the_parent_shows_the_newest_codereview_status_not_the_first(db) {
+        newest_status_story(db, true).await;
+    }
+
+    async fn the_newest_status_is_found_on_a_gitlab_that_lists_oldest_first(db) {
+        newest_status_story(db, false).await;
+    }
+}
+
+/// GitLab lists a commit's statuses oldest first by default (one per pipeline); from 17.9 it
+/// sorts newest first on request. The fake holds 101 `codereview` statuses on the head commit
+/// (pipelines 1..100 failed, the newest one succeeded), in pages; after the pipeline hook the
+/// parent must show the newest verdict.
+async fn newest_status_story(db: TestDb, honours_sort: bool) {
+    let app = spawn_sync_app(db).await;
+    mount_gitlab_statuses(&app, honours_sort).await;
+    Mock::given(method("GET"))
+        .and(path(MR))
+        .and(header("private-token", GITLAB_API_TOKEN))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 99, "iid": 1, "title": "Add a response cache", "author": {"username": "ada"},
+            "web_url": "https://gitlab.example.com/group/app/-/merge_requests/1",
+            "source_branch": "cache", "target_branch": "main", "state": "opened",
+            "draft": false, "sha": SHA, "changes_count": "3"
+        })))
+        .mount(&app.gitlab)
+        .await;
+    app.gitlab("Merge Request Hook", "k-open", &gitlab_mr("open", "opened"))
+        .await;
+    app.gitlab("Pipeline Hook", "k-pipe", &json!({
+        "object_kind": "pipeline",
+        "object_attributes": {"id": 101, "status": "success", "source": "merge_request_event", "sha": SHA},
+        "merge_request": {"id": 99, "iid": 1, "title": "Add a response cache"},
+        "project": {"id": 15, "path_with_namespace": "group/app"}
+    })).await;
+    let w = app.slack.writes().await;
+    assert_eq!(w.len(), 2, "parent, then its update");
+    assert_eq!(w[1].path, "/api/chat.update");
+    assert!(
+        w[1].text()
+            .ends_with("🟢 Open · ✅ success: 1 scope approved"),
+        "{}",
+        w[1].text()
+    );
+    let pages: Vec<Option<String>> = calls(&app.gitlab)
+        .await
+        .into_iter()
+        .filter(|c| c.path.ends_with("/statuses"))
+        .map(|c| c.query.get("page").cloned())
+        .collect();
+    let expected = if honours_sort {
+        vec![Some("1".to_string())]
+    } else {
+        vec![Some("1".into()), Some("2".into())]
+    };
+    assert_eq!(
+        pages, expected,
+        "newest first: one page; oldest first: read to the end"
+    );
+    app.assert_clean().await;
+}
+
+/// A fake of `GET /projects/:id/repository/commits/:sha/statuses` as GitLab documents it:
+/// `name` filters, `order_by=id` and `sort` (`asc` by default; a GitLab older than 17.9 ignores
+/// it when `honours_sort` is false), `page`/`per_page` (20 by default, at most 100) with
+/// `x-next-page`. Statuses 1..=100 failed; status 101, the newest, succeeded.
+async fn mount_gitlab_statuses(app: &SyncApp, honours_sort: bool) {
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v4/projects/group%2Fapp/repository/commits/{SHA}/statuses")))
+        .and(header("private-token", GITLAB_API_TOKEN))
+        .respond_with(move |r: &Request| {
+            let query: std::collections::HashMap<String, String> = r.url.query_pairs().into_owned().collect();
+            assert_eq!(query.get("name").map(String::as_str), Some("codereview"));
+            let mut statuses: Vec<serde_json::Value> = (1..=101)
+                .map(|id| {
+                    let (status, description) = if id == 101 {
+                        ("success", "1 scope approved")
+                    } else {
+                        ("failed", "backend needs 1 more")
+                    };
+                    json!({"id": id, "name": "codereview", "status": status, "description": description, "sha": SHA})
+                })
+                .collect();
+            if honours_sort && query.get("sort").map(String::as_str) == Some("desc") {
+                statuses.reverse();
+            }
+            let per_page: usize = query.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(20).min(100);
+            let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+            let chunk: Vec<_> = statuses.iter().skip((page - 1) * per_page).take(per_page).cloned().collect();
+            let next = if page * per_page < statuses.len() { (page + 1).to_string() } else { String::new() };
+            ResponseTemplate::new(200)
+                .set_body_json(chunk)
+                .insert_header("x-next-page", next.as_str())
+                .insert_header("x-page", page.to_string().as_str())
+        })
+        .mount(&app.gitlab)
+        .await;
 }
