@@ -10,6 +10,7 @@ pub mod forge;
 pub mod git;
 pub mod glob;
 pub mod matching;
+pub mod merge_group;
 pub mod report;
 pub mod review;
 pub mod secret;

@@ -75,6 +75,7 @@ mod tests {
             commit_sha: None,
             diff_base_sha: None,
             pipeline_id: None,
+            merge_pipeline: None,
             ca_file: None,
             retry: Default::default(),
         };

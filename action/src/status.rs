@@ -8,7 +8,7 @@
 use crate::cli::Failure;
 use crate::config::{self, ConfigErrors, RawSet, is_config_path};
 use crate::forge::github::{EventTarget, Github, GithubSettings, event_target};
-use crate::forge::gitlab::{Gitlab, GitlabSettings};
+use crate::forge::gitlab::{Gitlab, GitlabSettings, MergePipeline};
 use crate::forge::{CommitStatus, Forge, ForgeError, PrFacts};
 use crate::git::{self, FileDiff};
 use crate::report::{self, SummaryContext};
@@ -133,6 +133,14 @@ async fn run_github(
     };
     let number = match target {
         EventTarget::PullRequest(n) => n,
+        EventTarget::MergeGroup(group) => {
+            settings.number = group.number;
+            let lookup = Github::new(settings).map_err(forge_failure)?;
+            let root = checkout_root(repo)?;
+            let result = crate::merge_group::run(&lookup, &group, &root, args, &publish, out).await;
+            report_requests(lookup.request_count());
+            return result;
+        }
         EventTarget::Nothing(why) => {
             let _ = writeln!(out, "codereview: nothing to evaluate: {why}");
             return Ok(());
@@ -159,11 +167,16 @@ async fn run_github(
     let forge = Github::new(settings).map_err(forge_failure)?;
     let root = checkout_root(repo)?;
     let result = evaluate_and_publish(&forge, &root, args, &publish, out).await;
-    tracing::debug!(requests = forge.request_count(), "GitHub API requests");
-    if env("CODEREVIEW_DEBUG_REQUESTS").is_some() {
-        eprintln!("codereview: {} GitHub API requests", forge.request_count());
-    }
+    report_requests(forge.request_count());
     result
+}
+
+/// Log how many GitHub API requests the run made (stderr with `CODEREVIEW_DEBUG_REQUESTS`).
+fn report_requests(requests: usize) {
+    tracing::debug!(requests, "GitHub API requests");
+    if env("CODEREVIEW_DEBUG_REQUESTS").is_some() {
+        eprintln!("codereview: {requests} GitHub API requests");
+    }
 }
 
 /// GitLab CI: the merge request of a merge request pipeline. The summary goes to the job log and
@@ -198,6 +211,11 @@ async fn run_gitlab(
         commit_sha: env("CI_COMMIT_SHA"),
         diff_base_sha: env("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
         pipeline_id: env("CI_PIPELINE_ID").and_then(|p| p.parse().ok()),
+        merge_pipeline: MergePipeline::from_runner(
+            env("CI_MERGE_REQUEST_EVENT_TYPE").as_deref(),
+            env("CI_COMMIT_SHA").as_deref(),
+            env("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA").as_deref(),
+        ),
         ca_file: env("CI_SERVER_TLS_CA_FILE").map(PathBuf::from),
         retry: Default::default(),
     };
@@ -234,7 +252,8 @@ async fn run_gitlab(
     result
 }
 
-fn forge_failure(e: ForgeError) -> Failure {
+/// A forge error as the one-line exit-2 failure the runner shows.
+pub(crate) fn forge_failure(e: ForgeError) -> Failure {
     Failure::usage(e.to_string())
 }
 
@@ -247,22 +266,55 @@ fn checkout_root(repo: Option<&Path>) -> Result<PathBuf, Failure> {
     crate::cli::repo_root(start.as_deref())
 }
 
-/// The forge-independent part of CI mode.
-pub async fn evaluate_and_publish<F: Forge>(
+/// What evaluating one pull/merge request concluded, before anything is written.
+pub enum Assessment {
+    /// A verdict reached without evaluating reviews (no rules, invalid rules, a team the token
+    /// cannot read), and the failure to exit with once it is posted.
+    Early {
+        /// The verdict.
+        state: Overall,
+        /// Why, for the status description.
+        description: String,
+        /// The exit failure, when the run must not exit 0.
+        failure: Option<Failure>,
+    },
+    /// The evaluation of the rules.
+    Evaluated {
+        /// The verdict per scope and overall.
+        evaluation: Box<Evaluation>,
+        /// The pull request as evaluated (files filled in).
+        pr: review::PullRequest,
+        /// Config files the change modifies (they take effect only after merging).
+        configs_modified: Vec<String>,
+    },
+}
+
+impl Assessment {
+    /// The verdict and the status description.
+    pub fn verdict(&self) -> (Overall, String) {
+        match self {
+            Assessment::Early {
+                state, description, ..
+            } => (*state, description.clone()),
+            Assessment::Evaluated { evaluation, .. } => {
+                (evaluation.overall, report::description(evaluation))
+            }
+        }
+    }
+}
+
+/// Read the facts, the base branch's rules, the teams and the changes, and evaluate; writes
+/// nothing. An `Err` is an environment problem that leaves no verdict at all.
+pub async fn assess<F: Forge>(
     forge: &F,
     root: &Path,
     args: &StatusArgs,
-    publish: &Publish,
-    out: &mut dyn Write,
-) -> Result<(), Failure> {
+) -> Result<(PrFacts, Assessment), Failure> {
     let facts = forge.pull_request().await.map_err(forge_failure)?;
-    let context = status_context();
-    let status = |state: Overall, description: String| CommitStatus {
-        sha: facts.pr.head_sha.clone(),
+    let early = |state, description: String, failure| Assessment::Early {
         state,
         description,
-        context: context.clone(),
-        target_url: publish.target_url.clone(),
+        failure,
     };
 
     let have_history = ensure_history(root, &facts);
@@ -275,36 +327,30 @@ pub async fn evaluate_and_publish<F: Forge>(
     let files = config::discover::from_revision(root, &facts.base_sha)?;
     if !files.iter().any(|f| f.path == config::CONFIG_FILENAME) {
         let description = "No CODEREVIEW.toml on the base branch: review rules are not enabled";
-        return announce(
-            forge,
-            args,
-            status(Overall::Success, description.into()),
-            out,
-        )
-        .await;
+        return Ok((facts, early(Overall::Success, description.into(), None)));
     }
 
     // Invalid rules fail the status and name the file and line.
     let raw = match RawSet::parse(files) {
         Ok(raw) => raw,
-        Err(errors) => return config_failure(forge, args, &status, &errors, out).await,
+        Err(errors) => return Ok((facts, config_failure(&errors))),
     };
     let team_refs = match raw.team_refs() {
         Ok(t) => t,
-        Err(errors) => return config_failure(forge, args, &status, &errors, out).await,
+        Err(errors) => return Ok((facts, config_failure(&errors))),
     };
     let teams = match forge.team_members(&team_refs).await {
         Ok(t) => t,
         Err(ForgeError::Forbidden(message)) => {
             let description = report::truncate(&message, report::MAX_DESCRIPTION);
-            announce(forge, args, status(Overall::Failure, description), out).await?;
-            return Err(Failure::usage(message));
+            let failure = Some(Failure::usage(message));
+            return Ok((facts, early(Overall::Failure, description, failure)));
         }
         Err(e) => return Err(forge_failure(e)),
     };
     let configs = match raw.compile(Some(&teams)) {
         Ok(c) => c,
-        Err(errors) => return config_failure(forge, args, &status, &errors, out).await,
+        Err(errors) => return Ok((facts, config_failure(&errors))),
     };
 
     let changed = match have_history.then(|| local_changes(root, &facts)).flatten() {
@@ -323,13 +369,51 @@ pub async fn evaluate_and_publish<F: Forge>(
         max_files: args.large_scale_files,
         max_lines: args.large_scale_lines,
     };
-    let evaluation = match review::evaluate(&configs, &pr, limits) {
-        Ok(e) => e,
+    let assessment = match review::evaluate(&configs, &pr, limits) {
+        Ok(evaluation) => Assessment::Evaluated {
+            evaluation: Box::new(evaluation),
+            pr,
+            configs_modified,
+        },
         Err(e) => {
             let description = report::truncate(&e.0, report::MAX_DESCRIPTION);
-            announce(forge, args, status(Overall::Failure, description), out).await?;
-            return Err(Failure::failed(e.0));
+            early(Overall::Failure, description, Some(Failure::failed(e.0)))
         }
+    };
+    Ok((facts, assessment))
+}
+
+/// The forge-independent part of CI mode.
+pub async fn evaluate_and_publish<F: Forge>(
+    forge: &F,
+    root: &Path,
+    args: &StatusArgs,
+    publish: &Publish,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let (facts, assessment) = assess(forge, root, args).await?;
+    let context = status_context();
+    let status = |state: Overall, description: String| CommitStatus {
+        sha: facts.pr.head_sha.clone(),
+        state,
+        description,
+        context: context.clone(),
+        target_url: publish.target_url.clone(),
+    };
+    let (evaluation, pr, configs_modified) = match assessment {
+        Assessment::Early {
+            state,
+            description,
+            failure,
+        } => {
+            announce(forge, args, status(state, description), out).await?;
+            return failure.map_or(Ok(()), Err);
+        }
+        Assessment::Evaluated {
+            evaluation,
+            pr,
+            configs_modified,
+        } => (evaluation, pr, configs_modified),
     };
 
     let summary_ctx = SummaryContext {
@@ -387,20 +471,17 @@ async fn keep_instructions_comment<F: Forge>(
     }
 }
 
-/// Report invalid configs: a failure status naming file and line, and exit 1.
-async fn config_failure<F: Forge>(
-    forge: &F,
-    args: &StatusArgs,
-    status: &impl Fn(Overall, String) -> CommitStatus,
-    errors: &ConfigErrors,
-    out: &mut dyn Write,
-) -> Result<(), Failure> {
+/// Invalid configs: a failure naming file and line, and exit 1.
+fn config_failure(errors: &ConfigErrors) -> Assessment {
     let description = errors
         .first()
         .map(report::config_error_description)
         .unwrap_or_else(|| "Invalid config".to_string());
-    announce(forge, args, status(Overall::Failure, description), out).await?;
-    Err(Failure::failed(errors.to_string()))
+    Assessment::Early {
+        state: Overall::Failure,
+        description,
+        failure: Some(Failure::failed(errors.to_string())),
+    }
 }
 
 /// Print a verdict that needs no evaluation (no rules, invalid rules, missing permission) and

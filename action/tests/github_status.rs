@@ -4,6 +4,7 @@
 
 mod ci_support;
 
+use ci_support::github_graphql::{FakeGraphql, InvalidGraphql, RefuseInvalid};
 use ci_support::{Repo, fixture, pull_request_repo, run_status, stderr};
 use serde_json::{Value, json};
 use std::process::Output;
@@ -30,6 +31,7 @@ fn review(user: &str, state: &str, at: &str) -> Value {
 
 /// The GraphQL answer for the pull request.
 struct Facts {
+    number: u64,
     author: &'static str,
     head: String,
     base: String,
@@ -43,6 +45,7 @@ struct Facts {
 impl Facts {
     fn new(base: &str, head: &str) -> Self {
         Facts {
+            number: NUMBER,
             author: "dana",
             head: head.to_string(),
             base: base.to_string(),
@@ -54,26 +57,37 @@ impl Facts {
         }
     }
 
-    fn json(&self) -> Value {
+    /// The pull request as the fake GitHub holds it: full lists, paged by the fake.
+    fn pull_request(&self) -> Value {
         let suites: Vec<Value> = self
             .checks
             .iter()
-            .map(|(app, name, status, conclusion)| {
-                json!({ "app": { "slug": app }, "checkRuns": { "nodes": [ { "name": name, "status": status, "conclusion": conclusion } ] } })
+            .enumerate()
+            .map(|(i, (app, name, status, conclusion))| {
+                json!({ "__typename": "CheckSuite", "id": format!("CS_{i}"), "app": { "slug": app }, "checkRuns": [ { "name": name, "status": status, "conclusion": conclusion } ] })
             })
             .collect();
-        json!({ "data": { "repository": { "pullRequest": {
-            "number": NUMBER,
+        json!({
+            "__typename": "PullRequest",
+            "number": self.number,
             "isDraft": self.draft,
             "headRefOid": self.head,
             "baseRefOid": self.base,
             "baseRefName": "main",
             "author": { "__typename": "User", "login": self.author },
-            "labels": { "nodes": self.labels.iter().map(|l| json!({ "name": l })).collect::<Vec<_>>() },
-            "reviewRequests": { "nodes": self.requested.iter().map(|r| json!({ "requestedReviewer": { "__typename": "User", "login": r } })).collect::<Vec<_>>() },
-            "reviews": { "nodes": self.reviews },
-            "commits": { "nodes": [ { "commit": { "checkSuites": { "nodes": suites } } } ] }
-        } } } })
+            "labels": self.labels.iter().map(|l| json!({ "name": l })).collect::<Vec<_>>(),
+            "reviewRequests": self.requested.iter().map(|r| json!({ "requestedReviewer": { "__typename": "User", "login": r } })).collect::<Vec<_>>(),
+            "reviews": self.reviews,
+            "commits": [ { "commit": { "__typename": "Commit", "id": "C_head", "oid": self.head, "checkSuites": suites } } ]
+        })
+    }
+
+    /// The fake GitHub's world with this pull request (and `organization`, when given).
+    fn world(&self, organization: Value) -> Value {
+        json!({
+            "repository": { REPO: { "pullRequest": { NUMBER.to_string(): self.pull_request() } } },
+            "organization": organization,
+        })
     }
 }
 
@@ -87,10 +101,21 @@ struct Run {
 
 impl Run {
     async fn new(repo: Repo, head: &str) -> Self {
+        let server = MockServer::start().await;
+        // GitHub refuses a query its schema does not allow: so does this fake, and the test fails.
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(InvalidGraphql)
+            .respond_with(RefuseInvalid)
+            .with_priority(1)
+            .expect(0)
+            .named("a GraphQL query GitHub's schema refuses")
+            .mount(&server)
+            .await;
         Run {
             repo,
             head: head.to_string(),
-            server: MockServer::start().await,
+            server,
             files: tempfile::tempdir().unwrap(),
         }
     }
@@ -99,16 +124,45 @@ impl Run {
         header("authorization", format!("Bearer {TOKEN}").as_str())
     }
 
+    /// The one read of the pull request, answered by executing the query on `facts`.
     async fn graphql_facts(&self, facts: &Facts) {
         Mock::given(method("POST"))
             .and(path("/graphql"))
             .and(Self::auth())
             .and(body_string_contains("pullRequest(number: $number)"))
             .and(body_string_contains(r#""number":7"#))
-            .respond_with(ResponseTemplate::new(200).set_body_json(facts.json()))
+            .respond_with(FakeGraphql::new(facts.world(json!({}))))
             .expect(1)
             .mount(&self.server)
             .await;
+    }
+
+    /// Every GraphQL query, answered from `world` (pages included).
+    async fn graphql_world(&self, world: Value) {
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(Self::auth())
+            .respond_with(FakeGraphql::new(world))
+            .mount(&self.server)
+            .await;
+    }
+
+    /// The GraphQL requests received, as (query, variables).
+    async fn graphql_requests(&self) -> Vec<(String, Value)> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.url.path() == "/graphql")
+            .map(|r| {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                (
+                    body["query"].as_str().unwrap().to_string(),
+                    body["variables"].clone(),
+                )
+            })
+            .collect()
     }
 
     async fn expect_status(&self, state: &str, description: &str) {
@@ -872,4 +926,451 @@ async fn instructions_comment_is_edited_when_stale_and_left_alone_when_current()
         writes.is_empty(),
         "an up-to-date comment is not rewritten: {writes:?}"
     );
+}
+
+// ---- Large organisations: every connection is paged (issue 11 §2) ----
+
+use ci_support::github_graphql::{cursor, validate};
+
+/// `m001`, `m002`, ... `m{n}`.
+fn people(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("m{i:03}")).collect()
+}
+
+/// `@octo/big` with these members, as the fake GitHub's `organization` world.
+fn big_team(members: &[String]) -> Value {
+    json!({ "octo": { "team": { "big": {
+        "members": members.iter().map(|m| json!({ "login": m })).collect::<Vec<_>>()
+    } } } })
+}
+
+const BIG_TEAM_CONFIG: &str = "[[scopes]]\nname = \"core\"\npaths = [\"src/**\"]\nreviewers = [\"@octo/big\"]\nrequire = 1\nrequest = 1\n";
+
+/// A pull request under `config` touching `src/a.rs`.
+async fn src_pr(config: &str) -> (Run, Facts) {
+    let (repo, base, head) = pull_request_repo(
+        &[("CODEREVIEW.toml", config), ("src/a.rs", "a\n")],
+        &[("src/a.rs", "b\n")],
+    );
+    let run = Run::new(repo, &head).await;
+    let facts = Facts::new(&base, &head);
+    (run, facts)
+}
+
+/// Nobody may be asked to review (the run must see that enough people already were).
+async fn expect_no_reviewer_request(run: &Run) {
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/repos/{REPO}/pulls/{NUMBER}/requested_reviewers"
+        )))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+        .expect(0)
+        .named("a reviewer request")
+        .mount(&run.server)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_130th_member_of_a_team_counts() {
+    let (run, mut facts) = src_pr(BIG_TEAM_CONFIG).await;
+    let members = people(130);
+    facts.reviews = vec![review("m130", "APPROVED", "2026-01-01T00:00:00Z")];
+    run.graphql_world(facts.world(big_team(&members))).await;
+    run.expect_status("success", "1 scope approved").await;
+    expect_no_reviewer_request(&run).await;
+    let out = run.status(&[], &[]).await;
+    assert_ok(&out);
+    run.server.verify().await;
+    // Read, team page 1, team page 2 (from the cursor of the 100th member), status.
+    let graphql = run.graphql_requests().await;
+    assert_eq!(graphql.len(), 3, "{graphql:#?}");
+    assert!(
+        graphql[2]
+            .0
+            .contains(&format!("after: {}", json!(cursor("members", 99)))),
+        "{}",
+        graphql[2].0
+    );
+    assert_eq!(run.request_count().await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_early_approval_followed_by_120_comment_reviews_still_counts() {
+    // The 130-member team and 120 reviews together: the request count of a large organisation.
+    let (run, mut facts) = src_pr(BIG_TEAM_CONFIG).await;
+    let members = people(130);
+    facts.requested = vec![];
+    facts.reviews = vec![review("m130", "APPROVED", "2026-01-01T00:00:00Z")];
+    for i in 0..120 {
+        let who = if i % 2 == 0 { "m130" } else { "m007" };
+        facts.reviews.push(review(
+            who,
+            "COMMENTED",
+            &format!("2026-01-02T00:{:02}:{:02}Z", i / 60, i % 60),
+        ));
+    }
+    run.graphql_world(facts.world(big_team(&members))).await;
+    run.expect_status("success", "1 scope approved").await;
+    // m130's approval is the latest review *with a state*: nobody is asked again.
+    expect_no_reviewer_request(&run).await;
+    let out = run
+        .status(&[], &[("CODEREVIEW_DEBUG_REQUESTS", "1".into())])
+        .await;
+    assert_ok(&out);
+    run.server.verify().await;
+    // Read, reviews page 2, team pages 1 and 2, status: 5 requests.
+    assert_eq!(run.graphql_requests().await.len(), 4);
+    assert_eq!(run.request_count().await, 5);
+    assert!(
+        stderr(&out).contains("codereview: 5 GitHub API requests"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        run.summary().contains("approved by m130"),
+        "{}",
+        run.summary()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn labels_requested_reviewers_and_check_runs_are_read_to_the_end() {
+    let config = r#"
+[[scopes]]
+name = "deps"
+paths = ["src/**"]
+reviewers = ["alice"]
+require = 1
+unless = ["renovate-checks/safe-update"]
+labels = ["deps"]
+
+[[scopes]]
+name = "docs"
+paths = ["src/**"]
+ownership = "append"
+reviewers = ["bob", "carol"]
+require = 0
+request = 1
+"#;
+    let (run, facts) = src_pr(config).await;
+    let mut pr = facts.pull_request();
+    // 150 labels: a label write must keep all of them.
+    let labels: Vec<String> = (1..=150).map(|i| format!("label-{i:03}")).collect();
+    pr["labels"] = json!(
+        labels
+            .iter()
+            .map(|l| json!({ "name": l }))
+            .collect::<Vec<_>>()
+    );
+    // 120 requested reviewers, bob the last: request = 1 is already satisfied.
+    let mut requested: Vec<Value> = people(119)
+        .iter()
+        .map(|u| json!({ "requestedReviewer": { "__typename": "User", "login": u } }))
+        .collect();
+    requested.push(json!({ "requestedReviewer": { "__typename": "User", "login": "bob" } }));
+    pr["reviewRequests"] = json!(requested);
+    // 60 check suites of 130 runs each; the waiving run is the 130th of the 56th suite.
+    let suites: Vec<Value> = (0..60)
+        .map(|s| {
+            let app = if s == 55 { "renovate-checks" } else { "ci" };
+            let runs: Vec<Value> = (1..=130)
+                .map(|r| {
+                    let name = if s == 55 && r == 130 { "safe-update".to_string() } else { format!("job-{r}") };
+                    json!({ "name": name, "status": "COMPLETED", "conclusion": "SUCCESS" })
+                })
+                .collect();
+            json!({ "__typename": "CheckSuite", "id": format!("CS_{s}"), "app": { "slug": app }, "checkRuns": runs })
+        })
+        .collect();
+    pr["commits"][0]["commit"]["checkSuites"] = json!(suites);
+    run.graphql_world(
+        json!({ "repository": { REPO: { "pullRequest": { NUMBER.to_string(): pr } } } }),
+    )
+    .await;
+    run.expect_status("success", "1 scope approved, 1 waived")
+        .await;
+    let mut all = labels.iter().map(String::as_str).collect::<Vec<_>>();
+    all.push("deps");
+    run.expect_labels(&all).await;
+    expect_no_reviewer_request(&run).await;
+    let out = run.status(&[], &[]).await;
+    assert_ok(&out);
+    run.server.verify().await;
+    // Read; then labels, requests, suites 51-60 and the runs of every suite of the first page
+    // in one query; then the runs of suites 51-60 in one more.
+    let graphql = run.graphql_requests().await;
+    assert_eq!(graphql.len(), 3, "{graphql:#?}");
+    assert!(graphql[1].0.contains("labels(first: 100, after:"));
+    assert!(graphql[1].0.contains("reviewRequests(first: 100, after:"));
+    assert!(graphql[1].0.contains("checkSuites(first: 100, after:"));
+    assert_eq!(
+        graphql[1].0.matches("checkRuns(first: 100, after:").count(),
+        50
+    );
+    assert_eq!(
+        graphql[2].0.matches("checkRuns(first: 100, after:").count(),
+        10
+    );
+}
+
+#[test]
+fn the_fake_holds_queries_to_githubs_schema() {
+    let ok = "query($owner: String!, $name: String!, $number: Int!) { repository(owner: $owner, name: $name) { pullRequest(number: $number) { number } } }";
+    let vars = json!({ "owner": "o", "name": "r", "number": 7 });
+    assert!(validate(ok, &vars).is_ok());
+    // A field GitHub does not have.
+    let err = validate(&ok.replace("{ number }", "{ numbr }"), &vars).unwrap_err();
+    assert!(err.contains("numbr"), "{err}");
+    // A variable of the wrong type, or missing.
+    assert!(validate(ok, &json!({ "owner": "o", "name": "r", "number": "7" })).is_err());
+    assert!(validate(ok, &json!({ "owner": "o", "name": "r" })).is_err());
+    // `reviews` needs no selection of a missing argument type; a wrong argument fails.
+    let bad_arg = "query { repository(owner: \"o\", name: \"r\") { pullRequest(number: 7) { reviews(frist: 1) { nodes { state } } } } }";
+    assert!(validate(bad_arg, &json!({})).is_err());
+    // The fake pages like GitHub: more than 100 is an error, unknown cursors too.
+    let fake = FakeGraphql::new(json!({ "organization": big_team(&people(3)) }));
+    let q = |args: &str| {
+        format!(
+            "query {{ organization(login: \"octo\") {{ team(slug: \"big\") {{ members({args}) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ login }} }} }} }} }}"
+        )
+    };
+    let page = fake.execute(&q("first: 2"), &json!({}));
+    assert_eq!(
+        page["data"]["organization"]["team"]["members"]["nodes"],
+        json!([{ "login": "m001" }, { "login": "m002" }])
+    );
+    assert_eq!(
+        page["data"]["organization"]["team"]["members"]["pageInfo"]["hasNextPage"],
+        true
+    );
+    let next = fake.execute(
+        &q(&format!("first: 2, after: {}", json!(cursor("members", 1)))),
+        &json!({}),
+    );
+    assert_eq!(
+        next["data"]["organization"]["team"]["members"]["nodes"],
+        json!([{ "login": "m003" }])
+    );
+    assert!(fake.execute(&q("first: 101"), &json!({}))["errors"].is_array());
+    assert!(fake.execute(&q("first: 2, after: \"forged\""), &json!({}))["errors"].is_array());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_before_120_comment_reviews_is_not_lost() {
+    let (run, mut facts) = src_pr(
+        "[[scopes]]\nname = \"core\"\npaths = [\"src/**\"]\nreviewers = [\"alice\", \"bob\"]\nrequire = 1\nrequest = 1\n",
+    )
+    .await;
+    facts.reviews = vec![review("alice", "APPROVED", "2026-01-01T00:00:00Z")];
+    for i in 0..120 {
+        facts.reviews.push(review(
+            "alice",
+            "COMMENTED",
+            &format!("2026-01-02T00:{:02}:{:02}Z", i / 60, i % 60),
+        ));
+    }
+    run.graphql_world(facts.world(json!({}))).await;
+    run.expect_status("success", "1 scope approved").await;
+    expect_no_reviewer_request(&run).await;
+    assert_ok(&run.status(&[], &[]).await);
+    run.server.verify().await;
+    // Read, reviews page 2, status.
+    assert_eq!(run.request_count().await, 3);
+}
+
+// ---- Merge queues (issue 11 §3) ----
+
+/// A merge queue: pull requests #7 (src/) and #9 (docs/) grouped on top of `main`, the checkout
+/// at the group's head commit as actions/checkout leaves it on `merge_group`.
+struct Queue {
+    run: Run,
+    base: String,
+    heads: [String; 2],
+    group_head: String,
+}
+
+async fn queue() -> Queue {
+    let config = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\"]\nrequire = 1\n\n[[scopes]]\nname = \"docs\"\npaths = [\"docs/**\"]\nreviewers = [\"bob\"]\nrequire = 1\n";
+    let repo = Repo::new();
+    repo.write("CODEREVIEW.toml", config);
+    repo.write("src/a.rs", "a\n");
+    repo.write("docs/d.md", "d\n");
+    let base = repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "pr7"]);
+    repo.write("src/a.rs", "b\n");
+    let head7 = repo.commit("pr 7");
+    repo.git(&["checkout", "-q", "-b", "pr9", &base]);
+    repo.write("docs/d.md", "e\n");
+    let head9 = repo.commit("pr 9");
+    let branch = format!("gh-readonly-queue/main/pr-9-{base}");
+    repo.git(&["checkout", "-q", "-b", &branch, &head7]);
+    repo.git(&["merge", "-q", "--no-edit", &head9]);
+    let group_head = repo.git(&["rev-parse", "HEAD"]);
+    let run = Run::new(repo, &group_head).await;
+    Queue {
+        run,
+        base,
+        heads: [head7, head9],
+        group_head,
+    }
+}
+
+impl Queue {
+    /// The fake GitHub: both pull requests, and the queue with one more entry (another group).
+    async fn github(&self, approvals: [Option<Value>; 2]) {
+        let mut prs = serde_json::Map::new();
+        for ((number, head), approval) in [7u64, 9].iter().zip(&self.heads).zip(approvals) {
+            let mut facts = Facts::new(&self.base, head);
+            facts.number = *number;
+            facts.reviews = approval.into_iter().collect();
+            prs.insert(number.to_string(), facts.pull_request());
+        }
+        let entry = |sha: &str, n: u64| json!({ "headCommit": { "oid": sha }, "pullRequest": { "number": n } });
+        let world = json!({ "repository": { REPO: {
+            "pullRequest": prs,
+            "mergeQueue": { "main": { "entries": [
+                entry(&self.group_head, 7),
+                entry(&self.group_head, 9),
+                entry("1111111111111111111111111111111111111111", 11),
+            ] } },
+        } } });
+        self.run.graphql_world(world).await;
+    }
+
+    async fn status(&self) -> Output {
+        let payload = json!({
+            "action": "checks_requested",
+            "merge_group": {
+                "head_sha": self.group_head,
+                "head_ref": format!("refs/heads/gh-readonly-queue/main/pr-9-{}", self.base),
+                "base_sha": self.base,
+                "base_ref": "refs/heads/main",
+                "head_commit": { "id": self.group_head, "tree_id": self.base, "message": "Merge pull request #9" },
+            },
+            "repository": { "full_name": REPO },
+        });
+        let event = self.run.event_file("merge_group", &payload);
+        self.run
+            .exec(&[], self.run.vars("merge_group", event))
+            .await
+    }
+
+    /// Every request but the GraphQL reads: only the group's status may be written.
+    async fn writes(&self) -> Vec<String> {
+        self.run
+            .server
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.url.path() != "/graphql")
+            .map(|r| format!("{} {}", r.method, r.url.path()))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_group_passes_when_each_of_its_pull_requests_does() {
+    let q = queue().await;
+    q.github([
+        Some(review("alice", "APPROVED", "2026-01-01T00:00:00Z")),
+        Some(review("bob", "APPROVED", "2026-01-01T00:00:00Z")),
+    ])
+    .await;
+    q.run
+        .expect_status("success", "Merge group approved: #7, #9")
+        .await;
+    let out = q.status().await;
+    assert_ok(&out);
+    q.run.server.verify().await;
+    assert_eq!(
+        q.writes().await,
+        vec![format!("POST /repos/{REPO}/statuses/{}", q.group_head)]
+    );
+    // The queue, then each pull request's read: #11 (another group) is not evaluated.
+    let graphql = q.run.graphql_requests().await;
+    assert_eq!(graphql.len(), 3, "{graphql:#?}");
+    assert_eq!(graphql[0].1["branch"], "main");
+    assert_eq!(graphql[1].1["number"], 7);
+    assert_eq!(graphql[2].1["number"], 9);
+    let summary = q.run.summary();
+    assert!(summary.contains("### Pull request #7"), "{summary}");
+    assert!(summary.contains("### Pull request #9"), "{summary}");
+    assert_eq!(q.run.outputs(), "state=success\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_group_is_held_by_the_pull_request_that_blocks_and_names_it() {
+    let q = queue().await;
+    // #9 lost its approval after it was queued (e.g. the rules on main changed).
+    q.github([
+        Some(review("alice", "APPROVED", "2026-01-01T00:00:00Z")),
+        None,
+    ])
+    .await;
+    q.run
+        .expect_status(
+            "pending",
+            "#9 pending: 1 scope pending: docs needs 1 more (bob)",
+        )
+        .await;
+    let out = q.status().await;
+    assert_ok(&out);
+    q.run.server.verify().await;
+    // Nothing is requested or labelled from the queue: the pull request's own runs do that.
+    assert_eq!(
+        q.writes().await,
+        vec![format!("POST /repos/{REPO}/statuses/{}", q.group_head)]
+    );
+    assert!(
+        stdout_of(&out).contains("#9: pending"),
+        "{}",
+        stdout_of(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_group_with_a_rejected_pull_request_fails() {
+    let q = queue().await;
+    q.github([
+        Some(review("alice", "CHANGES_REQUESTED", "2026-01-01T00:00:00Z")),
+        Some(review("bob", "APPROVED", "2026-01-01T00:00:00Z")),
+    ])
+    .await;
+    q.run
+        .expect_status(
+            "failure",
+            "#7 blocks: 1 scope rejected: backend has changes requested by alice",
+        )
+        .await;
+    assert_ok(&q.status().await);
+    q.run.server.verify().await;
+}
+
+fn stdout_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_queue_that_cannot_be_read_posts_nothing() {
+    let q = queue().await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(body_string_contains("mergeQueue(branch: $branch)"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": null,
+            "errors": [ { "type": "FORBIDDEN", "message": "Resource not accessible by integration" } ]
+        })))
+        .expect(1)
+        .mount(&q.run.server)
+        .await;
+    let out = q.status().await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read the merge queue of main: Resource not accessible"),
+        "{}",
+        stderr(&out)
+    );
+    q.run.server.verify().await;
+    assert!(q.writes().await.is_empty(), "no status without a verdict");
 }

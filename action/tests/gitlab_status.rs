@@ -42,6 +42,8 @@ struct Mr {
     /// (stage, name, status, commit) of the head pipeline's jobs.
     jobs: Vec<(&'static str, &'static str, &'static str, String)>,
     head_pipeline: Option<u64>,
+    /// The merge commit when the head pipeline is a merged results pipeline.
+    merge_commit: Option<String>,
 }
 
 fn user(id: u64, name: &str) -> Value {
@@ -61,6 +63,7 @@ impl Mr {
             reviewer_states: vec![],
             jobs: vec![],
             head_pipeline: Some(PIPELINE),
+            merge_commit: None,
         }
     }
 
@@ -74,7 +77,10 @@ impl Mr {
             "labels": self.labels,
             "reviewers": self.reviewers.iter().map(|(id, n)| user(*id, n)).collect::<Vec<_>>(),
             "diff_refs": { "base_sha": self.base, "head_sha": self.head, "start_sha": self.base },
-            "head_pipeline": self.head_pipeline.map(|id| json!({ "id": id, "sha": self.head, "status": "running" })),
+            "head_pipeline": self.head_pipeline.map(|id| match &self.merge_commit {
+                None => json!({ "id": id, "sha": self.head, "ref": "feature", "status": "running" }),
+                Some(merge) => json!({ "id": id, "sha": merge, "ref": format!("refs/merge-requests/{IID}/merge"), "status": "running" }),
+            }),
         })
     }
 }
@@ -157,25 +163,17 @@ impl Run {
             .named("GET approvals")
             .mount(&self.server)
             .await;
-        Mock::given(method("GET"))
-            .and(path(self.api(&format!(
-                "/projects/{PROJECT}/merge_requests/{IID}/reviewers"
-            ))))
-            .and(query_param("per_page", "100"))
-            .and(query_param("page", "1"))
-            .and(Self::token())
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(
-                    mr.reviewer_states
-                        .iter()
-                        .map(|(id, n, s)| json!({ "user": user(*id, n), "state": s, "created_at": "2026-01-01T00:00:00Z" }))
-                        .collect::<Vec<_>>(),
-                ),
-            )
-            .expect(1)
-            .named("GET reviewers")
-            .mount(&self.server)
-            .await;
+        let reviewers = mr
+            .reviewer_states
+            .iter()
+            .map(|(id, n, s)| json!({ "user": user(*id, n), "state": s, "created_at": "2026-01-01T00:00:00Z" }))
+            .collect();
+        self.pages(
+            &format!("/projects/{PROJECT}/merge_requests/{IID}/reviewers"),
+            &[],
+            reviewers,
+        )
+        .await;
         // Without a head pipeline the jobs come from the job's own pipeline (CI_PIPELINE_ID),
         // which runs on the head commit in these tests.
         {
@@ -189,18 +187,75 @@ impl Run {
                             "commit": { "id": sha }, "pipeline": { "id": pipeline, "sha": sha } })
                 })
                 .collect();
-            Mock::given(method("GET"))
-                .and(path(self.api(&format!(
-                    "/projects/{PROJECT}/pipelines/{pipeline}/jobs"
-                ))))
+            self.pages(
+                &format!("/projects/{PROJECT}/pipelines/{pipeline}/jobs"),
+                &[],
+                jobs,
+            )
+            .await;
+        }
+    }
+
+    /// A list GitLab pages, served as GitLab serves it: `per_page=100` pages with the `x-page`,
+    /// `x-next-page`, `x-total`... headers and a `Link` header; each page read exactly once
+    /// (a full last page is followed by an empty one, as a client that counts must ask).
+    async fn pages(&self, api_path: &str, query: &[(&str, &str)], items: Vec<Value>) {
+        let total = items.len();
+        let pages =
+            total.div_ceil(100).max(1) + usize::from(total > 0 && total.is_multiple_of(100));
+        let url = format!("{}{}", self.server.uri(), self.api(api_path));
+        for page in 1..=pages {
+            let body: Vec<Value> = items
+                .iter()
+                .skip((page - 1) * 100)
+                .take(100)
+                .cloned()
+                .collect();
+            let last = total.div_ceil(100).max(1);
+            let next = if page < last {
+                (page + 1).to_string()
+            } else {
+                String::new()
+            };
+            let link =
+                |p: usize, rel: &str| format!("<{url}?page={p}&per_page=100>; rel=\"{rel}\"");
+            let mut links = vec![link(1, "first"), link(last, "last")];
+            if page < last {
+                links.insert(0, link(page + 1, "next"));
+            }
+            if page > 1 {
+                links.insert(0, link(page - 1, "prev"));
+            }
+            let mut mock = Mock::given(method("GET"))
+                .and(path(self.api(api_path)))
                 .and(query_param("per_page", "100"))
-                .and(query_param("page", "1"))
-                .and(Self::token())
-                .respond_with(ResponseTemplate::new(200).set_body_json(jobs))
-                .expect(1)
-                .named("GET pipeline jobs")
-                .mount(&self.server)
-                .await;
+                .and(query_param("page", page.to_string()))
+                .and(Self::token());
+            for (k, v) in query {
+                mock = mock.and(query_param(*k, *v));
+            }
+            mock.respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("x-page", page.to_string())
+                    .insert_header("x-per-page", "100")
+                    .insert_header("x-next-page", next)
+                    .insert_header(
+                        "x-prev-page",
+                        if page > 1 {
+                            (page - 1).to_string()
+                        } else {
+                            String::new()
+                        },
+                    )
+                    .insert_header("x-total", total.to_string())
+                    .insert_header("x-total-pages", last.to_string())
+                    .insert_header("link", links.join(", "))
+                    .set_body_json(body),
+            )
+            .expect(1)
+            .named(format!("GET {api_path} page {page}"))
+            .mount(&self.server)
+            .await;
         }
     }
 
@@ -893,4 +948,141 @@ async fn matched_scope_instructions_become_one_note_kept_current() {
         run.server.verify().await;
         assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
     }
+}
+
+// ---- Large groups and merge requests: GitLab pages are all read (issue 11 §2) ----
+
+/// `m001` ... `m{n}` as GitLab users (ids 2001...).
+fn members(n: u64) -> Vec<Value> {
+    (1..=n)
+        .map(|i| user(2000 + i, &format!("m{i:03}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_130th_member_of_a_group_counts() {
+    let config = "[[scopes]]\nname = \"core\"\npaths = [\"**\"]\nreviewers = [\"@acme/big\"]\nrequire = 1\nrequest = 1\n";
+    let (repo, base, head) = pull_request_repo(&[("CODEREVIEW.toml", config)], &[("x.txt", "x\n")]);
+    let run = Run::new(repo, &head).await;
+    let mut mr = Mr::new(&base, &head);
+    mr.approved_by = vec![(2130, "m130")];
+    run.facts(&mr).await;
+    run.pages("/groups/acme%2Fbig/members", &[], members(130))
+        .await;
+    run.expect_status("success", "1 scope approved").await;
+    let out = run.status(&[]).await;
+    assert_ok(&out);
+    run.server.verify().await;
+    // user, MR, approvals, reviewers, jobs, 2 member pages, status; nobody requested.
+    assert_eq!(run.request_count().await, 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_requested_by_the_130th_reviewer_reject() {
+    let (run, mut mr) = backend_mr().await;
+    mr.approved_by = vec![(2, "alice")];
+    // 129 reviewers who have not reviewed, then bob, who requested changes.
+    mr.reviewer_states = (1..=129)
+        .map(|i| (3000 + i, "m", "unreviewed"))
+        .chain(std::iter::once((3, "bob", "requested_changes")))
+        .collect();
+    mr.labels = vec!["backend"];
+    run.facts(&mr).await;
+    run.expect_status(
+        "failed",
+        "1 scope rejected: backend has changes requested by bob",
+    )
+    .await;
+    assert_ok(&run.status(&[]).await);
+    run.server.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiving_job_beyond_the_first_100_jobs_counts() {
+    let (repo, base, head) =
+        pull_request_repo(&[("CODEREVIEW.toml", UNLESS)], &[("Cargo.lock", "v2\n")]);
+    let run = Run::new(repo, &head).await;
+    let mut mr = Mr::new(&base, &head);
+    let names: Vec<&'static str> = (1..=129)
+        .map(|i| &*Box::leak(format!("job-{i}").into_boxed_str()))
+        .collect();
+    mr.jobs = names
+        .into_iter()
+        .map(|n| ("build", n, "success", head.clone()))
+        .chain(std::iter::once((
+            "test",
+            "safe-update",
+            "success",
+            head.clone(),
+        )))
+        .collect();
+    run.facts(&mr).await;
+    run.expect_status("success", "1 scope waived").await;
+    assert_ok(&run.status(&[]).await);
+    run.server.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_instructions_note_is_found_beyond_the_first_100_notes() {
+    const INSTRUCTED: &str = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\", \"bob\"]\nrequire = 1\ninstructions = \"Run `make migrate` before approving.\"\n";
+    const BODY: &str = "<!-- codereview:instructions -->\n\n#### Review instructions: backend\n\nRun `make migrate` before approving.\n";
+    let (repo, base, head) = pull_request_repo(
+        &[("CODEREVIEW.toml", INSTRUCTED), ("src/a.rs", "fn a() {}\n")],
+        &[("src/a.rs", "fn a() { b() }\n")],
+    );
+    let mut mr = Mr::new(&base, &head);
+    mr.approved_by = vec![(2, "alice")];
+    let run = Run::new(repo, &head).await;
+    run.facts(&mr).await;
+    run.expect_status("success", "1 scope approved").await;
+    // 150 notes, ours (current) the 120th: nothing is posted again (the catch-all would see it).
+    let notes: Vec<Value> = (1..=150)
+        .map(|i| {
+            let body = if i == 120 {
+                BODY.to_string()
+            } else {
+                format!("comment {i}")
+            };
+            json!({ "id": i, "body": body, "system": false })
+        })
+        .collect();
+    run.pages(
+        &format!("/projects/{PROJECT}/merge_requests/{IID}/notes"),
+        &[("sort", "asc")],
+        notes,
+    )
+    .await;
+    let out = run.status(&[]).await;
+    assert_ok(&out);
+    run.server.verify().await;
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+// ---- Merged results pipelines (issue 11 §3) ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_merged_results_pipeline_the_status_lands_on_its_merge_commit() {
+    let (repo, base, head) =
+        pull_request_repo(&[("CODEREVIEW.toml", UNLESS)], &[("Cargo.lock", "v2\n")]);
+    // GitLab's temporary merge commit of the source branch into main (refs/merge-requests/7/merge).
+    let merge = "4b825dc642cb6eb9a060e54bf8d69288fbee4904".to_string();
+    let run = Run::new(repo, &merge).await;
+    let mut mr = Mr::new(&base, &head);
+    mr.merge_commit = Some(merge.clone());
+    // The merged results pipeline's jobs run on the merge commit: they waive for this head.
+    mr.jobs = vec![("test", "safe-update", "success", merge.clone())];
+    run.facts(&mr).await;
+    // On the merge commit, in this pipeline: the merge request's head pipeline.
+    run.expect_status("success", "1 scope waived").await;
+    let mut vars = run.vars();
+    for (k, v) in vars.iter_mut() {
+        if *k == "CI_COMMIT_SHA" {
+            *v = merge.clone();
+        }
+    }
+    vars.push(("CI_MERGE_REQUEST_EVENT_TYPE", "merged_result".into()));
+    vars.push(("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", head.clone()));
+    let out = run.exec(&[], vars).await;
+    assert_ok(&out);
+    run.server.verify().await;
 }

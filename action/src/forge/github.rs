@@ -2,8 +2,14 @@
 //!
 //! One GraphQL request reads everything evaluation needs (author, head and base, draft, labels,
 //! requested reviewers, reviews, check runs); one more expands all referenced teams at once.
+//! Lists longer than a page are read to their end ([`super::graphql_pages`]): one more request
+//! per extra page, for all such lists together, and none for an ordinary pull request.
 //! Writes are REST: the commit status, reviewer requests and labels, one request each.
 
+use super::graphql_pages::{
+    PAGE_INFO, PageRequest, append_nodes, connection_in, errors_of, literal, next_cursor,
+    next_pages_query,
+};
 use super::{CommitStatus, Forge, ForgeError, PrFacts};
 use crate::config::Teams;
 use crate::git::{self, FileDiff};
@@ -14,6 +20,7 @@ use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Where and as whom to talk to GitHub.
@@ -35,7 +42,7 @@ pub struct GithubSettings {
 pub struct Github {
     settings: GithubSettings,
     client: Octocrab,
-    requests: AtomicUsize,
+    requests: Arc<AtomicUsize>,
 }
 
 /// The pull request a GitHub Actions event is about.
@@ -45,9 +52,23 @@ pub enum EventTarget {
     PullRequest(u64),
     /// A commit whose pull request must be looked up (`workflow_run` from a fork).
     Commit(String),
+    /// A merge queue's group to check before it merges (`merge_group` `checks_requested`).
+    MergeGroup(MergeGroup),
     /// An event that concerns no pull request now (e.g. a check run still in progress): there
     /// is nothing to do, and that is not an error.
     Nothing(String),
+}
+
+/// A merge group: the commit GitHub's merge queue wants a status on before merging, and the
+/// pull request its branch was built for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeGroup {
+    /// The group's head commit: the status goes there.
+    pub head_sha: String,
+    /// The target branch's name (`main`, without `refs/heads/`).
+    pub base_ref: String,
+    /// The pull request named by the queue branch `gh-readonly-queue/<base>/pr-<N>-<sha>`.
+    pub number: u64,
 }
 
 /// Why the event cannot be evaluated.
@@ -113,24 +134,192 @@ pub fn event_target(event_name: &str, payload: &Value) -> Result<EventTarget, Ev
                 .map(|s| EventTarget::Commit(s.to_string()))
                 .ok_or_else(|| EventError("the workflow_run event has no head_sha".into()))
         }
+        "merge_group" => merge_group_target(payload),
         other => Err(EventError(format!(
-            "`{other}` is not a pull request event: run codereview on pull_request, pull_request_target, pull_request_review, issue_comment, check_run, check_suite or workflow_run"
+            "`{other}` is not a pull request event: run codereview on pull_request, pull_request_target, pull_request_review, issue_comment, check_run, check_suite, workflow_run or merge_group"
         ))),
     }
 }
 
-const PR_QUERY: &str = r#"query($owner: String!, $name: String!, $number: Int!) {
-  repository(owner: $owner, name: $name) {
-    pullRequest(number: $number) {
-      number isDraft headRefOid baseRefOid baseRefName
-      author { __typename login }
-      labels(first: 100) { nodes { name } }
-      reviewRequests(first: 100) { nodes { requestedReviewer { __typename ... on User { login } ... on Bot { login } } } }
-      reviews(last: 100) { nodes { state submittedAt author { __typename login } commit { oid } } }
-      commits(last: 1) { nodes { commit { checkSuites(first: 50) { nodes { app { slug } checkRuns(first: 100) { nodes { name status conclusion } } } } } } }
+/// The merge group of a `merge_group` event; other actions (`destroyed`) need no status.
+fn merge_group_target(payload: &Value) -> Result<EventTarget, EventError> {
+    let action = payload.get("action").and_then(Value::as_str).unwrap_or("");
+    if action != "checks_requested" {
+        return Ok(EventTarget::Nothing(format!(
+            "merge_group {action}: only checks_requested asks for a status"
+        )));
     }
-  }
-}"#;
+    let group = payload.get("merge_group").unwrap_or(&Value::Null);
+    let field = |name: &str| {
+        group
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| EventError(format!("the merge_group event has no merge_group.{name}")))
+    };
+    let head_sha = field("head_sha")?;
+    if head_sha.len() != 40 || !head_sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(EventError(format!(
+            "the merge_group event's head_sha `{head_sha}` is not a commit sha"
+        )));
+    }
+    let head_ref = field("head_ref")?;
+    let number = queue_branch_pull_request(head_ref).ok_or_else(|| {
+        EventError(format!(
+            "the merge group branch `{head_ref}` is not a merge queue branch (gh-readonly-queue/<base>/pr-<number>-<sha>)"
+        ))
+    })?;
+    let base_ref = field("base_ref")?;
+    Ok(EventTarget::MergeGroup(MergeGroup {
+        head_sha: head_sha.to_ascii_lowercase(),
+        base_ref: base_ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(base_ref)
+            .to_string(),
+        number,
+    }))
+}
+
+/// What evaluation reads of each node; the continuation pages ask for exactly the same.
+const LABEL_NODES: &str = "nodes { name }";
+const REQUEST_NODES: &str =
+    "nodes { requestedReviewer { __typename ... on User { login } ... on Bot { login } } }";
+const REVIEW_NODES: &str = "nodes { state submittedAt author { __typename login } commit { oid } }";
+const RUN_NODES: &str = "nodes { name status conclusion }";
+const SUITE_NODES: &str = "nodes { id app { slug } checkRuns(first: 100) { pageInfo { hasNextPage endCursor } nodes { name status conclusion } } }";
+const MEMBER_NODES: &str = "nodes { login }";
+const ENTRY_NODES: &str = "nodes { headCommit { oid } pullRequest { number } }";
+
+/// Everything evaluation needs in one read; each connection says whether it has more pages.
+/// Reviews are read oldest first (`first`), so later pages append in order.
+fn pr_query() -> String {
+    format!(
+        r#"query($owner: String!, $name: String!, $number: Int!) {{
+  repository(owner: $owner, name: $name) {{
+    pullRequest(number: $number) {{
+      number isDraft headRefOid baseRefOid baseRefName
+      author {{ __typename login }}
+      labels(first: 100) {{ {PAGE_INFO} {LABEL_NODES} }}
+      reviewRequests(first: 100) {{ {PAGE_INFO} {REQUEST_NODES} }}
+      reviews(first: 100) {{ {PAGE_INFO} {REVIEW_NODES} }}
+      commits(last: 1) {{ nodes {{ commit {{ id checkSuites(first: 50) {{ {PAGE_INFO} {SUITE_NODES} }} }} }} }}
+    }}
+  }}
+}}"#
+    )
+}
+
+/// A connection of an answer with more pages: where it sits in that answer, and how to ask
+/// GitHub for the rest.
+type Pending = (String, PageRequest);
+
+/// The check-suite connection of each commit in a pull request answer.
+const SUITES_AT: &str = "/data/repository/pullRequest/commits/nodes/0/commit/checkSuites";
+
+/// Check suites (from index `from` on) whose check runs have more pages.
+fn runs_pending(answer: &Value, suites_at: &str, from: usize) -> Vec<Pending> {
+    let Some(suites) = answer
+        .pointer(&format!("{suites_at}/nodes"))
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    suites
+        .iter()
+        .enumerate()
+        .skip(from)
+        .filter_map(|(k, suite)| {
+            let after = next_cursor(suite.get("checkRuns")?)?;
+            let id = suite.get("id")?.as_str()?;
+            Some((
+                format!("{suites_at}/nodes/{k}/checkRuns"),
+                PageRequest {
+                    parents: vec![format!("node(id: {})", literal(id))],
+                    on_type: Some("CheckSuite"),
+                    field: "checkRuns",
+                    selection: RUN_NODES,
+                    after,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The connections of a first pull request answer that have more pages.
+fn pr_pending(answer: &Value, owner: &str, name: &str, number: u64) -> Vec<Pending> {
+    let pr_at = "/data/repository/pullRequest";
+    let parents = vec![
+        format!(
+            "repository(owner: {}, name: {})",
+            literal(owner),
+            literal(name)
+        ),
+        format!("pullRequest(number: {number})"),
+    ];
+    let mut pending = Vec::new();
+    for (field, selection) in [
+        ("labels", LABEL_NODES),
+        ("reviewRequests", REQUEST_NODES),
+        ("reviews", REVIEW_NODES),
+    ] {
+        let at = format!("{pr_at}/{field}");
+        if let Some(after) = answer.pointer(&at).and_then(next_cursor) {
+            pending.push((
+                at,
+                PageRequest {
+                    parents: parents.clone(),
+                    on_type: None,
+                    field,
+                    selection,
+                    after,
+                },
+            ));
+        }
+    }
+    if let Some(after) = answer.pointer(SUITES_AT).and_then(next_cursor)
+        && let Some(id) = answer
+            .pointer("/data/repository/pullRequest/commits/nodes/0/commit/id")
+            .and_then(Value::as_str)
+    {
+        pending.push((
+            SUITES_AT.to_string(),
+            PageRequest {
+                parents: vec![format!("node(id: {})", literal(id))],
+                on_type: Some("Commit"),
+                field: "checkSuites",
+                selection: SUITE_NODES,
+                after,
+            },
+        ));
+    }
+    pending.extend(runs_pending(answer, SUITES_AT, 0));
+    pending
+}
+
+/// Nested connections that a newly appended page brought (check runs of further check suites).
+fn nested_pending(answer: &Value, at: &str, from: usize) -> Vec<Pending> {
+    if at.ends_with("/checkSuites") {
+        runs_pending(answer, at, from)
+    } else {
+        Vec::new()
+    }
+}
+
+/// More pages than any real team, review list or check list has: a server that keeps saying
+/// "more" is broken, and the run stops instead of looping.
+const MAX_ROUNDS: usize = 1000;
+
+/// The pull request that a merge queue branch (`gh-readonly-queue/<base>/pr-<N>-<sha>`) was
+/// built for; `None` for any other branch.
+pub fn queue_branch_pull_request(head_ref: &str) -> Option<u64> {
+    let branch = head_ref.strip_prefix("refs/heads/").unwrap_or(head_ref);
+    let rest = branch.strip_prefix("gh-readonly-queue/")?;
+    let (_base, last) = rest.rsplit_once('/')?;
+    let (number, sha) = last.strip_prefix("pr-")?.split_once('-')?;
+    if sha.is_empty() || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    number.parse().ok().filter(|n| *n > 0)
+}
 
 impl Github {
     /// A client for one pull request. Retries 5xx and transport errors (3 times).
@@ -145,8 +334,21 @@ impl Github {
         Ok(Github {
             settings,
             client,
-            requests: AtomicUsize::new(0),
+            requests: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// The same client for another pull request of the repository (a merge group's members);
+    /// requests are counted together.
+    pub fn for_pull_request(&self, number: u64) -> Github {
+        Github {
+            settings: GithubSettings {
+                number,
+                ..self.settings.clone()
+            },
+            client: self.client.clone(),
+            requests: Arc::clone(&self.requests),
+        }
     }
 
     /// How many API requests this client made (retries included once).
@@ -216,6 +418,131 @@ impl Github {
         let url = self.settings.graphql_url.clone();
         let body = json!({ "query": query, "variables": variables });
         self.send("POST", &url, Some(&body)).await
+    }
+
+    /// Read the remaining pages of `pending` into `answer`: one request per round for all the
+    /// connections that still have pages, until none has. A page GitHub does not return is an
+    /// error, never a silently shorter list.
+    async fn read_rest(
+        &self,
+        answer: &mut Value,
+        mut pending: Vec<Pending>,
+    ) -> Result<(), ForgeError> {
+        for _ in 0..MAX_ROUNDS {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let requests: Vec<PageRequest> = pending.iter().map(|(_, r)| r.clone()).collect();
+            let page_answer = self
+                .graphql(&next_pages_query(&requests), json!({}))
+                .await?;
+            let mut next = Vec::new();
+            for (i, (at, request)) in pending.into_iter().enumerate() {
+                let page = connection_in(&page_answer, i, &request).ok_or_else(|| {
+                    ForgeError::Api(format!(
+                        "GitHub returned no further page of {} (after {}): {}",
+                        request.field,
+                        request.after,
+                        errors_of(&page_answer)
+                    ))
+                })?;
+                let before = answer
+                    .pointer(&format!("{at}/nodes"))
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                append_nodes(answer, &at, page);
+                next.extend(nested_pending(answer, &at, before));
+                if let Some(after) = next_cursor(page) {
+                    if after == request.after {
+                        return Err(ForgeError::Api(format!(
+                            "GitHub returned the same page of {} twice (cursor {after})",
+                            request.field
+                        )));
+                    }
+                    next.push((at, PageRequest { after, ..request }));
+                }
+            }
+            pending = next;
+        }
+        Err(ForgeError::Api(format!(
+            "GitHub kept returning more pages after {MAX_ROUNDS} requests"
+        )))
+    }
+
+    /// The pull requests of a merge group: every queue entry whose head commit is the group's
+    /// (GitHub may group several), and always the one the queue branch names.
+    pub async fn merge_group_pull_requests(
+        &self,
+        group: &MergeGroup,
+    ) -> Result<Vec<u64>, ForgeError> {
+        let (owner, name) = self.owner_name()?;
+        let query = format!(
+            r#"query($owner: String!, $name: String!, $branch: String!) {{
+  repository(owner: $owner, name: $name) {{
+    mergeQueue(branch: $branch) {{ entries(first: 100) {{ {PAGE_INFO} {ENTRY_NODES} }} }}
+  }}
+}}"#
+        );
+        let mut answer = self
+            .graphql(
+                &query,
+                json!({ "owner": owner, "name": name, "branch": group.base_ref }),
+            )
+            .await?;
+        let at = "/data/repository/mergeQueue/entries";
+        // No queue (or the entry already left it) is a null `mergeQueue`; an error is not: the
+        // group's other pull requests would go unchecked, so stop instead.
+        let errors = errors_of(&answer);
+        if answer
+            .pointer("/data/repository")
+            .is_none_or(Value::is_null)
+            || !errors.is_empty()
+        {
+            return Err(ForgeError::Api(format!(
+                "cannot read the merge queue of {}: {errors}",
+                group.base_ref
+            )));
+        }
+        if let Some(after) = answer.pointer(at).and_then(next_cursor) {
+            let request = PageRequest {
+                parents: vec![
+                    format!(
+                        "repository(owner: {}, name: {})",
+                        literal(owner),
+                        literal(name)
+                    ),
+                    format!("mergeQueue(branch: {})", literal(&group.base_ref)),
+                ],
+                on_type: None,
+                field: "entries",
+                selection: ENTRY_NODES,
+                after,
+            };
+            self.read_rest(&mut answer, vec![(at.to_string(), request)])
+                .await?;
+        }
+        let mut numbers = vec![group.number];
+        if let Some(entries) = answer.pointer(at) {
+            for entry in nodes(entries) {
+                let head = entry.pointer("/headCommit/oid").and_then(Value::as_str);
+                let number = entry.pointer("/pullRequest/number").and_then(Value::as_u64);
+                if let (Some(head), Some(n)) = (head, number)
+                    && head.eq_ignore_ascii_case(&group.head_sha)
+                    && !numbers.contains(&n)
+                {
+                    numbers.push(n);
+                }
+            }
+        }
+        numbers.sort_unstable();
+        Ok(numbers)
+    }
+
+    fn owner_name(&self) -> Result<(&str, &str), ForgeError> {
+        self.settings
+            .repository
+            .split_once('/')
+            .ok_or_else(|| ForgeError::Api("GITHUB_REPOSITORY must be owner/name".into()))
     }
 
     /// Find the open pull request whose head is `sha` (for `workflow_run` from forks).
@@ -399,17 +726,16 @@ fn parse_facts(data: &Value) -> Result<PrFacts, ForgeError> {
 
 impl Forge for Github {
     async fn pull_request(&self) -> Result<PrFacts, ForgeError> {
-        let (owner, name) = self
-            .settings
-            .repository
-            .split_once('/')
-            .ok_or_else(|| ForgeError::Api("GITHUB_REPOSITORY must be owner/name".into()))?;
-        let data = self
+        let (owner, name) = self.owner_name()?;
+        let number = self.settings.number;
+        let mut data = self
             .graphql(
-                PR_QUERY,
-                json!({ "owner": owner, "name": name, "number": self.settings.number }),
+                &pr_query(),
+                json!({ "owner": owner, "name": name, "number": number }),
             )
             .await?;
+        let pending = pr_pending(&data, owner, name, number);
+        self.read_rest(&mut data, pending).await?;
         parse_facts(&data)
     }
 
@@ -422,13 +748,36 @@ impl Forge for Github {
         for (i, team) in list.iter().enumerate() {
             let (org, slug) = team.split_once('/').unwrap_or((team.as_str(), ""));
             query.push_str(&format!(
-                "  t{i}: organization(login: {}) {{ team(slug: {}) {{ members(first: 100) {{ nodes {{ login }} }} }} }}\n",
-                json!(org),
-                json!(slug)
+                "  t{i}: organization(login: {}) {{ team(slug: {}) {{ members(first: 100) {{ {PAGE_INFO} {MEMBER_NODES} }} }} }}\n",
+                literal(org),
+                literal(slug)
             ));
         }
         query.push('}');
-        let data = self.graphql(&query, json!({})).await?;
+        let mut data = self.graphql(&query, json!({})).await?;
+        let pending = list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, team)| {
+                let at = format!("/data/t{i}/team/members");
+                let after = data.pointer(&at).and_then(next_cursor)?;
+                let (org, slug) = team.split_once('/').unwrap_or((team.as_str(), ""));
+                Some((
+                    at,
+                    PageRequest {
+                        parents: vec![
+                            format!("organization(login: {})", literal(org)),
+                            format!("team(slug: {})", literal(slug)),
+                        ],
+                        on_type: None,
+                        field: "members",
+                        selection: MEMBER_NODES,
+                        after,
+                    },
+                ))
+            })
+            .collect();
+        self.read_rest(&mut data, pending).await?;
         let forbidden = |team: &str| {
             ForgeError::Forbidden(format!(
                 "cannot read team @{team}: the token needs the organization permission Members: read (GITHUB_TOKEN cannot; use a GitHub App token)"
@@ -619,5 +968,57 @@ mod tests {
             EventTarget::Nothing(_)
         ));
         assert!(event_target("push", &json!({})).is_err());
+    }
+
+    #[test]
+    fn merge_queue_branches_name_their_pull_request() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            queue_branch_pull_request(&format!("refs/heads/gh-readonly-queue/main/pr-42-{sha}")),
+            Some(42)
+        );
+        assert_eq!(
+            queue_branch_pull_request(&format!("gh-readonly-queue/release/1.x/pr-7-{sha}")),
+            Some(7)
+        );
+        for bad in [
+            format!("refs/heads/main/pr-42-{sha}"),
+            format!("gh-readonly-queue/main/pr-x-{sha}"),
+            "gh-readonly-queue/main/pr-42-".to_string(),
+            "gh-readonly-queue/main/pr-42-nothex".to_string(),
+            format!("gh-readonly-queue/pr-0-{sha}"),
+        ] {
+            assert_eq!(queue_branch_pull_request(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn merge_group_events_target_the_group_head() {
+        let sha = "0123456789ABCDEF0123456789abcdef01234567";
+        let payload = json!({ "action": "checks_requested", "merge_group": {
+            "head_sha": sha,
+            "head_ref": format!("refs/heads/gh-readonly-queue/main/pr-7-{}", "a".repeat(40)),
+            "base_ref": "refs/heads/main",
+        } });
+        assert_eq!(
+            event_target("merge_group", &payload).unwrap(),
+            EventTarget::MergeGroup(MergeGroup {
+                head_sha: sha.to_ascii_lowercase(),
+                base_ref: "main".into(),
+                number: 7,
+            })
+        );
+        let mut destroyed = payload.clone();
+        destroyed["action"] = json!("destroyed");
+        assert!(matches!(
+            event_target("merge_group", &destroyed).unwrap(),
+            EventTarget::Nothing(_)
+        ));
+        let mut bad = payload.clone();
+        bad["merge_group"]["head_sha"] = json!("--upload-pack=evil");
+        assert!(event_target("merge_group", &bad).is_err());
+        let mut bad = payload;
+        bad["merge_group"]["head_ref"] = json!("refs/heads/feature");
+        assert!(event_target("merge_group", &bad).is_err());
     }
 }

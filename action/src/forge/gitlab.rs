@@ -64,10 +64,49 @@ pub struct GitlabSettings {
     /// `CI_PIPELINE_ID`: the status is attached to this pipeline when it runs on the head commit,
     /// so it shows in the merge request's pipeline and is updated when the job is retried.
     pub pipeline_id: Option<u64>,
+    /// Set when the job runs in a merged results or merge train pipeline (on a merge commit).
+    pub merge_pipeline: Option<MergePipeline>,
     /// `CI_SERVER_TLS_CA_FILE`: the instance's CA bundle (PEM), for self-signed instances.
     pub ca_file: Option<PathBuf>,
     /// Retries after a 5xx answer or a transport error.
     pub retry: Retry,
+}
+
+/// A merged results (or merge train) pipeline: GitLab runs it on a temporary merge commit of the
+/// source branch into the target, and it becomes the merge request's head pipeline, the one
+/// *Pipelines must succeed* reads. The status must land in it, on its merge commit: posted on
+/// the source branch's head instead, it would start a separate external pipeline on that commit
+/// that the merge check may take for the head pipeline, or ignore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergePipeline {
+    /// `CI_COMMIT_SHA`: the merge commit the pipeline runs on.
+    pub merge_sha: String,
+    /// `CI_MERGE_REQUEST_SOURCE_BRANCH_SHA`: the source branch head it merges.
+    pub source_sha: String,
+}
+
+impl MergePipeline {
+    /// From the runner's `CI_MERGE_REQUEST_EVENT_TYPE` (`merged_result`, `merge_train`; a plain
+    /// `detached` pipeline runs on the head itself), `CI_COMMIT_SHA` and
+    /// `CI_MERGE_REQUEST_SOURCE_BRANCH_SHA`.
+    pub fn from_runner(
+        event_type: Option<&str>,
+        commit_sha: Option<&str>,
+        source_sha: Option<&str>,
+    ) -> Option<Self> {
+        let (Some(event), Some(merge), Some(source)) = (event_type, commit_sha, source_sha) else {
+            return None;
+        };
+        let hex = |s: &str| s.len() >= 7 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        (matches!(event, "merged_result" | "merge_train")
+            && merge != source
+            && hex(merge)
+            && hex(source))
+        .then(|| MergePipeline {
+            merge_sha: merge.to_string(),
+            source_sha: source.to_string(),
+        })
+    }
 }
 
 /// How a failed request is retried: `attempts` in all, waiting `first_delay`, then twice as long
@@ -311,6 +350,38 @@ fn check_run_of(job: &Value) -> CheckRun {
     }
 }
 
+fn iid_of(mr: &Value, settings: &GitlabSettings) -> u64 {
+    mr.get("iid")
+        .and_then(Value::as_u64)
+        .unwrap_or(settings.merge_request)
+}
+
+/// The merge commit that a merged results or merge train pipeline of `head` runs on: this job's
+/// (when it runs in one for `head`), else the head pipeline's when it runs on the merge request's
+/// merge or train ref (GitLab picks the head pipeline for the current head).
+fn merge_commit_of_head(
+    settings: &GitlabSettings,
+    mr: &Value,
+    head: &str,
+    iid: u64,
+) -> Option<String> {
+    if let Some(m) = &settings.merge_pipeline
+        && m.source_sha == head
+    {
+        return Some(m.merge_sha.clone());
+    }
+    let pipeline = mr.get("head_pipeline")?;
+    let reference = str_at(pipeline, "/ref")?;
+    let merge_refs = [
+        format!("refs/merge-requests/{iid}/merge"),
+        format!("refs/merge-requests/{iid}/train"),
+    ];
+    merge_refs
+        .contains(&reference.to_string())
+        .then(|| str_at(pipeline, "/sha").map(String::from))
+        .flatten()
+}
+
 /// Turn GitLab's answers into facts. `jobs` are those of the head pipeline.
 fn parse_facts(
     settings: &GitlabSettings,
@@ -321,6 +392,12 @@ fn parse_facts(
 ) -> Result<PrFacts, ForgeError> {
     let head_sha = str_at(mr, "/sha")
         .map(String::from)
+        .or_else(|| {
+            settings
+                .merge_pipeline
+                .as_ref()
+                .map(|m| m.source_sha.clone())
+        })
         .or_else(|| settings.commit_sha.clone())
         .ok_or_else(|| {
             ForgeError::Api("GitLab reported no head commit (sha) for the merge request".into())
@@ -362,13 +439,15 @@ fn parse_facts(
             });
         }
     }
-    // Only jobs that ran on the head commit can waive a scope.
+    // Only jobs that ran on the head commit can waive a scope, or on the merge commit of a
+    // merged results / merge train pipeline of that head.
+    let merge_sha = merge_commit_of_head(settings, mr, &head_sha, iid_of(mr, settings));
     let check_runs = jobs
         .iter()
         .filter(|j| {
             str_at(j, "/commit/id")
                 .or_else(|| str_at(j, "/pipeline/sha"))
-                .is_some_and(|sha| sha == head_sha)
+                .is_some_and(|sha| sha == head_sha || Some(sha) == merge_sha.as_deref())
         })
         .map(check_run_of)
         .collect();
@@ -641,9 +720,15 @@ impl Forge for Gitlab {
             .pointer("/head_pipeline/id")
             .and_then(Value::as_u64)
             .or_else(|| {
-                self.settings
-                    .pipeline_id
-                    .filter(|_| head.is_some() && self.settings.commit_sha.as_deref() == head)
+                self.settings.pipeline_id.filter(|_| {
+                    head.is_some()
+                        && (self.settings.commit_sha.as_deref() == head
+                            || self
+                                .settings
+                                .merge_pipeline
+                                .as_ref()
+                                .is_some_and(|m| Some(m.source_sha.as_str()) == head))
+                })
             });
         let jobs = match pipeline {
             Some(pipeline) => {
@@ -729,10 +814,14 @@ impl Forge for Gitlab {
             Overall::Pending => CommitStatusState::Pending,
             Overall::Failure => CommitStatusState::Failed,
         };
+        // In a merged results / merge train pipeline the status goes on its merge commit, in
+        // that pipeline: the merge request's head pipeline (see [`MergePipeline`]).
+        let merge = self.settings.merge_pipeline.as_ref();
+        let sha = merge.map_or(status.sha.as_str(), |m| m.merge_sha.as_str());
         let mut builder = CreateCommitStatus::builder();
         builder
             .project(self.project())
-            .commit(status.sha.as_str())
+            .commit(sha)
             .state(state)
             .name(status.context.as_str())
             .description(status.description.as_str());
@@ -742,7 +831,7 @@ impl Forge for Gitlab {
         // Attach the status to this job's pipeline when it runs on the head commit; otherwise
         // GitLab picks the newest pipeline of the commit.
         if let Some(id) = self.settings.pipeline_id
-            && self.settings.commit_sha.as_deref() == Some(status.sha.as_str())
+            && self.settings.commit_sha.as_deref() == Some(sha)
         {
             builder.pipeline_id(id);
         }
@@ -930,6 +1019,7 @@ mod tests {
             commit_sha: Some("head".into()),
             diff_base_sha: Some("base-from-env".into()),
             pipeline_id: None,
+            merge_pipeline: None,
             ca_file: None,
             retry: Retry::default(),
         }
@@ -1141,5 +1231,62 @@ mod tests {
             ),
             "CODEREVIEW_STATE=pending\nCODEREVIEW_APPROVED_SCOPES=a,Large-scale change\nCODEREVIEW_PENDING_SCOPES=\n"
         );
+    }
+
+    #[test]
+    fn merged_results_pipelines_are_recognised_from_the_runner() {
+        let (merge, head) = ("4b825dc642cb", "8c5a5a2e4d9b");
+        assert_eq!(
+            MergePipeline::from_runner(Some("merged_result"), Some(merge), Some(head)),
+            Some(MergePipeline {
+                merge_sha: merge.into(),
+                source_sha: head.into()
+            })
+        );
+        assert!(MergePipeline::from_runner(Some("merge_train"), Some(merge), Some(head)).is_some());
+        // A detached pipeline runs on the head itself; anything missing or not a sha is ignored.
+        assert_eq!(
+            MergePipeline::from_runner(Some("detached"), Some(head), Some(head)),
+            None
+        );
+        assert_eq!(
+            MergePipeline::from_runner(Some("merged_result"), Some(head), Some(head)),
+            None
+        );
+        assert_eq!(
+            MergePipeline::from_runner(None, Some(merge), Some(head)),
+            None
+        );
+        assert_eq!(
+            MergePipeline::from_runner(Some("merged_result"), Some("-x"), Some(head)),
+            None
+        );
+    }
+
+    #[test]
+    fn jobs_of_a_merged_results_head_pipeline_can_waive() {
+        let job = |sha: &str| json!({ "stage": "test", "name": "safe", "status": "success", "commit": { "id": sha } });
+        let mr = |reference: &str| {
+            json!({ "iid": 7, "sha": "head", "diff_refs": { "base_sha": "base" },
+                    "head_pipeline": { "id": 1, "sha": "merge", "ref": reference } })
+        };
+        let runs = |mr: &Value| {
+            parse_facts(
+                &settings(),
+                mr,
+                &json!({}),
+                &[],
+                &[job("merge"), job("other")],
+            )
+            .unwrap()
+            .pr
+            .check_runs
+            .len()
+        };
+        assert_eq!(runs(&mr("refs/merge-requests/7/merge")), 1);
+        assert_eq!(runs(&mr("refs/merge-requests/7/train")), 1);
+        // Another merge request's merge ref, or a branch pipeline: not this head's.
+        assert_eq!(runs(&mr("refs/merge-requests/8/merge")), 0);
+        assert_eq!(runs(&mr("feature")), 0);
     }
 }

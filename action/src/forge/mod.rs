@@ -6,6 +6,7 @@
 
 pub mod github;
 pub mod gitlab;
+pub mod graphql_pages;
 
 use crate::config::Teams;
 use crate::git::FileDiff;

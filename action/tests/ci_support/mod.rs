@@ -2,6 +2,8 @@
 //! running the real `codereview` binary with a runner's environment.
 #![allow(dead_code)]
 
+pub mod github_graphql;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
