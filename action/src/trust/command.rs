@@ -163,7 +163,7 @@ pub fn filter_diff(
 /// `codereview diff`.
 pub fn diff(dir: &Path, args: &DiffArgs, out: &mut dyn Write) -> Result<(), Failure> {
     let filter = HideFilter::new(&args.hide)
-        .map_err(|e| Failure::usage(format!("Error: Invalid value for '--hide': {e}")))?;
+        .map_err(|e| Failure::usage(format!("Error: Invalid value for --hide: {e}")))?;
     let input = read_diff(dir, &args.git_args)?;
     let (raw, verdicts) = analyze(input.as_str());
     let (text, hidden) = filter_diff(&raw, &verdicts, &filter);
