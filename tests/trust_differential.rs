@@ -51,7 +51,10 @@ const PY: Lang = Lang {
         ("import os\nimport sys", "import sys\nimport os"),
         ("from pkg import a", "from pkg import a, b"),
         ("from pkg import a", "from evil import a"),
-        ("from pkg import (\n    a,\n)", "from pkg import (\n    a,\n    b,\n)"),
+        (
+            "from pkg import (\n    a,\n)",
+            "from pkg import (\n    a,\n    b,\n)",
+        ),
         ("from __future__ import annotations", ""),
         ("x = 1", "# explain x\nx = 1"),
         ("# old note\nx = 1", "# new note\nx = 1"),
@@ -97,8 +100,14 @@ const JS: Lang = Lang {
     edits: &[
         ("import { a } from './a';", "import { a, b } from './a';"),
         ("import { a } from './a';", "import { a } from './evil';"),
-        ("import './polyfill';\nimport './init';", "import './init';\nimport './polyfill';"),
-        ("import a from 'a';\nimport b from 'b';", "import b from 'b';\nimport a from 'a';"),
+        (
+            "import './polyfill';\nimport './init';",
+            "import './init';\nimport './polyfill';",
+        ),
+        (
+            "import a from 'a';\nimport b from 'b';",
+            "import b from 'b';\nimport a from 'a';",
+        ),
         ("foo(1);", "foo(1)"),
         ("foo('x');", "foo(\"x\");"),
         ("foo(a, b,);", "foo(a, b);"),
@@ -108,10 +117,16 @@ const JS: Lang = Lang {
         ("run();", "// call it\nrun();"),
         ("run();", "/* block\n   comment */\nrun();"),
         ("run();", "run(); // eslint-disable-line"),
-        ("const big = call(one, two, three);", "const big = call(\n  one, two, three);"),
+        (
+            "const big = call(one, two, three);",
+            "const big = call(\n  one, two, three);",
+        ),
         ("const n = 1;", "const n = 2;"),
         ("go();", "go();\n\n\n"),
-        ("const f = () => import('./lazy');", "const f = () => import('./lazy2');"),
+        (
+            "const f = () => import('./lazy');",
+            "const f = () => import('./lazy2');",
+        ),
     ],
     samples: &[
         "const x = compute('alpha', 2);",
@@ -134,8 +149,14 @@ const TS: Lang = Lang {
         ("const n: number = 1;", "const n: string = 1;"),
         ("function f(a) {}", "function f(a: string) {}"),
         ("function f(a: string) {}", "function f(a: number) {}"),
-        ("let m = new Map();", "let m: Map<string, number> = new Map();"),
-        ("import type { A } from './t';", "import type { A, B } from './t';"),
+        (
+            "let m = new Map();",
+            "let m: Map<string, number> = new Map();",
+        ),
+        (
+            "import type { A } from './t';",
+            "import type { A, B } from './t';",
+        ),
         ("call('a');", "call(\"a\")"),
         ("// c1\ncall();", "// c2\ncall();"),
         ("const v = a ?? b;", "const v = a || b;"),
@@ -186,7 +207,10 @@ const GO: Lang = Lang {
     filler: |n| format!("var v{n} = {n}"),
     edits: &[
         ("import \"fmt\"", "import \"fmt\"\nimport \"os\""),
-        ("import \"fmt\"\nimport \"os\"", "import \"os\"\nimport \"fmt\""),
+        (
+            "import \"fmt\"\nimport \"os\"",
+            "import \"os\"\nimport \"fmt\"",
+        ),
         ("import (\n\t\"fmt\"\n)", "import (\n\t\"fmt\"\n\t\"os\"\n)"),
         ("x := 1", "// x is one\nx := 1"),
         ("x := 1", "x := 1 // one"),
@@ -209,13 +233,23 @@ const JAVA: Lang = Lang {
     comment: "//",
     filler: |n| format!("int v{n} = {n};"),
     edits: &[
-        ("import java.util.List;", "import java.util.List;\nimport java.util.Map;"),
-        ("import java.util.List;\nimport java.util.Map;", "import java.util.Map;\nimport java.util.List;"),
+        (
+            "import java.util.List;",
+            "import java.util.List;\nimport java.util.Map;",
+        ),
+        (
+            "import java.util.List;\nimport java.util.Map;",
+            "import java.util.Map;\nimport java.util.List;",
+        ),
         ("import java.util.List;", "import java.util.Set;"),
         ("int x = 1;", "int x = 1; // one"),
         ("int x = 1;", "/** Doc. */\nint x = 1;"),
     ],
-    samples: &["int x = compute(\"a\", 2);", "import java.util.List;", "String s = \"t\";"],
+    samples: &[
+        "int x = compute(\"a\", 2);",
+        "import java.util.List;",
+        "String s = \"t\";",
+    ],
 };
 
 const C: Lang = Lang {
@@ -223,8 +257,14 @@ const C: Lang = Lang {
     comment: "//",
     filler: |n| format!("int v{n} = {n};"),
     edits: &[
-        ("#include <stdio.h>", "#include <stdio.h>\n#include <stdlib.h>"),
-        ("#include <stdio.h>\n#include <stdlib.h>", "#include <stdlib.h>\n#include <stdio.h>"),
+        (
+            "#include <stdio.h>",
+            "#include <stdio.h>\n#include <stdlib.h>",
+        ),
+        (
+            "#include <stdio.h>\n#include <stdlib.h>",
+            "#include <stdlib.h>\n#include <stdio.h>",
+        ),
         ("#include \"a.h\"", "#include \"b.h\""),
         ("int x = 1;", "int x = 1; /* one */"),
         ("int x = 1;", "/* one */\nint x = 1;"),
@@ -249,7 +289,11 @@ const YAML: Lang = Lang {
     ext: "yaml",
     comment: "#",
     filler: |n| format!("k{n}: {n}"),
-    edits: &[("a: 1", "# note\na: 1"), ("a: 1", "a: 1\n\n"), ("a: 'x'", "a: \"x\"")],
+    edits: &[
+        ("a: 1", "# note\na: 1"),
+        ("a: 1", "a: 1\n\n"),
+        ("a: 'x'", "a: \"x\""),
+    ],
     samples: &["url: https://x.test/#frag", "key: 'value'"],
 };
 
@@ -261,7 +305,9 @@ const MD: Lang = Lang {
     samples: &["Some *text*.", "- item"],
 };
 
-const LANGS: &[&Lang] = &[&PY, &JS, &TS, &RS, &GO, &PY, &JS, &TS, &RS, &GO, &JAVA, &C, &RB, &YAML, &MD];
+const LANGS: &[&Lang] = &[
+    &PY, &JS, &TS, &RS, &GO, &PY, &JS, &TS, &RS, &GO, &JAVA, &C, &RB, &YAML, &MD,
+];
 
 /// A random small edit of one line, in the spirit of what formatters and people do.
 fn mutate(rng: &mut Rng, lang: &Lang, line: &str) -> String {
@@ -317,7 +363,11 @@ fn generate_file(rng: &mut Rng, lang: &Lang, base: usize) -> (String, String) {
             after.push(mutate(rng, lang, s));
         }
         // Usually far enough apart for separate hunks, sometimes merged into one.
-        let gap = if rng.chance(75) { 7 + rng.below(3) } else { rng.below(4) };
+        let gap = if rng.chance(75) {
+            7 + rng.below(3)
+        } else {
+            rng.below(4)
+        };
         fill(&mut before, &mut after, gap);
     }
     let join = |v: Vec<String>| {
@@ -354,7 +404,7 @@ fn cases(n: usize) -> Vec<Case> {
             }
             let mut extras = Vec::new();
             if rng.chance(25) {
-                extras.push(Extra::Lockfile(*rng.pick(&[
+                extras.push(Extra::Lockfile(rng.pick(&[
                     "Cargo.lock",
                     "package-lock.json",
                     "go.sum",
@@ -428,7 +478,11 @@ fn rows(list: &str) -> (Vec<(String, String, String)>, usize) {
             let (header, label) = rest
                 .rsplit_once("  ")
                 .unwrap_or_else(|| panic!("unexpected row {line:?}"));
-            out.push((path.clone(), header.trim().to_string(), label.trim().to_string()));
+            out.push((
+                path.clone(),
+                header.trim().to_string(),
+                label.trim().to_string(),
+            ));
         } else {
             path = line.to_string();
         }
@@ -468,8 +522,10 @@ fn compare(case: &Case, pa: &Path, ours: &Path) -> Tally {
     let theirs = repo.run(pa, ["trust", "--list", "HEAD"]);
     let mine = repo.run(ours, ["trust", "--list", "HEAD"]);
     if theirs.code != mine.code {
-        t.failures
-            .push(format!("trust exit codes: pa {:?}, ours {:?}", theirs.code, mine.code));
+        t.failures.push(format!(
+            "trust exit codes: pa {:?}, ours {:?}",
+            theirs.code, mine.code
+        ));
     }
     let (p_rows, _) = rows(&theirs.stdout);
     let (o_rows, _) = rows(&mine.stdout);
@@ -554,7 +610,9 @@ fn trust_labels_agree_with_pullapprove() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
     let all = cases(n);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 4);
     let tallies = parallel_map(&all, threads, |c| compare(c, &pa, &ours));
     let mut total = Tally::default();
     let mut message = String::new();
@@ -617,7 +675,10 @@ fn pure_renames_are_the_documented_divergence() {
     assert!(theirs.stdout.contains("rename to old/renamed.py"));
     assert_eq!(mine.stdout, "");
     assert_eq!(mine.stderr, "Hid 1 hunk: file:renamed (1)\n");
-    let kept = repo.run(&ours, ["diff", "--no-pager", "--hide", "formatting", "HEAD"]);
+    let kept = repo.run(
+        &ours,
+        ["diff", "--no-pager", "--hide", "formatting", "HEAD"],
+    );
     assert_eq!(kept.stdout, theirs.stdout);
 }
 
@@ -660,9 +721,19 @@ fn filtered_diffs_apply_and_stdin_matches_git_args() {
     for case in cases(40) {
         let repo = build(&case);
         let head_index = repo.path().join(".git/head-index");
-        let read = run_with_stdin(repo.path(), git, &["read-tree", "HEAD"], b"", Some(&head_index));
+        let read = run_with_stdin(
+            repo.path(),
+            git,
+            &["read-tree", "HEAD"],
+            b"",
+            Some(&head_index),
+        );
         assert!(read.ok(), "{}", read.stderr);
-        for hide in [&[][..], &["--hide", "comments"][..], &["--hide", "formatting:style", "--hide", "imports"][..]] {
+        for hide in [
+            &[][..],
+            &["--hide", "comments"][..],
+            &["--hide", "formatting:style", "--hide", "imports"][..],
+        ] {
             let mut args = vec!["diff", "--no-pager"];
             args.extend(hide);
             args.push("HEAD");
@@ -687,7 +758,13 @@ fn filtered_diffs_apply_and_stdin_matches_git_args() {
         }
         // `git diff | codereview diff` equals `codereview diff ARGS`, and so does `trust`.
         let raw = repo.git(["diff", "HEAD"]);
-        let piped = run_with_stdin(repo.path(), &ours, &["diff", "--no-pager"], raw.as_bytes(), None);
+        let piped = run_with_stdin(
+            repo.path(),
+            &ours,
+            &["diff", "--no-pager"],
+            raw.as_bytes(),
+            None,
+        );
         let direct = repo.run(&ours, ["diff", "--no-pager", "HEAD"]);
         assert_eq!(piped.stdout, direct.stdout, "{}", case.name);
         assert_eq!(piped.stderr, direct.stderr, "{}", case.name);
@@ -695,5 +772,8 @@ fn filtered_diffs_apply_and_stdin_matches_git_args() {
         let direct = repo.run(&ours, ["trust", "HEAD"]);
         assert_eq!(piped.stdout, direct.stdout, "{}", case.name);
     }
-    assert!(hidden_any > 20, "the generated cases should hide hunks ({hidden_any})");
+    assert!(
+        hidden_any > 20,
+        "the generated cases should hide hunks ({hidden_any})"
+    );
 }

@@ -144,7 +144,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
             repo_root(cli.repo.as_deref()).and_then(|root| coverage(&root, &path, check, out))
         }
         Command::Status(args) => crate::status::run(cli.repo.as_deref(), &args, out),
-        Command::Diff(args) => crate::trust::command::diff(&work_dir(cli.repo.as_deref()), &args, out),
+        Command::Diff(args) => {
+            crate::trust::command::diff(&work_dir(cli.repo.as_deref()), &args, out)
+        }
         Command::Trust(args) => {
             crate::trust::command::trust(&work_dir(cli.repo.as_deref()), &args, out)
         }

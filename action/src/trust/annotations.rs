@@ -37,10 +37,10 @@ fn type_span(tokens: &[Token], at: usize, stops: &[&str]) -> Span {
 }
 
 const PY_KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
-    "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if",
-    "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try",
-    "while", "with", "yield",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
 ];
 
 /// `NAME: TYPE = value` (an annotation without `=` could be a dict entry: left alone).
@@ -61,7 +61,10 @@ fn py_var_spans(tokens: &[Token]) -> Vec<Span> {
 
 /// Parameter and return annotations of a `def` line (none when a `lambda` is on it).
 fn py_def_spans(tokens: &[Token]) -> Vec<Span> {
-    if tokens.iter().any(|t| t.kind == Kind::Word && t.text == "lambda") {
+    if tokens
+        .iter()
+        .any(|t| t.kind == Kind::Word && t.text == "lambda")
+    {
         return Vec::new();
     }
     let mut spans = Vec::new();
@@ -164,9 +167,9 @@ fn span_has_call(tokens: &[Token], (start, end): Span) -> bool {
         .iter()
         .filter(|t| start <= t.start && t.end <= end)
         .collect();
-    inside.windows(2).any(|w| {
-        w[1].is_op("(") && (w[0].kind == Kind::Word || w[0].is_op(")") || w[0].is_op("]"))
-    })
+    inside
+        .windows(2)
+        .any(|w| w[1].is_op("(") && (w[0].kind == Kind::Word || w[0].is_op(")") || w[0].is_op("]")))
 }
 
 /// Per token: whether it lies in an annotation span without a call.
@@ -193,10 +196,10 @@ fn longest_match(
 ) -> (usize, usize, usize) {
     let mut best = (alo, blo, 0);
     let mut prev = vec![0usize; bhi + 1];
-    for i in alo..ahi {
+    for (i, ai) in a.iter().enumerate().take(ahi).skip(alo) {
         let mut cur = vec![0usize; bhi + 1];
-        for j in blo..bhi {
-            if a[i] == b[j] {
+        for (j, bj) in b.iter().enumerate().take(bhi).skip(blo) {
+            if ai == bj {
                 let k = if j > blo { prev[j - 1] } else { 0 } + 1;
                 cur[j] = k;
                 if k > best.2 {
@@ -293,18 +296,34 @@ mod tests {
     #[test]
     fn annotations_added_or_changed() {
         let t = Some(Label::TypeAnnotations);
-        assert_eq!(pair("a.py", "def f(a, b=1):", "def f(a: int, b: int = 1) -> str:"), t);
+        assert_eq!(
+            pair(
+                "a.py",
+                "def f(a, b=1):",
+                "def f(a: int, b: int = 1) -> str:"
+            ),
+            t
+        );
         assert_eq!(pair("a.py", "x: int = 1", "x: float = 1"), t);
         assert_eq!(pair("a.ts", "const x = 1;", "const x: number = 1;"), t);
-        assert_eq!(pair("a.ts", "function f(a) {}", "function f(a: string) {}"), t);
+        assert_eq!(
+            pair("a.ts", "function f(a) {}", "function f(a: string) {}"),
+            t
+        );
         // An unbalanced `{` is a fragment: not judged.
-        assert_eq!(pair("a.ts", "function f(a) {", "function f(a: string) {"), None);
+        assert_eq!(
+            pair("a.ts", "function f(a) {", "function f(a: string) {"),
+            None
+        );
     }
 
     #[test]
     fn values_calls_and_other_languages_need_review() {
         assert_eq!(pair("a.py", "x: int = 1", "x: int = 2"), None);
-        assert_eq!(pair("a.py", "def f(a: int = 1):", "def f(a: int = 2):"), None);
+        assert_eq!(
+            pair("a.py", "def f(a: int = 1):", "def f(a: int = 2):"),
+            None
+        );
         assert_eq!(
             pair(
                 "a.py",

@@ -248,7 +248,11 @@ fn rows(verdicts: &[FileVerdict]) -> Vec<(&str, String, Option<Label>)> {
         }
         if f.hunks.is_empty() && f.file_label.is_some() {
             let from = f.old_path.as_deref().unwrap_or("");
-            rows.push((f.path.as_str(), format!("(renamed from {from})"), f.file_label));
+            rows.push((
+                f.path.as_str(),
+                format!("(renamed from {from})"),
+                f.file_label,
+            ));
         }
     }
     rows

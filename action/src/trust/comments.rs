@@ -293,9 +293,15 @@ mod tests {
     #[test]
     fn whole_line_comments() {
         assert_eq!(hunk("a.rs", " x\n+// note\n y"), Some(Label::CommentsAdded));
-        assert_eq!(hunk("a.go", "-// old\n+// new"), Some(Label::CommentsModified));
+        assert_eq!(
+            hunk("a.go", "-// old\n+// new"),
+            Some(Label::CommentsModified)
+        );
         assert_eq!(hunk("a.py", "-# gone\n x"), Some(Label::CommentsRemoved));
-        assert_eq!(hunk("a.js", "+/* a\n+   b */\n x"), Some(Label::CommentsAdded));
+        assert_eq!(
+            hunk("a.js", "+/* a\n+   b */\n x"),
+            Some(Label::CommentsAdded)
+        );
         assert_eq!(hunk("a.yaml", "+# c"), None);
     }
 

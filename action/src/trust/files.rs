@@ -87,7 +87,10 @@ mod tests {
     #[test]
     fn lockfiles_but_not_moved_into_place() {
         let l = [added("x")];
-        assert_eq!(lockfile(&ctx("a/Cargo.lock", None, &l)), Some(Label::Lockfile));
+        assert_eq!(
+            lockfile(&ctx("a/Cargo.lock", None, &l)),
+            Some(Label::Lockfile)
+        );
         assert_eq!(lockfile(&ctx("go.mod", None, &l)), None);
         assert_eq!(lockfile(&ctx("uv.lock", Some("secrets.py"), &l)), None);
         assert_eq!(
@@ -99,7 +102,10 @@ mod tests {
     #[test]
     fn empty_new_files() {
         let blank = [added(""), added("  ")];
-        assert_eq!(added_empty(&ctx("a.py", None, &blank)), Some(Label::AddedEmpty));
+        assert_eq!(
+            added_empty(&ctx("a.py", None, &blank)),
+            Some(Label::AddedEmpty)
+        );
         let code = [added(""), added("x = 1")];
         assert_eq!(added_empty(&ctx("a.py", None, &code)), None);
     }

@@ -366,13 +366,19 @@ mod tests {
 
     #[test]
     fn quotes_semicolons_trailing_commas() {
-        assert_eq!(hunk("a.ts", "-f('x');\n+f(\"x\")\n g()"), Some(Label::Style));
+        assert_eq!(
+            hunk("a.ts", "-f('x');\n+f(\"x\")\n g()"),
+            Some(Label::Style)
+        );
         assert_eq!(hunk("a.ts", "-f('x');\n+f(\"y\")\n g()"), None);
         // ASI: the next line starts with `(`, so the semicolon matters.
         assert_eq!(hunk("a.js", "-a = b;\n+a = b\n (c)"), None);
         // A Python trailing comma makes a tuple.
         assert_eq!(hunk("a.py", "-x = 1\n+x = 1,"), None);
-        assert_eq!(hunk("a.js", "-f(a, b,)\n+f(a, b)\n g()"), Some(Label::Style));
+        assert_eq!(
+            hunk("a.js", "-f(a, b,)\n+f(a, b)\n g()"),
+            Some(Label::Style)
+        );
     }
 
     #[test]

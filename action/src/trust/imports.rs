@@ -7,9 +7,12 @@ use crate::git::DiffLine;
 const JS: &[&str] = &["js", "jsx", "ts", "tsx", "mjs", "mts", "cjs", "cts"];
 const C: &[&str] = &["c", "cc", "cpp", "cxx", "h", "hpp", "m", "mm"];
 
+/// The brackets of a multi-line import, open and close.
+type Bracket = (char, char);
+
 /// How a language spells an import: line prefixes, and the bracket a multi-line import opens
 /// (`None`: imports are one line each). `export { }` is not an import: it changes the API.
-fn syntax(ext: &str) -> Option<(&'static [&'static str], Option<(char, char)>)> {
+fn syntax(ext: &str) -> Option<(&'static [&'static str], Option<Bracket>)> {
     Some(match ext {
         e if JS.contains(&e) => (&["import ", "import{"][..], Some(('{', '}'))),
         "py" => (&["import ", "from "][..], Some(('(', ')'))),
@@ -237,10 +240,19 @@ mod tests {
 
     #[test]
     fn added_removed_reordered() {
-        assert_eq!(hunk("a.py", " import os\n+import sys"), Some(Label::ImportsAdded));
-        assert_eq!(hunk("a.rs", "-use std::fmt;\n x"), Some(Label::ImportsRemoved));
         assert_eq!(
-            hunk("a.go", "-import \"b\"\n-import \"a\"\n+import \"a\"\n+import \"b\""),
+            hunk("a.py", " import os\n+import sys"),
+            Some(Label::ImportsAdded)
+        );
+        assert_eq!(
+            hunk("a.rs", "-use std::fmt;\n x"),
+            Some(Label::ImportsRemoved)
+        );
+        assert_eq!(
+            hunk(
+                "a.go",
+                "-import \"b\"\n-import \"a\"\n+import \"a\"\n+import \"b\""
+            ),
             Some(Label::ImportsReordered)
         );
         assert_eq!(
@@ -255,14 +267,23 @@ mod tests {
             hunk("a.py", "-from foo import a\n+from foo import a, b"),
             Some(Label::ImportsModified)
         );
-        assert_eq!(hunk("a.py", "-from foo import a\n+from evil import a"), None);
+        assert_eq!(
+            hunk("a.py", "-from foo import a\n+from evil import a"),
+            None
+        );
         assert_eq!(hunk("a.rb", "-require 'safe'\n+require 'evil'"), None);
         assert_eq!(
-            hunk("a.c", "-#include <b.h>\n-#include <a.h>\n+#include <a.h>\n+#include <b.h>"),
+            hunk(
+                "a.c",
+                "-#include <b.h>\n-#include <a.h>\n+#include <a.h>\n+#include <b.h>"
+            ),
             None
         );
         assert_eq!(
-            hunk("a.js", "-import './a';\n-import './b';\n+import './b';\n+import './a';"),
+            hunk(
+                "a.js",
+                "-import './a';\n-import './b';\n+import './b';\n+import './a';"
+            ),
             None
         );
         assert_eq!(hunk("a.py", "+from __future__ import annotations"), None);

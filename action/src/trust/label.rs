@@ -131,7 +131,11 @@ impl HideFilter {
         if !unknown.is_empty() {
             return Err(format!(
                 "unknown trust {}: {}. Valid families: {}.",
-                if unknown.len() == 1 { "family" } else { "families" },
+                if unknown.len() == 1 {
+                    "family"
+                } else {
+                    "families"
+                },
                 unknown.join(", "),
                 fams.join(", ")
             ));
@@ -162,7 +166,14 @@ mod tests {
         }
         assert_eq!(
             families(),
-            ["comments", "file", "formatting", "generated", "imports", "type-annotations"]
+            [
+                "comments",
+                "file",
+                "formatting",
+                "generated",
+                "imports",
+                "type-annotations"
+            ]
         );
     }
 

@@ -43,7 +43,10 @@ impl Token<'_> {
 pub fn scan_string(text: &str, i: usize) -> Option<usize> {
     let b = text.as_bytes();
     let quote = b[i];
-    if (quote == b'"' || quote == b'\'') && b.len() >= i + 3 && b[i + 1] == quote && b[i + 2] == quote
+    if (quote == b'"' || quote == b'\'')
+        && b.len() >= i + 3
+        && b[i + 1] == quote
+        && b[i + 2] == quote
     {
         let delim = &text[i..i + 3];
         return text[i + 3..].find(delim).map(|p| i + 3 + p + 3);
@@ -207,7 +210,9 @@ mod tests {
     fn tokenizes_words_strings_numbers_and_arrows() {
         assert_eq!(
             texts("def f(a: int = 1.5) -> 'x':  # note", Dialect::Python).unwrap(),
-            ["def", "f", "(", "a", ":", "int", "=", "1.5", ")", "->", "'x'", ":"]
+            [
+                "def", "f", "(", "a", ":", "int", "=", "1.5", ")", "->", "'x'", ":"
+            ]
         );
         assert_eq!(
             texts("x = a // 2 /* c */ + `t`", Dialect::Script).unwrap(),

@@ -162,15 +162,11 @@ pub fn analyze(text: &str) -> (RawDiff<'_>, Vec<FileVerdict>) {
                         _ => None,
                     };
                     HunkVerdict {
-                        header: rh.coords.map_or_else(
-                            || rh.header.trim_end().to_string(),
-                            |c| c.header(),
-                        ),
+                        header: rh
+                            .coords
+                            .map_or_else(|| rh.header.trim_end().to_string(), |c| c.header()),
                         label,
-                        changed_lines: lines
-                            .iter()
-                            .filter(|l| l.kind != LineKind::Context)
-                            .count(),
+                        changed_lines: lines.iter().filter(|l| l.kind != LineKind::Context).count(),
                     }
                 })
                 .collect();
@@ -204,4 +200,36 @@ pub fn mechanical(verdicts: &[FileVerdict]) -> Mechanical {
         }
     }
     m
+}
+
+/// [`Mechanical`] for the changes from the merge base of `base` and `head` to `head` in the
+/// checkout at `root` (`None` when git cannot tell, e.g. without the history). The job summary
+/// shows it so reviewers know how much of a large diff is noise.
+pub fn mechanical_since_merge_base(
+    root: &std::path::Path,
+    base: &str,
+    head: &str,
+) -> Option<Mechanical> {
+    let merge_base = git::merge_base(root, base, head).ok()?;
+    let bytes = git::run(
+        root,
+        &[
+            "-c",
+            "diff.noprefix=false",
+            "-c",
+            "diff.mnemonicPrefix=false",
+            "-c",
+            "core.quotepath=false",
+            "diff",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-color",
+            &merge_base,
+            head,
+        ],
+    )
+    .ok()?;
+    let text = command::DiffText::from_bytes(bytes);
+    let (_, verdicts) = analyze(text.as_str());
+    Some(mechanical(&verdicts))
 }

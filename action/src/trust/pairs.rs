@@ -115,12 +115,16 @@ mod tests {
             l(LineKind::Removed, "x = 'a'  # noqa"),
             l(LineKind::Added, "x = \"a\"  # fine"),
         );
-        assert!(!token_delta(&[(&old, &new)], Dialect::Python, |_, _, _, _| Some(
-            true
-        )));
+        assert!(!token_delta(
+            &[(&old, &new)],
+            Dialect::Python,
+            |_, _, _, _| Some(true)
+        ));
         let new = l(LineKind::Added, "x = \"a\"  # noqa");
-        assert!(token_delta(&[(&old, &new)], Dialect::Python, |_, _, _, _| Some(
-            true
-        )));
+        assert!(token_delta(
+            &[(&old, &new)],
+            Dialect::Python,
+            |_, _, _, _| Some(true)
+        ));
     }
 }
