@@ -392,6 +392,8 @@ enum Extra {
     Delete,
 }
 
+const LOCKFILES: &[&str] = &["Cargo.lock", "package-lock.json", "go.sum", "poetry.lock"];
+
 fn cases(n: usize) -> Vec<Case> {
     let mut rng = Rng(0x7275_7374);
     (0..n)
@@ -404,12 +406,7 @@ fn cases(n: usize) -> Vec<Case> {
             }
             let mut extras = Vec::new();
             if rng.chance(25) {
-                extras.push(Extra::Lockfile(rng.pick(&[
-                    "Cargo.lock",
-                    "package-lock.json",
-                    "go.sum",
-                    "poetry.lock",
-                ])));
+                extras.push(Extra::Lockfile(LOCKFILES[rng.below(LOCKFILES.len())]));
             }
             if rng.chance(15) {
                 extras.push(Extra::EmptyFile);
