@@ -774,3 +774,45 @@ fn filtered_diffs_apply_and_stdin_matches_git_args() {
         "the generated cases should hide hunks ({hidden_any})"
     );
 }
+
+#[test]
+fn exit_codes_and_messages_match_pa() {
+    let ours = codereview_bin();
+    let repo = Repo::new();
+    repo.write("a.py", "import os\n");
+    repo.commit_all("base");
+    repo.write("a.py", "import os\nimport sys\n");
+    // A typo in --hide must not silently hide everything: usage error, exit 2, before git runs.
+    let typo = repo.run(&ours, ["diff", "--hide", "formating", "HEAD"]);
+    assert_eq!(typo.code, Some(2));
+    assert_eq!(
+        typo.stderr,
+        "Error: Invalid value for --hide: unknown trust family: formating. Valid families: \
+         comments, file, formatting, generated, imports, type-annotations.\n"
+    );
+    // git refusing the arguments: git's message, then ours, exit 1.
+    let bad = repo.run(&ours, ["trust", "--list", "no-such-rev"]);
+    assert_eq!(bad.code, Some(1));
+    assert!(bad.stderr.contains("unknown revision"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .ends_with("Error: Could not read a diff from git.\n")
+    );
+    // `--` and pathspecs reach git intact; codereview's options must come first.
+    let scoped = repo.run(&ours, ["trust", "--list", "HEAD", "--", "a.py"]);
+    assert_eq!(scoped.stdout, "a.py\n  @@ -1 +1,2 @@  imports:added\n");
+    let none = repo.run(&ours, ["trust", "HEAD", "--", "missing.py"]);
+    assert_eq!(
+        (none.code, none.stdout.as_str()),
+        (Some(0), "No changes.\n")
+    );
+    let shown = repo.run(&ours, ["diff", "--no-pager", "--hide", "comments", "HEAD"]);
+    assert!(shown.stdout.contains("+import sys") && shown.stderr.is_empty());
+    let quiet = repo.run(&ours, ["diff", "--quiet", "HEAD"]);
+    assert_eq!((quiet.stdout.as_str(), quiet.stderr.as_str()), ("", ""));
+    let summary = repo.run(&ours, ["trust", "HEAD"]);
+    assert_eq!(
+        summary.stdout,
+        "1 hunk · 1 file\n  1 trusted (100%)\n     imports:added    1\n  0 need review (0%)\n  1 file fully trusted: a.py\n"
+    );
+}

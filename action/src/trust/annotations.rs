@@ -234,7 +234,13 @@ fn matching_blocks(a: &[&str], b: &[&str]) -> Vec<(usize, usize, usize)> {
     blocks
 }
 
+/// Token diffs are quadratic; a longer line (minified code) is declined rather than diffed.
+const MAX_TOKENS: usize = 2000;
+
 fn annotation_delta(old: &[Token], new: &[Token], dialect: Dialect) -> Verdict {
+    if old.len() > MAX_TOKENS || new.len() > MAX_TOKENS {
+        return None;
+    }
     let (of, nf) = (flags(old, dialect), flags(new, dialect));
     let a: Vec<&str> = old.iter().map(|t| t.text).collect();
     let b: Vec<&str> = new.iter().map(|t| t.text).collect();
@@ -334,6 +340,12 @@ mod tests {
         );
         assert_eq!(pair("a.py", "d = {a: 1}", "d = {a: 2}"), None);
         assert_eq!(pair("a.rs", "let x = 1;", "let x: u8 = 1;"), None);
+    }
+
+    #[test]
+    fn huge_lines_are_declined_not_diffed() {
+        let long = |t: &str| format!("const x: {t} = [{}];", "1, ".repeat(5000));
+        assert_eq!(pair("a.ts", &long("A"), &long("B")), None);
     }
 
     #[test]
