@@ -816,3 +816,310 @@ fn exit_codes_and_messages_match_pa() {
         "1 hunk · 1 file\n  1 trusted (100%)\n     imports:added    1\n  0 need review (0%)\n  1 file fully trusted: a.py\n"
     );
 }
+
+/// Lines per extension for [`synthetic_hunks_agree_with_pullapprove`]: imports, comments,
+/// annotations, strings, brackets, blank lines and fragments, mixed at random.
+const SYNTHETIC: &[(&str, &[&str])] = &[
+    (
+        "py",
+        &[
+            "import os",
+            "from a import b",
+            "from a import (b,",
+            "    c)",
+            "x = f('a', 2)",
+            "y = {\"k\": 1}",
+            "def f(a, b=1):",
+            "def g(a: int) -> str:",
+            "    return a",
+            "# comment",
+            "x = 1  # note",
+            "z: int = 3",
+            "s = '''doc'''",
+            "if a:",
+            "t = (1,)",
+            "q = a // b",
+            "@decorator",
+            "class A(B):",
+            "lambda x: x",
+            "print(f\"{x}\")",
+            "",
+            "    pass",
+            "x = [",
+            "    1, 2,",
+            "]",
+            "#!/usr/bin/env python",
+            "async def h(x: List[int]) -> None:",
+            "v: Annotated[int, Field(gt=0)] = 1",
+            "import a.b as c",
+        ],
+    ),
+    (
+        "ts",
+        &[
+            "import { a } from './a';",
+            "import b from \"b\"",
+            "import './side';",
+            "const x: number = 1;",
+            "let y = 'a';",
+            "function f(a: string, b = 2) { return a; }",
+            "// c",
+            "/* block */",
+            "/*",
+            " * doc",
+            " */",
+            "foo(1);",
+            "(bar)()",
+            "[1, 2].map(f)",
+            "const s = `t ${x}`;",
+            "x = a/b;",
+            "x = a < b;",
+            "export { a };",
+            "const r = /re/g;",
+            "",
+            "type T = { a: string };",
+            "if (a) {",
+            "}",
+            "  return x;",
+            "const z = a ?? b",
+            "let q = f(a,",
+            "  b);",
+        ],
+    ),
+    (
+        "js",
+        &[
+            "import { a } from './a';",
+            "const x = 1;",
+            "foo('x');",
+            "// note",
+            "bar(a, b,);",
+            "(f)();",
+            "",
+            "let s = \"q\"",
+            "x++",
+            "+y",
+            "-z",
+            "`tmpl`",
+            "/* c */ run();",
+            "require('x');",
+            "const f = () => import('./m');",
+        ],
+    ),
+    (
+        "rs",
+        &[
+            "use std::fmt;",
+            "use a::{b, c};",
+            "let x = 1;",
+            "// c",
+            "/// doc",
+            "fn f() {}",
+            "let s = \"a\";",
+            "",
+            "#[derive(Debug)]",
+            "pub use x::y;",
+            "/* b */",
+        ],
+    ),
+    (
+        "go",
+        &[
+            "import \"fmt\"",
+            "import (",
+            "\t\"os\"",
+            ")",
+            "x := 1",
+            "// c",
+            "//go:generate foo",
+            "s := `a`",
+            "",
+            "func f() {}",
+            "var y = 2 // n",
+        ],
+    ),
+    (
+        "rb",
+        &["require 'a'", "x = 1", "# c", "", "require_relative 'b'"],
+    ),
+    (
+        "c",
+        &[
+            "#include <a.h>",
+            "#include \"b.h\"",
+            "int x = 1;",
+            "// c",
+            "/* d */",
+            "",
+        ],
+    ),
+    ("yaml", &["a: 1", "# c", "", "b: 'x'"]),
+    (
+        "css",
+        &[
+            "a { color: red; }",
+            "/* c */",
+            "b { background: url(//x/y); }",
+            "",
+        ],
+    ),
+    ("java", &["import a.B;", "int x = 1;", "// c", ""]),
+];
+
+fn synthetic_mutation(rng: &mut Rng, line: &str, ext: &str) -> String {
+    let hash = matches!(ext, "py" | "rb" | "yaml");
+    match rng.below(20) {
+        0 => line
+            .chars()
+            .map(|c| match c {
+                '\'' => '"',
+                '"' => '\'',
+                c => c,
+            })
+            .collect(),
+        1 => line
+            .strip_suffix(';')
+            .map_or_else(|| format!("{line};"), str::to_string),
+        2 => format!("{line}  {}", if hash { "# x" } else { "// x" }),
+        3 => line.replace(" = ", "="),
+        4 => line.replacen('=', " = ", 1),
+        5 => line.replace(", ", ","),
+        6 => line.replacen('(', "( ", 1),
+        7 => line.replacen('1', "2", 1),
+        8 => format!("  {line}"),
+        9 => format!("{line}   "),
+        10 => line.replacen(')', ",)", 1),
+        11 => line
+            .replace(": int", "")
+            .replace(": string", "")
+            .replace(": number", ""),
+        12 => line.replacen("(a", "(a: int", 1),
+        13 => line.replacen('a', "b", 1),
+        14 => format!("{},", line.trim_end_matches(';')),
+        15 => String::new(),
+        16 => line.replacen(", ", ",\n    ", 1),
+        17 => format!("{}{line}", if hash { "# " } else { "// " }),
+        18 => line.replace("//", "#"),
+        _ => line.replace("import", "import  "),
+    }
+}
+
+/// Thousands of synthetic hunks (random lines and mutations, headers included) in one diff
+/// piped to both tools: `pa trust --list` and `codereview trust --list` must label each alike.
+fn synthetic_diff(rng: &mut Rng, n: usize) -> String {
+    let mut text = String::new();
+    for i in 0..n {
+        let (ext, lines) = *rng.pick(SYNTHETIC);
+        let pick = |rng: &mut Rng| rng.pick(lines).to_string();
+        let mut body: Vec<String> = Vec::new();
+        for _ in 0..rng.below(4) {
+            body.push(format!(" {}", pick(rng)));
+        }
+        let blocks = 1 + rng.below(2);
+        for b in 0..blocks {
+            let mut old: Vec<String> = (0..1 + rng.below(3)).map(|_| pick(rng)).collect();
+            let mode = rng.below(100);
+            let new: Vec<String> = if mode < 60 {
+                old.iter()
+                    .flat_map(|o| {
+                        synthetic_mutation(rng, o, ext)
+                            .split('\n')
+                            .map(str::to_string)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            } else if mode < 75 {
+                old.iter().rev().cloned().collect()
+            } else if mode < 85 {
+                let mut n = old.clone();
+                n.push(pick(rng));
+                old.clear();
+                n
+            } else {
+                Vec::new()
+            };
+            body.extend(old.iter().map(|l| format!("-{l}")));
+            body.extend(new.iter().map(|l| format!("+{l}")));
+            if b + 1 < blocks {
+                body.push(format!(" {}", pick(rng)));
+            }
+        }
+        for _ in 0..rng.below(4) {
+            body.push(format!(" {}", pick(rng)));
+        }
+        if !body.iter().any(|l| l.starts_with(['+', '-'])) {
+            continue;
+        }
+        let old_n = body.iter().filter(|l| !l.starts_with('+')).count();
+        let new_n = body.iter().filter(|l| !l.starts_with('-')).count();
+        let header = if old_n == 0 && rng.chance(50) {
+            format!("@@ -0,0 +1,{new_n} @@")
+        } else {
+            let start = *rng.pick(&[1, 5, 40]);
+            format!("@@ -{start},{old_n} +{start},{new_n} @@")
+        };
+        let path = format!("d{i}/f.{ext}");
+        let _ = writeln!(
+            text,
+            "diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n{header}\n{}",
+            body.join("\n")
+        );
+    }
+    text
+}
+
+#[test]
+fn synthetic_hunks_agree_with_pullapprove() {
+    let Some(pa) = pa() else {
+        eprintln!("SKIPPED synthetic trust differential: `pa` is not on PATH");
+        return;
+    };
+    let ours = codereview_bin();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut rng = Rng(0x5359_4e54);
+    let text = synthetic_diff(&mut rng, 6000);
+    let theirs = run_with_stdin(dir.path(), &pa, &["trust", "--list"], text.as_bytes(), None);
+    let mine = run_with_stdin(
+        dir.path(),
+        &ours,
+        &["trust", "--list"],
+        text.as_bytes(),
+        None,
+    );
+    assert!(
+        theirs.ok() && mine.ok(),
+        "{}\n{}",
+        theirs.stderr,
+        mine.stderr
+    );
+    let (p_rows, _) = rows(&theirs.stdout);
+    let (o_rows, _) = rows(&mine.stdout);
+    assert_eq!(p_rows.len(), o_rows.len());
+    let mut per_label: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (p, o) in p_rows.iter().zip(&o_rows) {
+        let e = per_label.entry(p.2.as_str()).or_default();
+        e.0 += 1;
+        if p == o {
+            e.1 += 1;
+        } else {
+            failures.push(format!("{}: pa {}, ours {}", p.0, p.2, o.2));
+        }
+    }
+    eprintln!(
+        "synthetic trust differential: {} hunks, {} agreeing",
+        p_rows.len(),
+        p_rows.len() - failures.len()
+    );
+    for (label, (n, a)) in &per_label {
+        eprintln!("  {label:<28} {n:>5} hunks, {a:>5} agreeing");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The same diff through `diff`: byte for byte, hidden counts included.
+    let mut args = vec!["diff", "--no-pager"];
+    args.extend(HIDE_ALL_BUT_RENAMES);
+    let theirs = run_with_stdin(dir.path(), &pa, &args, text.as_bytes(), None);
+    let mine = run_with_stdin(dir.path(), &ours, &args, text.as_bytes(), None);
+    assert!(theirs.stdout == mine.stdout, "filtered diffs differ");
+    assert_eq!(theirs.stderr, mine.stderr);
+}
