@@ -59,6 +59,10 @@ pub enum Command {
     },
     /// CI mode: evaluate the current pull/merge request and post one commit status.
     Status(crate::status::StatusArgs),
+    /// `git diff` with mechanically trivial hunks hidden (as `pa diff`).
+    Diff(crate::trust::command::DiffArgs),
+    /// How much of a diff is mechanical, per label (as `pa trust`).
+    Trust(crate::trust::command::TrustArgs),
 }
 
 /// Arguments of `codereview match`.
@@ -160,6 +164,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
             repo_root(cli.repo.as_deref()).and_then(|root| coverage(&root, &path, check, out))
         }
         Command::Status(args) => crate::status::run(cli.repo.as_deref(), &args, out),
+        Command::Diff(args) => {
+            crate::trust::command::diff(&work_dir(cli.repo.as_deref()), &args, out)
+        }
+        Command::Trust(args) => {
+            crate::trust::command::trust(&work_dir(cli.repo.as_deref()), &args, out)
+        }
     };
     match result {
         Ok(()) => 0,
@@ -171,6 +181,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
             f.code
         }
     }
+}
+
+/// Where `git diff` runs for `diff`/`trust`: `--repo` or the current directory (not the
+/// repository root, so pathspecs mean what they mean to `git diff`).
+fn work_dir(repo: Option<&Path>) -> PathBuf {
+    repo.map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// The repository root for `--repo` or the current directory.

@@ -15,3 +15,4 @@ pub mod report;
 pub mod review;
 pub mod secret;
 pub mod status;
+pub mod trust;

@@ -198,6 +198,9 @@ pub struct SummaryContext {
     pub configs_modified: Vec<String>,
     /// Whether nothing was written (dry run).
     pub dry_run: bool,
+    /// How many changed lines are mechanically trivial (`codereview trust`), when the checkout
+    /// has the history to tell.
+    pub mechanical: Option<crate::trust::Mechanical>,
 }
 
 /// The Markdown job summary: verdict, a table with one row per scope, files per scope, and
@@ -217,6 +220,13 @@ pub fn markdown(e: &Evaluation, ctx: &SummaryContext) -> String {
             ""
         }
     );
+    if let Some(m) = ctx.mechanical.filter(|m| m.changed_lines > 0) {
+        let _ = writeln!(
+            md,
+            "{} of {} changed lines are mechanical (lockfiles, formatting, comments, imports, type annotations: `codereview diff` hides them).\n",
+            m.trusted_lines, m.changed_lines
+        );
+    }
     if !ctx.configs_modified.is_empty() {
         let _ = writeln!(
             md,

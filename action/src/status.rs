@@ -420,6 +420,9 @@ pub async fn evaluate_and_publish<F: Forge>(
         context: context.clone(),
         configs_modified,
         dry_run: args.dry_run,
+        mechanical: have_history
+            .then(|| crate::trust::mechanical_since_merge_base(root, &facts.base_sha, &pr.head_sha))
+            .flatten(),
     };
     let markdown = report::markdown(&evaluation, &summary_ctx);
     let _ = write!(out, "{}", report::text(&evaluation));

@@ -518,6 +518,38 @@ async fn a_pull_request_cannot_loosen_its_own_rules() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn summary_says_how_many_changed_lines_are_mechanical() {
+    let (repo, base, head) = pull_request_repo(
+        &[
+            ("CODEREVIEW.toml", CONFIG),
+            ("src/a.rs", "fn a() {}\n"),
+            ("Cargo.lock", "a = 1\n"),
+        ],
+        &[
+            ("src/a.rs", "fn a() { b() }\n"),
+            ("Cargo.lock", "a = 1\nb = 2\nc = 3\n"),
+        ],
+    );
+    let run = Run::new(repo, &head).await;
+    run.graphql_facts(&Facts::new(&base, &head)).await;
+    run.expect_status(
+        "pending",
+        "1 scope pending: backend needs 1 more (alice, bob)",
+    )
+    .await;
+    run.expect_labels(&["backend"]).await;
+    assert_ok(&run.status(&[], &[]).await);
+    run.server.verify().await;
+    // The lockfile's 2 added lines are mechanical; src/a.rs's 2 changed lines are not.
+    assert!(
+        run.summary()
+            .contains("2 of 4 changed lines are mechanical"),
+        "{}",
+        run.summary()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn three_thousand_files_from_the_checkout_in_four_requests() {
     let config =
         "[[scopes]]\nname = \"all\"\npaths = [\"**\"]\nreviewers = [\"alice\"]\nrequire = 1\n";
