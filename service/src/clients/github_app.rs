@@ -43,9 +43,6 @@ pub enum AppAuthError {
     /// The App id is not a number.
     #[error("GITHUB_APP_ID must be the App's numeric id")]
     BadAppId,
-    /// Signing failed.
-    #[error("could not sign the GitHub App JWT")]
-    Sign,
 }
 
 /// The claims GitHub reads from an App JWT.
@@ -60,10 +57,9 @@ pub struct AppClaims {
 }
 
 /// Checks that `pem` is a usable App private key (`github-app key set` refuses anything else).
+/// The key is only parsed when it signs, so this signs a throwaway JWT.
 pub fn check_private_key(pem: &str) -> Result<(), AppAuthError> {
-    EncodingKey::from_rsa_pem(pem.as_bytes())
-        .map(|_| ())
-        .map_err(|_| AppAuthError::BadKey)
+    mint_app_jwt("0", pem, OffsetDateTime::now_utc()).map(|_| ())
 }
 
 /// Signs the App JWT for `now` (see the module docs).
@@ -83,8 +79,10 @@ pub fn mint_app_jwt(
         iat: now - JWT_BACKDATE.as_secs() as i64,
         exp: now + JWT_LIFETIME.as_secs() as i64,
     };
+    // A PEM block that is not an RSA private key (a public key, an EC key) is only found out
+    // when signing.
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key)
-        .map_err(|_| AppAuthError::Sign)
+        .map_err(|_| AppAuthError::BadKey)
 }
 
 #[derive(Deserialize)]

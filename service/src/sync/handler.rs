@@ -204,6 +204,9 @@ fn describe(action: &Action) -> String {
             format!("delete {} {id} on {}", kind.as_str(), pr_key(pr))
         }
         Action::StartPipeline { pr } => format!("start pipeline for {}", pr_key(pr)),
+        Action::PostNotice { thread, notice, .. } => {
+            format!("post {notice:?} in {}", thread.thread.channel_id)
+        }
         Action::ReconcileNotes { pr } => format!("reconcile notes of {}", pr_key(pr)),
         Action::Ignore(reason) => format!("ignore: {reason}"),
     }
@@ -835,6 +838,36 @@ impl SyncHandler {
                 let api = self.api(pr.forge)?;
                 let token = self.forge_token(pr.forge, &pr.repo).await?;
                 api.start_pipeline(&token, pr).await
+            }
+            Action::PostNotice {
+                thread,
+                notice,
+                key,
+            } => {
+                let token = self.slack_token(&thread.thread.team_id).await?;
+                let channel = Channel {
+                    team_id: thread.thread.team_id.clone(),
+                    channel_id: thread.thread.channel_id.clone(),
+                };
+                let content = render::notice(*notice);
+                let ts = self
+                    .post_once(
+                        &token,
+                        &channel,
+                        Some(&thread.thread.ts),
+                        &content,
+                        key,
+                        run.attempts,
+                    )
+                    .await?;
+                let message = SlackRef {
+                    ts,
+                    ..thread.thread.clone()
+                };
+                self.store
+                    .record_created(&slack_ledger(&message))
+                    .await
+                    .map_err(store_error)
             }
             Action::ReconcileNotes { pr } => {
                 let api = self.api(pr.forge)?;
