@@ -13,4 +13,5 @@ mod sync_binary;
 mod sync_fakes;
 mod sync_github;
 mod sync_gitlab;
+mod tenancy;
 mod worker;
