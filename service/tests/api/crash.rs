@@ -148,9 +148,13 @@ matrix! {
         let log = dir.path().join("effects.log");
         let (mut first, addr) = spawn_server(&db.url, &log);
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let body = github_fixture("issue_comment.created.payload.json");
+        let fixture: serde_json::Value = serde_json::from_slice(&github_fixture("issue_comment.created.payload.json")).unwrap();
         for i in 0..EVENTS {
             let delivery = format!("crash-{i:03}");
+            // One comment each: the same body twice would be one event (content dedupe).
+            let mut event = fixture.clone();
+            event["comment"]["id"] = serde_json::json!(i);
+            let body = serde_json::to_vec(&event).unwrap();
             let mut req = client.post(format!("http://{addr}/github/webhook")).body(body.clone());
             for (k, v) in github_headers("issue_comment", &delivery, &body) {
                 req = req.header(k, v);
