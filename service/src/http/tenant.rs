@@ -113,17 +113,33 @@ impl TenantSecrets {
         }
     }
 
-    fn fresh(&self) -> Option<Arc<Snapshot>> {
-        let current = self.current.read().ok()?.clone()?;
-        (current.loaded_at.elapsed() < self.ttl).then_some(current)
+    fn current(&self) -> Option<Arc<Snapshot>> {
+        self.current.read().ok()?.clone()
     }
 
+    /// The current snapshot. Once it is older than the TTL, one request reloads it while the
+    /// others keep using the stale one; only the very first load makes requests wait.
     async fn snapshot(&self) -> Result<Arc<Snapshot>, Refusal> {
-        if let Some(s) = self.fresh() {
-            return Ok(s);
+        let current = self.current();
+        if let Some(s) = &current
+            && s.loaded_at.elapsed() < self.ttl
+        {
+            return Ok(s.clone());
         }
-        let _one_loader = self.reload.lock().await;
-        if let Some(s) = self.fresh() {
+        let _one_loader = match (self.reload.try_lock(), current) {
+            (Ok(guard), _) => guard,
+            (Err(_), Some(stale)) => return Ok(stale),
+            (Err(_), None) => {
+                let guard = self.reload.lock().await;
+                if let Some(s) = self.current() {
+                    return Ok(s);
+                }
+                guard
+            }
+        };
+        if let Some(s) = self.current()
+            && s.loaded_at.elapsed() < self.ttl
+        {
             return Ok(s);
         }
         let rows = self

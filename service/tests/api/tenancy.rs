@@ -45,19 +45,33 @@ fn cli(db: &TestDb, args: &[&str], stdin: &str, extra: &[(&str, &str)]) -> Outpu
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn cli_ok(db: &TestDb, args: &[&str], stdin: &str, extra: &[(&str, &str)]) -> String {
     let out = cli(db, args, stdin, extra);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 fn cli_fails(db: &TestDb, args: &[&str], stdin: &str, extra: &[(&str, &str)]) -> String {
     let out = cli(db, args, stdin, extra);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stderr).unwrap()
 }
 
@@ -72,7 +86,8 @@ fn per_repo_only() -> WebhookSecrets {
 
 /// A GitHub `pull_request` payload naming `full_name`.
 fn gh_body(full_name: &str) -> Vec<u8> {
-    let mut v: Value = serde_json::from_slice(&github_fixture("pull_request.opened.payload.json")).unwrap();
+    let mut v: Value =
+        serde_json::from_slice(&github_fixture("pull_request.opened.payload.json")).unwrap();
     v["repository"]["full_name"] = json!(full_name);
     serde_json::to_vec(&v).unwrap()
 }
@@ -107,7 +122,14 @@ async fn gl_post(app: &TestApp, key: &str, body: &[u8], token: &str) -> (u16, St
 /// Rows the webhook path or the worker could have written.
 async fn traces(store: &codereview_sync::store::Store) -> i64 {
     let mut n = 0;
-    for table in ["event_queue", "event_deliveries", "event_failures", "pr_threads", "comment_messages", "ledger"] {
+    for table in [
+        "event_queue",
+        "event_deliveries",
+        "event_failures",
+        "pr_threads",
+        "comment_messages",
+        "ledger",
+    ] {
         n += count(store, table).await;
     }
     n
@@ -316,7 +338,11 @@ struct AppJwt {
 
 impl Respond for AppJwt {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let auth = request.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let auth = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         let Some(jwt) = auth.strip_prefix("Bearer ") else {
             return ResponseTemplate::new(401);
         };
@@ -324,11 +350,18 @@ impl Respond for AppJwt {
         validation.set_issuer(&[APP_ID.to_string()]);
         validation.set_required_spec_claims(&["iss", "iat", "exp"]);
         validation.leeway = 0;
-        let Ok(data) = jsonwebtoken::decode::<Value>(jwt, &DecodingKey::from_rsa_pem(APP_PUBLIC.as_bytes()).unwrap(), &validation) else {
+        let Ok(data) = jsonwebtoken::decode::<Value>(
+            jwt,
+            &DecodingKey::from_rsa_pem(APP_PUBLIC.as_bytes()).unwrap(),
+            &validation,
+        ) else {
             return ResponseTemplate::new(401);
         };
         let now = now_secs();
-        let (iat, exp) = (data.claims["iat"].as_i64().unwrap(), data.claims["exp"].as_i64().unwrap());
+        let (iat, exp) = (
+            data.claims["iat"].as_i64().unwrap(),
+            data.claims["exp"].as_i64().unwrap(),
+        );
         if !(now - 70..=now - 50).contains(&iat) || exp > now + 600 || exp <= now {
             return ResponseTemplate::new(401);
         }
@@ -339,7 +372,8 @@ impl Respond for AppJwt {
 
 fn rfc3339_in(secs: i64) -> String {
     let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
-    at.format(&time::format_description::well_known::Rfc3339).unwrap()
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 matrix! {
