@@ -82,6 +82,9 @@ pub fn closest_first(repo: &str) -> Vec<(HookScope, String)> {
     out
 }
 
+/// forge, scope, path, key id, nonce, ciphertext.
+type SecretRow = (String, String, String, String, Vec<u8>, Vec<u8>);
+
 impl Store {
     /// Seals and stores a webhook secret, replacing any previous one for the same place.
     pub async fn put_webhook_secret(
@@ -169,14 +172,13 @@ impl Store {
         &self,
         vault: &Vault,
     ) -> Result<Vec<StoredHookSecret>, StoreError> {
-        let rows: Vec<(String, String, String, String, Vec<u8>, Vec<u8>)> =
-            on_pool!(self, |pool| {
-                sqlx::query_as(
-                    "SELECT forge, scope, path, key_id, nonce, ciphertext FROM webhook_secrets",
-                )
-                .fetch_all(pool)
-                .await?
-            });
+        let rows: Vec<SecretRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT forge, scope, path, key_id, nonce, ciphertext FROM webhook_secrets",
+            )
+            .fetch_all(pool)
+            .await?
+        });
         rows.into_iter()
             .map(|(forge_s, scope_s, path, key_id, nonce, ciphertext)| {
                 let forge: Forge = forge_s
