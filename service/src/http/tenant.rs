@@ -195,10 +195,15 @@ impl TenantSecrets {
             },
             None => None,
         };
+        // The same answer whether or not the named repository has a secret, so a caller cannot
+        // probe which repositories are configured; the log says which case it was.
+        let mismatch = Refusal::Unauthorized(match forge {
+            Forge::GitHub => "X-Hub-Signature-256 does not match",
+            Forge::GitLab => "X-Gitlab-Token does not match",
+        });
         let Some(repo) = named_repo(forge, body) else {
-            return Err(operator_refusal.unwrap_or(Refusal::Unauthorized(
-                "the payload names no repository and no operator-level secret is configured",
-            )));
+            tracing::info!(%forge, "delivery names no repository: only the operator-level secret can verify it");
+            return Err(operator_refusal.unwrap_or(mismatch));
         };
         let snapshot = self.snapshot().await?;
         let closest = closest_first(&repo)
@@ -210,9 +215,10 @@ impl TenantSecrets {
             Some(HookVerifier::Unusable) => Err(Refusal::Unauthorized(
                 "the repository's webhook secret cannot be opened (see the service log)",
             )),
-            None => Err(operator_refusal.unwrap_or(Refusal::Unauthorized(
-                "no webhook secret is configured for the repository this payload names",
-            ))),
+            None => {
+                tracing::info!(%forge, %repo, "no webhook secret covers the repository this delivery names");
+                Err(operator_refusal.unwrap_or(mismatch))
+            }
         }
     }
 }

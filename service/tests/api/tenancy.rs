@@ -444,3 +444,36 @@ matrix! {
         assert!(calls(&app.github).await.iter().all(|c| !c.path.contains("access_tokens")));
     }
 }
+
+matrix! {
+    async fn a_secret_moved_to_another_row_is_refused_not_bypassed(db) {
+        let vault = vault(1);
+        let s = &db.store;
+        s.put_webhook_secret(&vault, Forge::GitHub, HookScope::Owner, "acme", &Secret::new(OWNER_SECRET.into())).await.unwrap();
+        s.put_webhook_secret(&vault, Forge::GitHub, HookScope::Repo, "acme/a", &Secret::new(SECRET_A.into())).await.unwrap();
+        s.put_webhook_secret(&vault, Forge::GitHub, HookScope::Repo, "acme/b", &Secret::new(SECRET_B.into())).await.unwrap();
+        // B's sealed secret copied onto A's row: it does not open there (row identity is the
+        // associated data), and A's deliveries are refused instead of falling back to the owner.
+        exec(s, "UPDATE webhook_secrets SET nonce = (SELECT nonce FROM webhook_secrets WHERE path = 'acme/b'),
+                 ciphertext = (SELECT ciphertext FROM webhook_secrets WHERE path = 'acme/b') WHERE path = 'acme/a'").await;
+        let app = spawn_app_with(db, AppOptions { secrets: per_repo_only(), ..AppOptions::default() }).await;
+        for secret in [SECRET_A, SECRET_B, OWNER_SECRET] {
+            assert_eq!(gh_post(&app, secret, &gh_body("acme/a"), secret).await.0, 401, "{secret}");
+        }
+        assert_eq!(gh_post(&app, "d-b", &gh_body("acme/b"), SECRET_B).await.0, 200, "other rows unaffected");
+        assert_eq!(app.queued().await, 1);
+
+        // rotate-key re-seals webhook secrets and reports the unreadable row by identity.
+        let k2 = key_b64(2);
+        let k1 = key_b64(1);
+        let out = cli(&app.db, &["rotate-key"], "", &[("CODEREVIEW_SYNC_KEY", k2.as_str()), ("CODEREVIEW_SYNC_OLD_KEYS", k1.as_str())]);
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(stdout.contains("re-encrypted 2 webhook secret(s)"), "{stdout}");
+        assert!(String::from_utf8(out.stderr).unwrap().contains("webhook secret github/repo/acme/a"));
+        let rows = app.db.store.load_webhook_secrets(&codereview_sync::vault::Vault::new(key(2), &[])).await.unwrap();
+        let opened: Vec<_> = rows.iter().filter_map(|r| r.secret.as_ref().ok().map(|s| (r.path.as_str(), s.expose().as_str()))).collect();
+        assert_eq!(opened.len(), 2);
+        assert!(opened.contains(&("acme/b", SECRET_B)) && opened.contains(&("acme", OWNER_SECRET)));
+    }
+}
