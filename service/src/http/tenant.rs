@@ -9,7 +9,10 @@
 //!   repository's own (`webhook-secret add --repo`), else its closest owner's (`--owner`,
 //!   GitLab subgroup before group).
 //!
-//! The admin of repository A therefore cannot sign a payload naming repository B.
+//! The admin of repository A therefore cannot sign a payload naming repository B. A GitHub
+//! payload that names only an organisation (an organisation hook's `ping`) verifies with that
+//! organisation's owner secret. Every refusal gives the same answer, whether or not a secret
+//! covers the named repository, so callers cannot probe which repositories are configured.
 //!
 //! Only the repository name is read from the body before verification, through a minimal
 //! serde struct; nothing else of an unverified body is looked at. The stored secrets are held
@@ -36,15 +39,22 @@ use crate::vault::Vault;
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(10);
 
 /// The repository name of a GitHub payload (`repository.full_name`), as the sync parser reads
-/// it; nothing else.
+/// it, and the organisation (`organization.login`) for organisation-level payloads (an
+/// organisation hook's `ping`); nothing else.
 #[derive(Deserialize)]
 struct GitHubNamed {
     repository: Option<GitHubRepo>,
+    organization: Option<GitHubOrg>,
 }
 
 #[derive(Deserialize)]
 struct GitHubRepo {
     full_name: String,
+}
+
+#[derive(Deserialize)]
+struct GitHubOrg {
+    login: String,
 }
 
 /// The project path of a GitLab payload (`project.path_with_namespace`).
@@ -58,24 +68,34 @@ struct GitLabProject {
     path_with_namespace: String,
 }
 
-/// The lower-case repository path a payload names, if it names one (events about an
-/// organisation or an installation do not; they need the operator-level secret).
-pub fn named_repo(forge: Forge, body: &[u8]) -> Option<String> {
-    let name = match forge {
+/// What a payload is about, lower-case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    /// A repository (every event the service acts on).
+    Repo(String),
+    /// Only an organisation (GitHub organisation-level payloads): its owner secret applies.
+    Owner(String),
+}
+
+/// What a payload names, if anything (installation events name neither; they need the
+/// operator-level secret).
+pub fn named(forge: Forge, body: &[u8]) -> Option<Named> {
+    match forge {
         Forge::GitHub => {
-            serde_json::from_slice::<GitHubNamed>(body)
-                .ok()?
-                .repository?
-                .full_name
+            let p = serde_json::from_slice::<GitHubNamed>(body).ok()?;
+            match (p.repository, p.organization) {
+                (Some(r), _) => Some(Named::Repo(r.full_name.to_ascii_lowercase())),
+                (None, Some(o)) => Some(Named::Owner(o.login.to_ascii_lowercase())),
+                (None, None) => None,
+            }
         }
         Forge::GitLab => {
-            serde_json::from_slice::<GitLabNamed>(body)
-                .ok()?
-                .project?
-                .path_with_namespace
+            let p = serde_json::from_slice::<GitLabNamed>(body).ok()?;
+            Some(Named::Repo(
+                p.project?.path_with_namespace.to_ascii_lowercase(),
+            ))
         }
-    };
-    Some(name.to_ascii_lowercase())
+    }
 }
 
 /// A stored secret, ready to compare.
@@ -201,22 +221,27 @@ impl TenantSecrets {
             Forge::GitHub => "X-Hub-Signature-256 does not match",
             Forge::GitLab => "X-Gitlab-Token does not match",
         });
-        let Some(repo) = named_repo(forge, body) else {
-            tracing::info!(%forge, "delivery names no repository: only the operator-level secret can verify it");
-            return Err(operator_refusal.unwrap_or(mismatch));
+        let places = match named(forge, body) {
+            Some(Named::Repo(repo)) => closest_first(&repo),
+            Some(Named::Owner(owner)) => vec![(HookScope::Owner, owner)],
+            None => {
+                tracing::info!(%forge, "delivery names no repository: only the operator-level secret can verify it");
+                return Err(operator_refusal.unwrap_or(mismatch));
+            }
         };
         let snapshot = self.snapshot().await?;
-        let closest = closest_first(&repo)
-            .into_iter()
-            .find_map(|(scope, path)| snapshot.verifiers.get(&(forge, scope, path)));
+        let closest = places
+            .iter()
+            .find_map(|(scope, path)| snapshot.verifiers.get(&(forge, *scope, path.clone())));
         match closest {
             Some(HookVerifier::GitHub(v)) => v.verify(Some(presented), body),
             Some(HookVerifier::GitLab(v)) => v.verify(Some(presented)),
-            Some(HookVerifier::Unusable) => Err(Refusal::Unauthorized(
-                "the repository's webhook secret cannot be opened (see the service log)",
-            )),
+            Some(HookVerifier::Unusable) => {
+                tracing::warn!(%forge, place = %places[0].1, "refused: the closest webhook secret cannot be opened");
+                Err(mismatch)
+            }
             None => {
-                tracing::info!(%forge, %repo, "no webhook secret covers the repository this delivery names");
+                tracing::info!(%forge, place = %places[0].1, "no webhook secret covers what this delivery names");
                 Err(operator_refusal.unwrap_or(mismatch))
             }
         }
@@ -246,10 +271,18 @@ mod tests {
 
     #[test]
     fn only_the_repository_name_is_read() {
-        let gh = br#"{"action":"opened","repository":{"full_name":"Acme/Web","id":1},"x":[1,2]}"#;
-        assert_eq!(named_repo(Forge::GitHub, gh), Some("acme/web".into()));
+        let gh = br#"{"action":"opened","repository":{"full_name":"Acme/Web","id":1},"organization":{"login":"Other"},"x":[1,2]}"#;
+        assert_eq!(
+            named(Forge::GitHub, gh),
+            Some(Named::Repo("acme/web".into()))
+        );
+        let org = br#"{"zen":"Keep it logically awesome.","organization":{"login":"Acme"}}"#;
+        assert_eq!(named(Forge::GitHub, org), Some(Named::Owner("acme".into())));
         let gl = br#"{"object_kind":"note","project":{"path_with_namespace":"Group/Sub/App"}}"#;
-        assert_eq!(named_repo(Forge::GitLab, gl), Some("group/sub/app".into()));
+        assert_eq!(
+            named(Forge::GitLab, gl),
+            Some(Named::Repo("group/sub/app".into()))
+        );
         for unnamed in [
             &br#"{"action":"created","installation":{"id":1}}"#[..],
             br#"{"repository":null}"#,
@@ -259,8 +292,8 @@ mod tests {
             // Two names: serde refuses duplicate fields, so neither is trusted.
             br#"{"repository":{"full_name":"a/a"},"repository":{"full_name":"b/b"}}"#,
         ] {
-            assert_eq!(named_repo(Forge::GitHub, unnamed), None);
+            assert_eq!(named(Forge::GitHub, unnamed), None);
         }
-        assert_eq!(named_repo(Forge::GitLab, gh), None);
+        assert_eq!(named(Forge::GitLab, gh), None);
     }
 }

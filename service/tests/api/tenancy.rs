@@ -233,6 +233,14 @@ matrix! {
         assert_eq!(gl_post(&app, "k-5", &gl_body("group/other/app", "open"), OWNER_SECRET).await.0, 200);
         assert_eq!(app.queued().await, 5);
         assert_eq!(count(&app.db.store, "event_deliveries").await, 5, "refused deliveries left no dedupe row");
+        // An organisation hook's ping names only the organisation: its owner secret answers it.
+        let ping = br#"{"zen":"Design for failure.","hook_id":1,"organization":{"login":"Acme"}}"#.to_vec();
+        let mut headers = vec![("content-type", "application/json".to_string()), ("x-github-event", "ping".into()), ("x-github-delivery", "d-ping".into())];
+        headers.push(("x-hub-signature-256", sign(SECRET_A, &ping)));
+        assert_eq!(app.post("/github/webhook", &headers, ping.clone()).await.0, 401, "a repository secret does not speak for its organisation");
+        headers.pop();
+        headers.push(("x-hub-signature-256", sign(OWNER_SECRET, &ping)));
+        assert_eq!(app.post("/github/webhook", &headers, ping).await, (200, r#"{"ok":true,"pong":true}"#.to_string()));
     }
 
     async fn the_operator_secret_keeps_working_beside_repository_secrets(db) {
