@@ -13,8 +13,8 @@
 //! | 5. queue (sealed) — or answer Slack's `url_verification` / GitHub's `ping` | 200 |
 //!
 //! Nothing is written to the database before step 5, so every rejected request leaves no
-//! trace but a log line and a metric. Duplicates (same delivery id) answer 200 and are not
-//! queued again.
+//! trace but a log line and a metric. Duplicates (same delivery id; for GitHub, same body, see
+//! [`github`]) answer 200 and are not queued again.
 
 pub mod github;
 pub mod gitlab;
