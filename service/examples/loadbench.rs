@@ -17,6 +17,10 @@
 //! one is verified, sealed, written to the durable queue and answered — and drained by the
 //! worker in the background. It prints requests/s and p50/p99 latency per scenario.
 //!
+//! A third scenario, `POST /github/webhook (per-repo secret)`, sends GitHub deliveries for
+//! [`BENCH_REPOS`] repositories, each signed with that repository's own stored secret (no
+//! operator-level secret), so every request is verified through the per-repository lookup.
+//!
 //! `--slow-clients N` measures the other thing instead (issue 12 §3): the service on SQLite, a
 //! baseline RSS, then N connections that each send an unsigned `POST` declaring 1 MiB and all
 //! but its last byte, plus N/5 that send half a request head, all held open for a few seconds
@@ -35,14 +39,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use codereview_sync::config::{WebhookSecrets, WorkerSettings};
-use codereview_sync::http::slack;
+use codereview_sync::domain::Forge;
+use codereview_sync::http::{github, slack};
 use codereview_sync::secret::Secret;
 use codereview_sync::startup::Application;
-use codereview_sync::store::{Store, now_ms};
+use codereview_sync::store::{HookScope, Store, now_ms};
 use codereview_sync::sync::LogOnlyHandler;
 use codereview_sync::vault::Vault;
 
 const SECRET: &str = "loadbench-signing-secret";
+/// Repositories with their own webhook secret in the GitHub scenario.
+const BENCH_REPOS: u64 = 1000;
+
+fn repo_secret(i: u64) -> String {
+    format!("loadbench-repo-secret-{i:06}")
+}
 
 struct Options {
     connections: usize,
@@ -124,6 +135,7 @@ impl Result {
 enum Scenario {
     Healthz,
     SlackEvent,
+    GitHubRepoSecret,
 }
 
 /// One client per connection, each with a single pooled keep-alive connection; built once and
@@ -153,8 +165,10 @@ async fn drive(
     let mut tasks = Vec::new();
     let healthz = reqwest::Url::parse(&format!("{base}/healthz")).unwrap();
     let events = reqwest::Url::parse(&format!("{base}/slack/events")).unwrap();
+    let github = reqwest::Url::parse(&format!("{base}/github/webhook")).unwrap();
     for (conn, client) in clients.iter().enumerate() {
         let (client, healthz, events) = (client.clone(), healthz.clone(), events.clone());
+        let github = github.clone();
         let counter = counter.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(50_000);
@@ -179,6 +193,24 @@ async fn drive(
                             .header("content-type", "application/json")
                             .header("x-slack-request-timestamp", ts.to_string())
                             .header("x-slack-signature", slack::sign(SECRET, ts, body.as_bytes()))
+                            .body(body)
+                            .send()
+                            .await
+                            .map(|r| r.status().is_success())
+                            .unwrap_or(false)
+                    }
+                    Scenario::GitHubRepoSecret => {
+                        let n = counter.fetch_add(1, Ordering::Relaxed);
+                        let repo = n % BENCH_REPOS;
+                        let body = format!(
+                            r#"{{"action":"created","issue":{{"number":1,"pull_request":{{}}}},"comment":{{"id":{n},"body":"load {run_id}x{conn}x{n}"}},"repository":{{"full_name":"bench/repo-{repo}"}}}}"#
+                        );
+                        client
+                            .post(github.clone())
+                            .header("content-type", "application/json")
+                            .header("x-github-event", "issue_comment")
+                            .header("x-github-delivery", format!("d{run_id}x{conn}x{n}"))
+                            .header("x-hub-signature-256", github::sign(&repo_secret(repo), body.as_bytes()))
                             .body(body)
                             .send()
                             .await
@@ -247,13 +279,22 @@ fn bench_backend(label: &str, url: &str, o: &Options) -> Vec<(String, &'static s
     let (addr, stop) = server_rt.block_on(async {
         let store = Store::connect(url).await.unwrap();
         store.migrate().await.unwrap();
+        let vault = Arc::new(Vault::new(rand::random(), &[]));
+        for i in 0..BENCH_REPOS {
+            let path = format!("bench/repo-{i}");
+            let secret = Secret::new(repo_secret(i));
+            store
+                .put_webhook_secret(&vault, Forge::GitHub, HookScope::Repo, &path, &secret)
+                .await
+                .unwrap();
+        }
         let secrets = WebhookSecrets {
             slack_signing_secret: Some(Secret::new(SECRET.to_string())),
             ..WebhookSecrets::default()
         };
         let app = Application::build_with(
             store,
-            Arc::new(Vault::new(rand::random(), &[])),
+            vault,
             &secrets,
             WorkerSettings {
                 concurrency: o.concurrency,
@@ -290,10 +331,14 @@ fn bench_backend(label: &str, url: &str, o: &Options) -> Vec<(String, &'static s
         let scenarios = [
             ("GET /healthz", Scenario::Healthz),
             ("POST /slack/events (signed)", Scenario::SlackEvent),
+            (
+                "POST /github/webhook (per-repo secret)",
+                Scenario::GitHubRepoSecret,
+            ),
         ];
         for (name, scenario) in scenarios
             .into_iter()
-            .filter(|(_, s)| o.healthz || matches!(s, Scenario::SlackEvent))
+            .filter(|(_, s)| o.healthz || !matches!(s, Scenario::Healthz))
         {
             // Warm-up: connections, prepared statements, page cache.
             drive(&base, &clients, scenario, Duration::from_secs(1), 0).await;
@@ -476,7 +521,11 @@ fn main() {
     for backend in ["sqlite", "postgres"] {
         let rate = |healthz: bool| {
             rows.iter()
-                .find(|(b, n, _)| *b == backend && n.starts_with("GET") == healthz)
+                .find(|(b, n, _)| {
+                    *b == backend
+                        && n.starts_with("GET") == healthz
+                        && !n.starts_with("POST /github")
+                })
                 .map(|(_, _, r)| r.rps())
         };
         if let (Some(h), Some(s)) = (rate(true), rate(false)) {

@@ -1,6 +1,8 @@
 //! The command line (DESIGN §4): clap definitions and one function per command. Secrets are
 //! read from stdin, never from argv, so they stay out of shell history and `ps`.
 
+mod tenancy;
+
 use std::io::{IsTerminal as _, Read, Write};
 
 use clap::{ArgGroup, Parser, Subcommand};
@@ -51,6 +53,12 @@ pub enum Command {
     /// AI pull-request summaries: the LLM API key (read from stdin) and status.
     #[command(subcommand)]
     Llm(LlmCommand),
+    /// Per-repository webhook secrets (secret read from stdin).
+    #[command(subcommand)]
+    WebhookSecret(tenancy::WebhookSecretCommand),
+    /// GitHub App authentication: the App's private key (read from stdin).
+    #[command(subcommand)]
+    GithubApp(tenancy::GithubAppCommand),
 }
 
 /// `workspace ...`
@@ -431,6 +439,12 @@ pub async fn run(
                     vault.current_key_id()
                 ),
             )?;
+            if report.webhook_secrets > 0 {
+                write(
+                    out,
+                    format!("re-encrypted {} webhook secret(s)", report.webhook_secrets),
+                )?;
+            }
             if !report.unreadable.is_empty() {
                 return Err(CliError::Failed(anyhow::anyhow!(
                     "{} row(s) could not be read: {}",
@@ -600,6 +614,10 @@ pub async fn run(
             }
         },
         Command::Llm(cmd) => llm_command(cmd, env, stdin, interactive, out).await?,
+        Command::WebhookSecret(cmd) => {
+            tenancy::webhook_secret(cmd, env, stdin, interactive, out).await?
+        }
+        Command::GithubApp(cmd) => tenancy::github_app(cmd, env, stdin, interactive, out).await?,
         Command::Queue(QueueCommand::Status { limit }) => {
             let store = open_store(env).await?;
             write(

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::clients::diff::DiffClient;
+use crate::clients::github_app::GitHubApp;
 use crate::clients::llm::LlmClient;
 use crate::clients::{ForgeApi, GitHubClient, GitLabClient, SlackApi, SlackClient};
 use crate::config::{HttpSettings, Settings, WebhookSecrets, WorkerSettings};
@@ -47,7 +48,11 @@ pub fn sync_handler(
         .gitlab_url
         .as_ref()
         .map(|url| Arc::new(GitLabClient::new(url)) as Arc<dyn ForgeApi>);
-    let handler = SyncHandler::new(store, vault, slack, github, gitlab, settings.sync.clone());
+    let mut handler = SyncHandler::new(store, vault, slack, github, gitlab, settings.sync.clone());
+    if let Some(app_id) = settings.sync.github_app_id {
+        handler =
+            handler.with_github_app(Arc::new(GitHubApp::new(&settings.github_api_url, app_id)));
+    }
     match &settings.llm {
         Some(llm) => {
             tracing::info!(
@@ -178,12 +183,12 @@ impl Application {
         handler: Arc<dyn EventHandler>,
         extras: Extras,
     ) -> anyhow::Result<Self> {
+        if webhooks.slack_signing_secret.is_none() {
+            tracing::warn!(
+                "SLACK_SIGNING_SECRET is not set: POST /slack/events answers 401 to everything"
+            );
+        }
         for (configured, name, endpoint) in [
-            (
-                webhooks.slack_signing_secret.is_some(),
-                "SLACK_SIGNING_SECRET",
-                "POST /slack/events",
-            ),
             (
                 webhooks.github_webhook_secret.is_some(),
                 "GITHUB_WEBHOOK_SECRET",
@@ -196,7 +201,9 @@ impl Application {
             ),
         ] {
             if !configured {
-                tracing::warn!("{name} is not set: {endpoint} answers 401 to everything");
+                tracing::info!(
+                    "{name} is not set: {endpoint} accepts only deliveries verified with a per-repository secret (`webhook-secret add`)"
+                );
             }
         }
         let listener = TcpListener::bind(listen)

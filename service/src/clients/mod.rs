@@ -8,6 +8,7 @@
 
 pub mod diff;
 pub mod github;
+pub mod github_app;
 pub mod gitlab;
 pub mod llm;
 pub mod slack;

@@ -1,15 +1,22 @@
 //! GitHub webhooks: `X-Hub-Signature-256` and the delivery headers.
 //!
-//! GitHub sends `sha256={hex}` of HMAC-SHA256 over the raw body, keyed by the webhook secret.
-//! The delivery id (`X-GitHub-Delivery`) stays the same when a delivery is redelivered, so it
-//! is the dedupe key; the event name (`X-GitHub-Event`) is the event kind.
+//! GitHub sends `sha256={hex}` of HMAC-SHA256 over the raw body, keyed by the webhook secret
+//! (which one: see [`super::tenant`]). The event name (`X-GitHub-Event`) is the event kind.
+//!
+//! Dedupe rule: a delivery is identified by the SHA-256 of its verified body (`sha256:{hex}`),
+//! not by `X-GitHub-Delivery`. A redelivery has the same body, and so has a replay of a
+//! captured signed body under a fresh delivery id: both are processed once (within the
+//! dedupe retention, 7 days). The body names the repository, so the identity is per
+//! repository; GitHub's payloads carry the object's ids and timestamps, so two real events do
+//! not share a body. The same event delivered by two hooks (an organisation hook and a
+//! repository hook during a migration) is also processed once.
 
 use std::collections::HashMap;
 
 use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use serde::de::IgnoredAny;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use warp::Reply as _;
 
 use super::{Delivery, Refusal, delivery_id, event_name, header_str};
@@ -43,24 +50,13 @@ impl GitHubVerifier {
     }
 }
 
-/// Verifies a request to `/github/webhook`; a missing verifier means the endpoint is disabled.
-pub fn verify(
-    verifier: Option<&GitHubVerifier>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), Refusal> {
-    let verifier = verifier.ok_or(Refusal::Unauthorized(
-        "GITHUB_WEBHOOK_SECRET is not configured",
-    ))?;
-    verifier.verify(header_str(headers, "x-hub-signature-256"), body)
-}
-
 /// Reads a verified GitHub delivery: the body must be a JSON object; `ping` is answered.
 pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Delivery, Refusal> {
     let kind = header_str(headers, "x-github-event")
         .ok_or(Refusal::BadRequest("missing X-GitHub-Event"))?;
     let delivery = header_str(headers, "x-github-delivery")
         .ok_or(Refusal::BadRequest("missing X-GitHub-Delivery"))?;
+    delivery_id(delivery)?;
     serde_json::from_slice::<HashMap<String, IgnoredAny>>(body)
         .map_err(|_| Refusal::BadRequest("body is not a JSON object"))?;
     if kind == "ping" {
@@ -69,9 +65,14 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Delivery, Refusal> {
         ));
     }
     Ok(Delivery::Queue {
-        dedupe_key: delivery_id(delivery)?,
+        dedupe_key: content_key(body),
         kind: event_name(kind)?,
     })
+}
+
+/// The dedupe key of a verified body: `sha256:{hex}` (see the module docs).
+pub fn content_key(body: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
 
 /// Computes the `X-Hub-Signature-256` value for a body, as GitHub does (tests, benchmarks).
@@ -129,7 +130,15 @@ mod tests {
         h.insert("x-github-event", "pull_request".parse().unwrap());
         assert!(parse(&h, b"{}").is_err());
         h.insert("x-github-delivery", "d-1".parse().unwrap());
-        assert!(matches!(parse(&h, b"{}"), Ok(Delivery::Queue { .. })));
+        match parse(&h, b"{}") {
+            Ok(Delivery::Queue { dedupe_key, .. }) => assert_eq!(dedupe_key, content_key(b"{}")),
+            other => panic!("should queue: {other:?}"),
+        }
+        h.insert("x-github-delivery", "d-2".parse().unwrap());
+        match parse(&h, b"{}") {
+            Ok(Delivery::Queue { dedupe_key, .. }) => assert_eq!(dedupe_key, content_key(b"{}")),
+            other => panic!("a new delivery id does not make a new event: {other:?}"),
+        }
         assert!(matches!(parse(&h, b"[]"), Err(Refusal::BadRequest(_))));
         assert!(matches!(parse(&h, b"{"), Err(Refusal::BadRequest(_))));
         h.insert("x-github-event", "ping".parse().unwrap());

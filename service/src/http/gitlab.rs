@@ -1,4 +1,5 @@
-//! GitLab webhooks: the shared `X-Gitlab-Token` and the delivery headers.
+//! GitLab webhooks: `X-Gitlab-Token` (which token: see [`super::tenant`]) and the delivery
+//! headers.
 //!
 //! GitLab does not sign bodies; it sends the configured secret token verbatim. We compare it
 //! in constant time without leaking its length: both the expected and the presented token are
@@ -46,14 +47,6 @@ impl GitLabVerifier {
             .verify_slice(&self.expected)
             .map_err(|_| Refusal::Unauthorized("X-Gitlab-Token does not match"))
     }
-}
-
-/// Verifies a request to `/gitlab/webhook`; a missing verifier means the endpoint is disabled.
-pub fn verify(verifier: Option<&GitLabVerifier>, headers: &HeaderMap) -> Result<(), Refusal> {
-    let verifier = verifier.ok_or(Refusal::Unauthorized(
-        "GITLAB_WEBHOOK_TOKEN is not configured",
-    ))?;
-    verifier.verify(header_str(headers, "x-gitlab-token"))
 }
 
 /// Reads a verified GitLab delivery: event name from `X-Gitlab-Event`, body a JSON object.

@@ -8,20 +8,21 @@
 //! | step | failure |
 //! |---|---|
 //! | 1. size: `Content-Length` and the bytes actually read, at most 1 MiB, within `HTTP_READ_TIMEOUT_SECS` | 413, 408 |
-//! | 2. signature (Slack `v0` HMAC + 5-minute window, GitHub `X-Hub-Signature-256`, GitLab `X-Gitlab-Token`), constant-time, on the raw bytes | 401 |
+//! | 2. signature (Slack `v0` HMAC + 5-minute window, GitHub `X-Hub-Signature-256`, GitLab `X-Gitlab-Token`), constant-time, on the raw bytes; GitHub and GitLab with the operator-level secret or the secret of the repository the payload names ([`tenant`]) | 401 |
 //! | 3. `Content-Type: application/json` | 415 |
 //! | 4. JSON shape and the delivery headers (event name, delivery id) | 400 |
 //! | 5. queue (sealed) — or answer Slack's `url_verification` / GitHub's `ping` | 200 |
 //!
 //! Nothing is written to the database before step 5, so every rejected request leaves no
-//! trace but a log line and a metric. Duplicates (same delivery id) answer 200 and are not
-//! queued again.
+//! trace but a log line and a metric. Duplicates (same delivery id; for GitHub, same body, see
+//! [`github`]) answer 200 and are not queued again.
 
 pub mod github;
 pub mod gitlab;
 pub mod server;
 pub mod slack;
 pub mod slack_install;
+pub mod tenant;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ use warp::Reply as _;
 use warp::reply::Response;
 
 use crate::config::{HttpSettings, WebhookSecrets};
-use crate::domain::Source;
+use crate::domain::{Forge, Source};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
 use crate::store::{Enqueued, NewEvent, Store, now_ms};
@@ -59,10 +60,12 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Slack signature check; `None` = endpoint disabled (401).
     pub slack: Option<slack::SlackVerifier>,
-    /// GitHub signature check; `None` = endpoint disabled (401).
+    /// GitHub signature check (`GITHUB_WEBHOOK_SECRET`); `None` = per-repository secrets only.
     pub github: Option<github::GitHubVerifier>,
-    /// GitLab token check; `None` = endpoint disabled (401).
+    /// GitLab token check (`GITLAB_WEBHOOK_TOKEN`); `None` = per-repository secrets only.
     pub gitlab: Option<gitlab::GitLabVerifier>,
+    /// Per-repository and per-owner webhook secrets (`webhook-secret add`).
+    pub tenants: tenant::TenantSecrets,
     /// Wakes this process's worker when an event is queued.
     pub wake: Arc<Notify>,
     /// The Slack OAuth install flow; `None` = `/slack/install` answers 404 with a hint.
@@ -95,6 +98,11 @@ impl AppState {
     ) -> Self {
         Self {
             ingestor: Ingestor::start(store.clone()),
+            tenants: tenant::TenantSecrets::new(
+                store.clone(),
+                vault.clone(),
+                tenant::SECRET_CACHE_TTL,
+            ),
             store,
             vault,
             metrics,
@@ -332,8 +340,22 @@ where
     let now = now_ms();
     match source {
         Source::Slack => slack::verify(state.slack.as_ref(), headers, &body, now / 1000)?,
-        Source::GitHub => github::verify(state.github.as_ref(), headers, &body)?,
-        Source::GitLab => gitlab::verify(state.gitlab.as_ref(), headers)?,
+        Source::GitHub => {
+            let operator = state.github.as_ref().map(tenant::OperatorVerifier::GitHub);
+            let operator = operator.as_ref();
+            state
+                .tenants
+                .verify(Forge::GitHub, operator, headers, &body)
+                .await?
+        }
+        Source::GitLab => {
+            let operator = state.gitlab.as_ref().map(tenant::OperatorVerifier::GitLab);
+            let operator = operator.as_ref();
+            state
+                .tenants
+                .verify(Forge::GitLab, operator, headers, &body)
+                .await?
+        }
     }
     if !is_json(headers) {
         return Err(Refusal::UnsupportedMediaType);

@@ -18,6 +18,8 @@ pub enum CredentialKind {
     /// The API key of the OpenAI-compatible endpoint for AI summaries; owner =
     /// [`LLM_OWNER`](crate::store::LLM_OWNER).
     Llm,
+    /// A GitHub App's private key (PEM); owner = `GITHUB_APP_ID`.
+    GitHubApp,
 }
 
 impl CredentialKind {
@@ -27,6 +29,7 @@ impl CredentialKind {
             CredentialKind::Slack => "slack",
             CredentialKind::Forge(f) => f.as_str(),
             CredentialKind::Llm => "llm",
+            CredentialKind::GitHubApp => "github-app",
         }
     }
 
@@ -34,6 +37,7 @@ impl CredentialKind {
         match s {
             "slack" => Ok(CredentialKind::Slack),
             "llm" => Ok(CredentialKind::Llm),
+            "github-app" => Ok(CredentialKind::GitHubApp),
             other => other
                 .parse()
                 .map(CredentialKind::Forge)

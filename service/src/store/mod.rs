@@ -16,6 +16,7 @@ mod queue;
 mod rotate;
 mod summary;
 mod threads;
+mod webhook_secrets;
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,6 +33,7 @@ pub use queue::{ClaimedRow, Enqueued, FailureRecord, GiveUpCause, NewEvent, Seal
 pub use rotate::RotationReport;
 pub use summary::{AiSummaryRepo, LLM_OWNER, STALE_CLAIM};
 pub use threads::{CommentMessage, LedgerEntry, Origin, PrRef, PrThread, SlackRef};
+pub use webhook_secrets::{HookScope, StoredHookSecret, WebhookSecretInfo, closest_first};
 
 use crate::vault::VaultError;
 

@@ -6,10 +6,12 @@
 
 use super::admin::credential_aad;
 use super::queue::event_aad;
+use super::webhook_secrets::webhook_secret_aad;
 use super::{Store, StoreError, on_pool};
 use crate::vault::{Aad, Sealed, Vault};
 
 type CredentialRow = (String, String, String, Vec<u8>, Vec<u8>);
+type HookSecretRow = (String, String, String, String, Vec<u8>, Vec<u8>);
 type EventRow = (i64, String, String, String, Vec<u8>, Vec<u8>);
 
 /// What a rotation did.
@@ -19,6 +21,8 @@ pub struct RotationReport {
     pub credentials: u64,
     /// Queued payloads (and payloads kept with given-up events) re-sealed under the current key.
     pub events: u64,
+    /// Webhook secrets re-sealed under the current key.
+    pub webhook_secrets: u64,
     /// Rows that could not be opened (unknown key, tampered), described by identity only.
     pub unreadable: Vec<String>,
 }
@@ -70,6 +74,8 @@ impl Store {
             });
             report.credentials += n;
         }
+
+        report.webhook_secrets = self.rotate_webhook_secrets(vault, &mut report).await?;
 
         // Queued payloads, and the payloads kept with given-up events (`queue retry-failed`).
         for (table, select, update) in [
@@ -125,6 +131,55 @@ impl Store {
             }
         }
         Ok(report)
+    }
+}
+
+impl Store {
+    /// Re-seals the webhook secrets not under the current key; returns how many.
+    async fn rotate_webhook_secrets(
+        &self,
+        vault: &Vault,
+        report: &mut RotationReport,
+    ) -> Result<u64, StoreError> {
+        let rows: Vec<HookSecretRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT forge, scope, path, key_id, nonce, ciphertext FROM webhook_secrets
+                 WHERE key_id <> $1",
+            )
+            .bind(vault.current_key_id())
+            .fetch_all(pool)
+            .await?
+        });
+        let mut done = 0;
+        for (forge, scope, path, key_id, nonce, ciphertext) in rows {
+            let old = Sealed {
+                key_id,
+                nonce,
+                ciphertext,
+            };
+            let what = format!("webhook secret {forge}/{scope}/{path}");
+            let aad = webhook_secret_aad(&forge, &scope, &path);
+            let Some(new) = reseal(vault, &aad, &old, &what, report) else {
+                continue;
+            };
+            done += on_pool!(self, |pool| {
+                sqlx::query(
+                    "UPDATE webhook_secrets SET key_id = $1, nonce = $2, ciphertext = $3
+                     WHERE forge = $4 AND scope = $5 AND path = $6 AND nonce = $7",
+                )
+                .bind(&new.key_id)
+                .bind(&new.nonce)
+                .bind(&new.ciphertext)
+                .bind(&forge)
+                .bind(&scope)
+                .bind(&path)
+                .bind(&old.nonce)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+        }
+        Ok(done)
     }
 }
 

@@ -11,6 +11,7 @@
 //! | `status` with context `codereview` | PRs of that commit with a thread | update parent with the event's state and description |
 //! | GitLab MR pipeline finished | thread exists | update parent (status fetched live) |
 //! | GitLab MR approved / unapproved | — | start a merge-request pipeline |
+//! | same, on an MR from a fork (source project ≠ target project) | thread exists | no pipeline; a reply in the thread says why |
 //! | comment / review / review comment / note created | not mirrored in that channel | (post parent if the PR has no thread yet) + post reply |
 //! | review created | comment-only with no body | ignore (its review comments arrive on their own) |
 //! | comment edited, review edited or dismissed | mirrored (ours) | update the reply |
@@ -178,6 +179,15 @@ pub enum Action {
         /// The MR.
         pr: PrRef,
     },
+    /// Post a fixed notice from us in a PR thread (not linked to any forge comment).
+    PostNotice {
+        /// The thread.
+        thread: PrThread,
+        /// Which notice.
+        notice: Notice,
+        /// Idempotency key of the message (one notice per event).
+        key: String,
+    },
     /// GitLab: list the MR's notes and act on mirrored notes that no longer exist
     /// ([`gitlab_deleted_notes`]).
     ReconcileNotes {
@@ -186,6 +196,13 @@ pub enum Action {
     },
     /// Nothing to do, and why (logged).
     Ignore(String),
+}
+
+/// A notice we post in a thread on our own account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// An approval changed on an MR from a fork: its pipeline was not started.
+    ForkPipelineNotStarted,
 }
 
 fn ignore(reason: impl Into<String>) -> Vec<Action> {
@@ -284,6 +301,30 @@ fn decide_forge_event(event: &ForgeEvent, facts: &ForgeFacts) -> Vec<Action> {
     match event {
         ForgeEvent::Unsupported(what) => ignore(format!("not handled: {what}")),
         ForgeEvent::Approval { pr } => vec![Action::StartPipeline { pr: pr.clone() }],
+        ForgeEvent::ForkApproval { pr } => {
+            let notices: Vec<Action> = facts
+                .threads
+                .iter()
+                .filter(|t| {
+                    facts
+                        .links
+                        .iter()
+                        .any(|l| thread_in(std::slice::from_ref(*t), l).is_some())
+                })
+                .map(|thread| Action::PostNotice {
+                    thread: thread.clone(),
+                    notice: Notice::ForkPipelineNotStarted,
+                    key: format!("{}:{}#{}:fork-approval", pr.forge, pr.repo, pr.number),
+                })
+                .collect();
+            if notices.is_empty() {
+                ignore(
+                    "approval on a merge request from a fork: no pipeline is started automatically",
+                )
+            } else {
+                notices
+            }
+        }
         _ if facts.links.is_empty() => ignore("repository is not linked to a channel"),
         ForgeEvent::PullRequest {
             pr,
@@ -794,6 +835,37 @@ mod tests {
                 thread: thread("C1"),
                 status: None
             }]
+        );
+    }
+
+    #[test]
+    fn fork_approvals_never_start_a_pipeline() {
+        let event = ForgeEvent::ForkApproval { pr: pr() };
+        let actions = decide_forge(&event, &ForgeFacts::default());
+        assert!(
+            matches!(actions.as_slice(), [Action::Ignore(_)]),
+            "{actions:?}"
+        );
+        let with_thread = ForgeFacts {
+            links: vec![channel("C1")],
+            threads: vec![thread("C1"), thread("C9")],
+            ..ForgeFacts::default()
+        };
+        let actions = decide_forge(&event, &with_thread);
+        assert!(
+            matches!(
+                actions.as_slice(),
+                [Action::PostNotice {
+                    notice: Notice::ForkPipelineNotStarted,
+                    ..
+                }]
+            ),
+            "{actions:?}"
+        );
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::StartPipeline { .. }))
         );
     }
 

@@ -59,6 +59,10 @@ struct MergeRequestAttrs {
     #[serde(default)]
     work_in_progress: bool,
     last_commit: Option<LastCommit>,
+    #[serde(default)]
+    source_project_id: Option<i64>,
+    #[serde(default)]
+    target_project_id: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -143,7 +147,13 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<ForgeEvent, ParseError> {
             let pr = pr_ref(&repo, mr.iid);
             let action = mr.action.clone().unwrap_or_default();
             if APPROVAL_ACTIONS.contains(&action.as_str()) {
-                return Ok(ForgeEvent::Approval { pr });
+                let from_fork = matches!((mr.source_project_id, mr.target_project_id),
+                    (Some(source), Some(target)) if source != target);
+                return Ok(if from_fork {
+                    ForgeEvent::ForkApproval { pr }
+                } else {
+                    ForgeEvent::Approval { pr }
+                });
             }
             let change = match action.as_str() {
                 "open" | "reopen" => PrChange::Opened,

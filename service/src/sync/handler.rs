@@ -32,13 +32,15 @@ use super::decide::{
 use super::markup::{markdown_logins, slack_to_markdown, slack_user_ids};
 use super::model::{Channel, CommentKind, ForgeEvent, ForgeUser, PrState, ReplyTarget, SlackEvent};
 use super::{github, gitlab, render, slack};
+use crate::clients::github_app::GitHubApp;
 use crate::clients::slack::{NewMessage, SlackApi, SlackIdentity, SlackUser};
 use crate::clients::{CreatedComment, ForgeApi};
 use crate::domain::{Forge, Source};
 use crate::queue::{Event, EventHandler, HandleError};
 use crate::secret::Secret;
 use crate::store::{
-    CommentMessage, LedgerEntry, Mirror, Origin, PrRef, PrThread, SlackRef, Store, StoreError,
+    CommentMessage, CredentialKind, LedgerEntry, Mirror, Origin, PrRef, PrThread, SlackRef, Store,
+    StoreError,
 };
 use crate::vault::Vault;
 
@@ -202,6 +204,9 @@ fn describe(action: &Action) -> String {
             format!("delete {} {id} on {}", kind.as_str(), pr_key(pr))
         }
         Action::StartPipeline { pr } => format!("start pipeline for {}", pr_key(pr)),
+        Action::PostNotice { thread, notice, .. } => {
+            format!("post {notice:?} in {}", thread.thread.channel_id)
+        }
         Action::ReconcileNotes { pr } => format!("reconcile notes of {}", pr_key(pr)),
         Action::Ignore(reason) => format!("ignore: {reason}"),
     }
@@ -222,6 +227,7 @@ pub struct SyncHandler {
     logins: TtlCache<(Forge, String, String), Option<String>>,
     slack_ids: TtlCache<(Forge, String, String), Option<String>>,
     summary: Option<AiSummary>,
+    github_app: Option<Arc<GitHubApp>>,
 }
 
 impl std::fmt::Debug for SyncHandler {
@@ -230,6 +236,7 @@ impl std::fmt::Debug for SyncHandler {
             .field("config", &self.config)
             .field("gitlab", &self.gitlab.is_some())
             .field("summary", &self.summary)
+            .field("github_app", &self.github_app)
             .finish_non_exhaustive()
     }
 }
@@ -266,7 +273,16 @@ impl SyncHandler {
             logins: TtlCache::new(Some(LOOKUP_TTL)),
             slack_ids: TtlCache::new(Some(LOOKUP_TTL)),
             summary: None,
+            github_app: None,
         }
+    }
+
+    /// Authenticates GitHub calls as this App's installation when the App is installed on the
+    /// repository and its private key is stored (`github-app key set`); stored tokens remain
+    /// the fallback.
+    pub fn with_github_app(mut self, app: Arc<GitHubApp>) -> Self {
+        self.github_app = Some(app);
+        self
     }
 
     fn api(&self, forge: Forge) -> Result<&dyn ForgeApi, HandleError> {
@@ -290,24 +306,41 @@ impl SyncHandler {
             })
     }
 
-    async fn forge_token(&self, forge: Forge, repo: &str) -> Result<Secret<String>, HandleError> {
+    /// The token to act on `repo` with: the GitHub App's installation token when the App
+    /// covers it, else the stored token of the repository's closest owner.
+    async fn find_forge_token(
+        &self,
+        forge: Forge,
+        repo: &str,
+    ) -> Result<Option<Secret<String>>, HandleError> {
+        if let (Forge::GitHub, Some(app)) = (forge, &self.github_app) {
+            let key = self
+                .store
+                .credential(&self.vault, CredentialKind::GitHubApp, app.app_id())
+                .await
+                .map_err(store_error)?;
+            if let Some(key) = key
+                && let Some(token) = app.token_for_repo(&key, repo).await?
+            {
+                return Ok(Some(token));
+            }
+        }
         self.store
             .forge_token_for_repo(&self.vault, forge, repo)
             .await
-            .map_err(store_error)?
-            .ok_or_else(|| {
-                HandleError::permanent(format!(
-                    "no {forge} token for {repo}: run `credential add --forge {forge} --owner OWNER`"
-                ))
-            })
+            .map_err(store_error)
+    }
+
+    async fn forge_token(&self, forge: Forge, repo: &str) -> Result<Secret<String>, HandleError> {
+        self.find_forge_token(forge, repo).await?.ok_or_else(|| {
+            HandleError::permanent(format!(
+                "no {forge} token for {repo}: run `credential add --forge {forge} --owner OWNER`"
+            ))
+        })
     }
 
     async fn optional_forge_token(&self, forge: Forge, repo: &str) -> Option<Secret<String>> {
-        self.store
-            .forge_token_for_repo(&self.vault, forge, repo)
-            .await
-            .ok()
-            .flatten()
+        self.find_forge_token(forge, repo).await.ok().flatten()
     }
 
     async fn our_slack_identity(&self, team_id: &str) -> Result<SlackIdentity, HandleError> {
@@ -805,6 +838,36 @@ impl SyncHandler {
                 let api = self.api(pr.forge)?;
                 let token = self.forge_token(pr.forge, &pr.repo).await?;
                 api.start_pipeline(&token, pr).await
+            }
+            Action::PostNotice {
+                thread,
+                notice,
+                key,
+            } => {
+                let token = self.slack_token(&thread.thread.team_id).await?;
+                let channel = Channel {
+                    team_id: thread.thread.team_id.clone(),
+                    channel_id: thread.thread.channel_id.clone(),
+                };
+                let content = render::notice(*notice);
+                let ts = self
+                    .post_once(
+                        &token,
+                        &channel,
+                        Some(&thread.thread.ts),
+                        &content,
+                        key,
+                        run.attempts,
+                    )
+                    .await?;
+                let message = SlackRef {
+                    ts,
+                    ..thread.thread.clone()
+                };
+                self.store
+                    .record_created(&slack_ledger(&message))
+                    .await
+                    .map_err(store_error)
             }
             Action::ReconcileNotes { pr } => {
                 let api = self.api(pr.forge)?;

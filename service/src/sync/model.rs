@@ -229,6 +229,13 @@ pub enum ForgeEvent {
         /// The MR.
         pr: PrRef,
     },
+    /// GitLab approval change on a merge request from a fork (its source project is not its
+    /// target): no pipeline is started automatically, since it would run the fork's code with
+    /// the target project's CI secrets; the thread says so instead.
+    ForkApproval {
+        /// The MR.
+        pr: PrRef,
+    },
     /// GitLab MR pipeline finished: the `codereview` status may have changed.
     Pipeline {
         /// The MR.
@@ -245,6 +252,7 @@ impl ForgeEvent {
             ForgeEvent::PullRequest { pr, .. }
             | ForgeEvent::Comment { pr, .. }
             | ForgeEvent::Approval { pr }
+            | ForgeEvent::ForkApproval { pr }
             | ForgeEvent::Pipeline { pr } => Some(pr),
             ForgeEvent::Status { .. } | ForgeEvent::Unsupported(_) => None,
         }

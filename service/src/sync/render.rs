@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::decide::Reply;
+use super::decide::{Notice, Reply};
 use super::markup::{escape_slack, markdown_to_slack, slack_link};
 use super::model::{CommentKind, PrFacts, PrState, ReviewStatus, ReviewVerdict};
 use crate::domain::Forge;
@@ -67,6 +67,19 @@ fn review_label(status: Option<&ReviewStatus>) -> String {
             escape_slack(d)
         ),
         None => format!("{icon} {}", escape_slack(&status.state)),
+    }
+}
+
+/// A notice we post in a thread ([`Notice`]).
+pub fn notice(notice: Notice) -> SlackText {
+    let text = match notice {
+        Notice::ForkPipelineNotStarted => {
+            "⚠️ The approvals changed, but this merge request comes from a fork, so no pipeline was started automatically: it would run the fork's code with this project's CI secrets. A maintainer can run the pipeline from the merge request's Pipelines tab after reviewing the changes."
+        }
+    };
+    SlackText {
+        text: text.into(),
+        blocks: None,
     }
 }
 

@@ -368,7 +368,9 @@ matrix! {
         // The same event redelivered under a new id, and "ready for review": the thread is
         // updated, but the model is not asked again and nothing else is posted.
         mount_pull_json(&app).await;
-        app.github("pull_request", "d-open-again", &opened(2)).await;
+        let mut again = opened(2);
+        again["pull_request"]["updated_at"] = json!("2019-05-15T15:30:00Z");
+        app.github("pull_request", "d-open-again", &again).await;
         app.github("pull_request", "d-ready", &fixture("pull_request.ready_for_review.payload.json")).await;
         assert_eq!(llm.requests().await.len(), 1, "one model call per PR");
         assert_eq!(diff_requests(&app).await.len(), 1, "one diff fetch per PR");

@@ -150,10 +150,12 @@ matrix! {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let fixture: serde_json::Value = serde_json::from_slice(&github_fixture("issue_comment.created.payload.json")).unwrap();
         for i in 0..EVENTS {
-            // One issue each: events of one issue are handled one at a time, in order.
-            let mut v = fixture.clone();
-            v["issue"]["number"] = serde_json::json!(i + 1);
-            let body = serde_json::to_vec(&v).unwrap();
+            // One issue each: events of one issue are handled one at a time, in order. One
+            // comment each: the same body twice would be one event (content dedupe).
+            let mut event = fixture.clone();
+            event["issue"]["number"] = serde_json::json!(i + 1);
+            event["comment"]["id"] = serde_json::json!(i);
+            let body = serde_json::to_vec(&event).unwrap();
             let delivery = format!("crash-{i:03}");
             let mut req = client.post(format!("http://{addr}/github/webhook")).body(body.clone());
             for (k, v) in github_headers("issue_comment", &delivery, &body) {

@@ -450,7 +450,7 @@ matrix! {
         assert!(metrics.contains("codereview_sync_events_received_total{outcome=\"duplicate\",source=\"slack\"} 2"), "{metrics}");
     }
 
-    async fn github_fixtures_are_queued_by_delivery_id(db) {
+    async fn github_fixtures_are_queued_by_body_hash(db) {
         let recorder = Arc::new(Recorder::default());
         let app = spawn_app_with(db, AppOptions { handler: recorder.clone(), ..AppOptions::default() }).await;
         let mut files: Vec<_> = std::fs::read_dir(fixtures_dir()).unwrap()
@@ -468,10 +468,13 @@ matrix! {
             if event == "ping" {
                 assert!(text.contains("pong"));
             } else {
-                expected.push((delivery.clone(), event.to_string(), github_fixture(name)));
+                expected.push((github::content_key(&github_fixture(name)), event.to_string(), github_fixture(name)));
                 // GitHub redelivery of the same delivery id.
                 let (_, again) = app.github(event, &delivery, github_fixture(name)).await;
                 assert!(again.contains(r#""duplicate":true"#), "{name}");
+                // The same body replayed under a new delivery id.
+                let (_, replay) = app.github(event, &format!("{delivery}-replay"), github_fixture(name)).await;
+                assert!(replay.contains(r#""duplicate":true"#), "{name}");
             }
         }
         assert_eq!(app.queued().await as usize, expected.len());

@@ -17,4 +17,5 @@ mod sync_fakes;
 mod sync_github;
 mod sync_gitlab;
 mod sync_outage;
+mod tenancy;
 mod worker;

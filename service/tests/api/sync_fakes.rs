@@ -336,6 +336,25 @@ pub async fn spawn_sync_app_with(
     ai: impl FnOnce(&MockServer, &MockServer) -> Option<AiSummary>,
     metrics: Option<Metrics>,
 ) -> SyncApp {
+    spawn_sync_app_full(db, ai, metrics, SyncOptions::default()).await
+}
+
+/// What a [`spawn_sync_app_full`] service has beyond the defaults.
+#[derive(Default)]
+pub struct SyncOptions {
+    /// Operator-level webhook secrets (default: [`all_secrets`]).
+    pub secrets: Option<codereview_sync::config::WebhookSecrets>,
+    /// Authenticate GitHub calls as this App (`GITHUB_APP_ID`) against the fake GitHub.
+    pub github_app_id: Option<i64>,
+}
+
+/// [`spawn_sync_app_with`] plus [`SyncOptions`].
+pub async fn spawn_sync_app_full(
+    db: TestDb,
+    ai: impl FnOnce(&MockServer, &MockServer) -> Option<AiSummary>,
+    metrics: Option<Metrics>,
+    options: SyncOptions,
+) -> SyncApp {
     let slack = FakeSlack::start().await;
     let github = MockServer::start().await;
     let gitlab = MockServer::start().await;
@@ -389,12 +408,19 @@ pub async fn spawn_sync_app_with(
     if let Some(ai) = ai(&github, &gitlab) {
         handler = handler.with_ai_summary(ai);
     }
+    if let Some(app_id) = options.github_app_id {
+        let base = url::Url::parse(&github.uri()).unwrap();
+        handler = handler.with_github_app(Arc::new(
+            codereview_sync::clients::github_app::GitHubApp::new(&base, app_id),
+        ));
+    }
     let app = spawn_app_with(
         db,
         AppOptions {
             handler: Arc::new(handler),
             vault,
             metrics,
+            secrets: options.secrets.unwrap_or_else(all_secrets),
             ..AppOptions::default()
         },
     )

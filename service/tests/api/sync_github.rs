@@ -73,9 +73,15 @@ matrix! {
         app.github("pull_request", "d-open", &opened).await;
         assert_eq!(app.slack.writes().await.len(), 1, "no second parent");
         assert!(calls(&app.github).await.is_empty(), "a new thread is posted from the payload alone");
-        // The same event under a new delivery id: the thread exists, so it is updated in place.
+        // The same body under a new delivery id is a replay: deduplicated by its content.
+        app.github("pull_request", "d-open-replayed", &opened).await;
+        assert_eq!(app.slack.writes().await.len(), 1, "a replay changes nothing");
+        // The PR opened again (a new event, so a new body): the thread exists, so it is
+        // updated in place.
         mount_pull_and_status(&app, json!({}), "pending").await;
-        app.github("pull_request", "d-open-again", &opened).await;
+        let mut again = opened.clone();
+        again["pull_request"]["updated_at"] = json!("2019-05-15T15:30:00Z");
+        app.github("pull_request", "d-open-again", &again).await;
         let w = app.slack.writes().await;
         assert_eq!(w.len(), 2, "no second parent");
         assert_eq!((w[1].path.as_str(), w[1].body["ts"].as_str()), ("/api/chat.update", Some(parent.as_str())));
@@ -392,8 +398,11 @@ matrix! {
         exec(app.store(), "DELETE FROM comment_messages").await;
         // Redeliver with attempts > 1 by failing the first attempt on GitHub's side is not
         // possible here; instead enqueue the same comment under a new delivery and force its
-        // attempt count up, as the worker would after an expired lease.
-        let (status, _) = app.app.github("issue_comment", "d-c1-crashed", serde_json::to_vec(&comment).unwrap()).await;
+        // attempt count up, as the worker would after an expired lease. (The body must differ:
+        // the same body under a new delivery id is a replay and deduplicated.)
+        let mut retried = comment.clone();
+        retried["sender"]["site_admin"] = json!(true);
+        let (status, _) = app.app.github("issue_comment", "d-c1-crashed", serde_json::to_vec(&retried).unwrap()).await;
         assert_eq!(status, 200);
         exec(app.store(), "UPDATE event_queue SET attempts = 1").await;
         app.app.drain().await;
