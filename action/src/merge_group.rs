@@ -96,6 +96,7 @@ pub async fn run(
             Assessment::Evaluated {
                 evaluation,
                 configs_modified,
+                mechanical,
                 ..
             } => {
                 let _ = write!(out, "{}", report::text(&evaluation));
@@ -103,6 +104,7 @@ pub async fn run(
                     context: context.clone(),
                     configs_modified,
                     dry_run: args.dry_run,
+                    mechanical,
                 };
                 markdown.push_str(&report::markdown(&evaluation, &ctx));
             }

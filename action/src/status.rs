@@ -286,6 +286,8 @@ pub enum Assessment {
         pr: review::PullRequest,
         /// Config files the change modifies (they take effect only after merging).
         configs_modified: Vec<String>,
+        /// How many changed lines are mechanical, when the checkout has the history.
+        mechanical: Option<crate::trust::Mechanical>,
     },
 }
 
@@ -371,6 +373,11 @@ pub async fn assess<F: Forge>(
     };
     let assessment = match review::evaluate(&configs, &pr, limits) {
         Ok(evaluation) => Assessment::Evaluated {
+            mechanical: have_history
+                .then(|| {
+                    crate::trust::mechanical_since_merge_base(root, &facts.base_sha, &pr.head_sha)
+                })
+                .flatten(),
             evaluation: Box::new(evaluation),
             pr,
             configs_modified,
@@ -400,7 +407,7 @@ pub async fn evaluate_and_publish<F: Forge>(
         context: context.clone(),
         target_url: publish.target_url.clone(),
     };
-    let (evaluation, pr, configs_modified) = match assessment {
+    let (evaluation, pr, configs_modified, mechanical) = match assessment {
         Assessment::Early {
             state,
             description,
@@ -413,16 +420,15 @@ pub async fn evaluate_and_publish<F: Forge>(
             evaluation,
             pr,
             configs_modified,
-        } => (evaluation, pr, configs_modified),
+            mechanical,
+        } => (evaluation, pr, configs_modified, mechanical),
     };
 
     let summary_ctx = SummaryContext {
         context: context.clone(),
         configs_modified,
         dry_run: args.dry_run,
-        mechanical: have_history
-            .then(|| crate::trust::mechanical_since_merge_base(root, &facts.base_sha, &pr.head_sha))
-            .flatten(),
+        mechanical,
     };
     let markdown = report::markdown(&evaluation, &summary_ctx);
     let _ = write!(out, "{}", report::text(&evaluation));
