@@ -11,8 +11,9 @@
 //! original. One replica at a time runs it (a lease row in `reconciliations`, which is also
 //! what `queue status` shows as the last reconciliation).
 //!
-//! The App JWT comes from an [`AppJwtSource`] (the App's private key lives with the GitHub App
-//! auth; [`jwt_from`] adapts any closure, e.g. one around `mint_app_jwt`).
+//! The App JWT comes from an [`AppJwtSource`]: in `serve`, [`StoredAppKey`] signs it with the
+//! App's private key stored sealed by `github-app key set`; [`jwt_from`] adapts any closure
+//! (tests).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -31,16 +32,52 @@ use crate::store::{Store, duration_ms};
 pub const RECONCILIATION: &str = "github_app_deliveries";
 
 /// Mints the short-lived JWT that authenticates as the GitHub App itself.
+#[async_trait::async_trait]
 pub trait AppJwtSource: Send + Sync {
     /// A fresh JWT, or why none can be made (no key stored, bad key).
-    fn jwt(&self) -> Result<Secret<String>, String>;
+    async fn jwt(&self) -> Result<Secret<String>, String>;
 }
 
 struct FnJwt<F>(F);
 
+#[async_trait::async_trait]
 impl<F: Fn() -> Result<String, String> + Send + Sync> AppJwtSource for FnJwt<F> {
-    fn jwt(&self) -> Result<Secret<String>, String> {
+    async fn jwt(&self) -> Result<Secret<String>, String> {
         (self.0)().map(Secret::new)
+    }
+}
+
+/// The App JWT signed with the private key stored by `github-app key set`, read at each use
+/// so a key set or replaced while the service runs is picked up.
+pub struct StoredAppKey {
+    /// Where the sealed key is.
+    pub store: Store,
+    /// Opens it.
+    pub vault: Arc<crate::vault::Vault>,
+    /// `GITHUB_APP_ID`.
+    pub app_id: String,
+}
+
+#[async_trait::async_trait]
+impl AppJwtSource for StoredAppKey {
+    async fn jwt(&self) -> Result<Secret<String>, String> {
+        let key = self
+            .store
+            .credential(
+                &self.vault,
+                crate::store::CredentialKind::GitHubApp,
+                &self.app_id,
+            )
+            .await
+            .map_err(|e| format!("cannot read the GitHub App key: {e}"))?
+            .ok_or("no GitHub App key stored: run `codereview-sync github-app key set`")?;
+        crate::clients::github_app::mint_app_jwt(
+            &self.app_id,
+            key.expose(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .map(Secret::new)
+        .map_err(|e| format!("cannot sign the GitHub App JWT: {e}"))
     }
 }
 
@@ -255,7 +292,7 @@ impl Redeliverer {
     }
 
     async fn reconcile(&self, now: i64, report: &mut RedeliveryReport) -> Result<(), String> {
-        let jwt = self.jwt.jwt()?;
+        let jwt = self.jwt.jwt().await?;
         let since = now.saturating_sub(duration_ms(self.settings.window));
         let mut url = crate::clients::join_segments(&self.api, ["app", "hook", "deliveries"]);
         url.query_pairs_mut().append_pair("per_page", "100");

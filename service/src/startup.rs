@@ -17,6 +17,7 @@ use crate::http::slack_install::SlackInstall;
 use crate::http::{AppState, metrics_routes, routes, server};
 use crate::metrics::Metrics;
 use crate::queue::{EventHandler, Worker};
+use crate::redeliver::{Redeliverer, RedeliverySettings, StoredAppKey};
 use crate::store::{Backend, Store};
 use crate::sync::{AiSummary, SyncHandler};
 use crate::vault::Vault;
@@ -95,6 +96,8 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
     worker: Arc<Worker>,
+    /// Asks GitHub to redeliver the App's failed webhooks (when `GITHUB_APP_ID` is set).
+    redelivery: Option<Redeliverer>,
 }
 
 impl std::fmt::Debug for Application {
@@ -139,7 +142,20 @@ impl Application {
             metrics: Some(metrics),
             ..extras(&settings)
         };
-        Self::build_with_extras(
+        let redelivery = settings.sync.github_app_id.map(|app_id| {
+            let key = StoredAppKey {
+                store: store.clone(),
+                vault: vault.clone(),
+                app_id: app_id.to_string(),
+            };
+            Redeliverer::new(
+                store.clone(),
+                settings.github_api_url.clone(),
+                Arc::new(key),
+                RedeliverySettings::default(),
+            )
+        });
+        let mut app = Self::build_with_extras(
             store,
             vault,
             &settings.webhooks,
@@ -148,7 +164,9 @@ impl Application {
             handler,
             extras,
         )
-        .await
+        .await?;
+        app.redelivery = redelivery;
+        Ok(app)
     }
 
     /// Builds from parts: an open store, keys, secrets, worker tuning and an address
@@ -234,6 +252,7 @@ impl Application {
             metrics_listener,
             state,
             worker,
+            redelivery: None,
         })
     }
 
@@ -296,10 +315,16 @@ impl Application {
     /// Serves HTTP and runs the worker until `shutdown` resolves; then stops accepting
     /// requests, lets in-flight requests finish, and gives in-flight events the worker's
     /// shutdown grace before releasing them.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = self.worker.clone();
         let wake = self.state.wake.clone();
+        if let Some(job) = self.redelivery.take() {
+            tracing::info!(
+                "GitHub App: failed webhook deliveries are redelivered every few minutes"
+            );
+            tokio::spawn(job.run(stop_rx.clone()));
+        }
         let worker_task = tokio::spawn(async move { worker.run(stop_rx, wake).await });
         self.serve(async move {
             shutdown.await;

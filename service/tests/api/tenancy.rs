@@ -485,3 +485,72 @@ matrix! {
         assert!(opened.contains(&("acme/b", SECRET_B)) && opened.contains(&("acme", OWNER_SECRET)));
     }
 }
+
+/// `serve` with `GITHUB_APP_ID` and the key stored by `github-app key set` redelivers the App's
+/// failed webhook deliveries at start, authenticated with a JWT the fake checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_redelivers_failed_app_deliveries_with_the_stored_key() {
+    let db = sqlite_db().await;
+    let id = APP_ID.to_string();
+    cli_ok(
+        &db,
+        &["github-app", "key", "set"],
+        APP_KEY,
+        &[("GITHUB_APP_ID", id.as_str())],
+    );
+    let github = wiremock::MockServer::start().await;
+    let listed = Arc::new(Mutex::new(0));
+    let redelivered = Arc::new(Mutex::new(0));
+    Mock::given(method("GET"))
+        .and(path("/app/hook/deliveries"))
+        .respond_with(AppJwt {
+            answer: json!([{
+                "id": 9001, "guid": "0b989ba4-242f-11e5-81e1-c7b6966d2516",
+                "delivered_at": rfc3339_in(-60), "redelivery": false, "status_code": 502,
+                "status": "Bad Gateway", "event": "pull_request", "action": "opened"
+            }]),
+            status: 200,
+            seen: listed.clone(),
+        })
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/app/hook/deliveries/9001/attempts"))
+        .respond_with(AppJwt {
+            answer: json!({}),
+            status: 202,
+            seen: redelivered.clone(),
+        })
+        .mount(&github)
+        .await;
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .envs([
+            ("DATABASE_URL", db.url.as_str()),
+            ("CODEREVIEW_SYNC_KEY", key_b64(1).as_str()),
+            ("GITHUB_APP_ID", id.as_str()),
+            ("GITHUB_API_URL", github.uri().as_str()),
+            ("LISTEN", "127.0.0.1:0"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while *redelivered.lock().unwrap() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        *listed.lock().unwrap(),
+        1,
+        "deliveries listed with a valid App JWT"
+    );
+    assert_eq!(
+        *redelivered.lock().unwrap(),
+        1,
+        "the failed delivery is redelivered once"
+    );
+}
