@@ -540,7 +540,9 @@ matrix! {
             })
             .mount(&app.github)
             .await;
-        app.github("pull_request", "d-open-again", &opened).await;
+        let mut again = opened.clone();
+        again["pull_request"]["updated_at"] = json!("2019-05-15T15:30:00Z");
+        app.github("pull_request", "d-open-again", &again).await;
         let w = app.slack.writes().await;
         assert_eq!(w.len(), 2);
         assert_eq!(w[1].path, "/api/chat.update");
