@@ -12,3 +12,4 @@ pub mod matching;
 pub mod report;
 pub mod review;
 pub mod status;
+pub mod unread;

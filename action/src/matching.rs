@@ -7,10 +7,13 @@
 //! - among that config's matching scopes without `code`, the **last** primary scope owns the
 //!   file, `append` scopes before it stay joint owners and `global` scopes stack on top;
 //! - scopes with `code` own only the lines their regexes match (in files their paths match),
-//!   with the same rule applied per location.
+//!   with the same rule applied per location;
+//! - when a file's changed lines cannot all be read (see [`Unread`]), every `code` scope whose
+//!   paths match it owns the file: a merge gate fails closed.
 
 use crate::config::{ConfigSet, Ownership, Scope};
-use crate::git::Hunk;
+use crate::git::{FileDiff, Hunk};
+use crate::unread::Unread;
 use regex::RegexSet;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -74,6 +77,18 @@ pub struct FileMatch {
     pub scopes: Vec<usize>,
     /// Line-level ownership from `code` scopes, in order of discovery.
     pub lines: Vec<CodeMatch>,
+    /// `code` scopes that own the file because its lines could not all be checked.
+    pub unread: Option<UnreadLines>,
+}
+
+/// `code` scopes that matched by failing closed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadLines {
+    /// Why the lines were not (all) checked.
+    pub reason: Unread,
+    /// The scopes (indices into the governing config), in declaration order. All of them own
+    /// the file jointly: which lines each would have matched is unknown.
+    pub scopes: Vec<usize>,
 }
 
 impl FileMatch {
@@ -82,6 +97,9 @@ impl FileMatch {
         let mut all: Vec<usize> = self.scopes.clone();
         for l in &self.lines {
             all.extend(&l.scopes);
+        }
+        if let Some(u) = &self.unread {
+            all.extend(&u.scopes);
         }
         all.sort_unstable();
         all.dedup();
@@ -97,6 +115,18 @@ pub enum Content<'a> {
     Text(&'a str),
     /// The hunks of its diff; regexes run over each hunk's lines with their `+`/`-`/` ` prefix.
     Diff(&'a [Hunk]),
+    /// Changed lines that could not be read: every `code` scope matching the path owns the file.
+    Unread(Unread),
+}
+
+impl<'a> Content<'a> {
+    /// What a diffed file offers to `code` scopes: its hunks, or why they are missing.
+    pub fn of_diff(file: &'a FileDiff) -> Self {
+        match file.unreadable {
+            Some(reason) => Content::Unread(reason),
+            None => Content::Diff(&file.hunks),
+        }
+    }
 }
 
 /// Compiled matching for a whole [`ConfigSet`].
@@ -294,13 +324,21 @@ impl<'c> Matcher<'c> {
     pub fn match_file(&self, path: &str, content: Content<'_>) -> FileMatch {
         let pm = self.match_path(path);
         let mut lines = Vec::new();
+        let mut unread = None;
         if let Some(ci) = pm.config
             && !pm.code_scopes.is_empty()
         {
+            let mut failed = Vec::new();
             match content {
                 Content::None => {}
+                Content::Unread(reason) => {
+                    unread = Some(UnreadLines {
+                        reason,
+                        scopes: pm.code_scopes.clone(),
+                    });
+                }
                 Content::Text(text) => {
-                    lines = self.match_code(ci, &pm.code_scopes, text, &|l| l);
+                    lines = self.match_code(ci, &pm.code_scopes, text, &|l| l, &mut failed);
                 }
                 Content::Diff(hunks) => {
                     for hunk in hunks {
@@ -314,10 +352,24 @@ impl<'c> Matcher<'c> {
                             .collect();
                         let numbers: Vec<u32> = hunk.lines.iter().map(|l| l.line).collect();
                         let map = |i: u32| numbers[(i as usize - 1).min(numbers.len() - 1)];
-                        let found = self.match_code(ci, &pm.code_scopes, &chunk.join("\n"), &map);
+                        let found = self.match_code(
+                            ci,
+                            &pm.code_scopes,
+                            &chunk.join("\n"),
+                            &map,
+                            &mut failed,
+                        );
                         merge_code_matches(&mut lines, found, &self.set.configs[ci].scopes);
                     }
                 }
+            }
+            if !failed.is_empty() {
+                failed.sort_unstable();
+                failed.dedup();
+                unread = Some(UnreadLines {
+                    reason: Unread::RegexLimit,
+                    scopes: failed,
+                });
             }
         }
         FileMatch {
@@ -325,24 +377,30 @@ impl<'c> Matcher<'c> {
             config: pm.config,
             scopes: pm.scopes,
             lines,
+            unread,
         }
     }
 
     /// Run `scopes`' regexes over `text`; `line_of` maps a 1-based line of `text` to the line
-    /// number to report.
+    /// number to report. Scopes whose regex stopped with a runtime error are added to `failed`.
     fn match_code(
         &self,
         ci: usize,
         code_scopes: &[usize],
         text: &str,
         line_of: &dyn Fn(u32) -> u32,
+        failed: &mut Vec<usize>,
     ) -> Vec<CodeMatch> {
         let scopes = &self.set.configs[ci].scopes;
         let index = LineIndex::new(text);
         let mut found: Vec<CodeMatch> = Vec::new();
         for &si in code_scopes {
             for re in &self.configs[ci].code[si] {
-                for (start, end) in find_all_like_python(re, text) {
+                let (matches, complete) = find_all_like_python(re, text);
+                if !complete {
+                    failed.push(si);
+                }
+                for (start, end) in matches {
                     let (sl, sc) = index.position(start);
                     let (el, ec) = index.position(end);
                     let location = CodeMatch {
@@ -386,18 +444,38 @@ fn literal_dir(pattern: &str) -> String {
     dir
 }
 
+/// After this many regex runtime errors in one text, a regex stops scanning it (each error
+/// costs a full backtrack budget).
+const MAX_REGEX_ERRORS: usize = 8;
+
 /// Every match of `re` in `text`, as Python's `finditer` finds them (PullApprove's semantics):
 /// an empty match right after a non-empty one is reported too (Rust's iterators skip it), and
-/// after an empty match the search moves on by one character. Stops at a regex runtime error
-/// (backtrack limit).
-fn find_all_like_python(re: &fancy_regex::Regex, text: &str) -> Vec<(usize, usize)> {
+/// after an empty match the search moves on by one character.
+///
+/// A runtime error (fancy-regex's backtrack limit, e.g. on a 600 KB line) does not end the scan:
+/// it resumes at the next line, so what follows the offending line is still matched. The second
+/// value is `false` when any error happened: the caller then fails closed for the regex's scope.
+fn find_all_like_python(re: &fancy_regex::Regex, text: &str) -> (Vec<(usize, usize)>, bool) {
     let mut found = Vec::new();
+    let mut errors = 0;
     let mut pos = 0;
     // Start of the previous match when it was empty: the next match must not be the same.
     let mut last_empty_at: Option<usize> = None;
     while pos <= text.len() {
-        let Ok(Some(m)) = re.find_from_pos(text, pos) else {
-            break;
+        let m = match re.find_from_pos(text, pos) {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(_) => {
+                errors += 1;
+                match text[pos..].find('\n') {
+                    Some(i) if errors < MAX_REGEX_ERRORS => {
+                        pos += i + 1;
+                        last_empty_at = None;
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
         };
         let (start, end) = (m.start(), m.end());
         if start == end && last_empty_at == Some(start) {
@@ -412,7 +490,7 @@ fn find_all_like_python(re: &fancy_regex::Regex, text: &str) -> Vec<(usize, usiz
         last_empty_at = (start == end).then_some(end);
         pos = end;
     }
-    found
+    (found, errors == 0)
 }
 
 /// Add code matches to `into`, combining scopes at an identical location.

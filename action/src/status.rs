@@ -472,7 +472,7 @@ pub fn ensure_history(root: &Path, facts: &PrFacts) -> bool {
 /// Changed files from the checkout (merge base → head), or `None` when history is missing.
 pub fn local_changes(root: &Path, facts: &PrFacts) -> Option<Vec<FileDiff>> {
     let base = git::merge_base(root, &facts.base_sha, &facts.pr.head_sha).ok()?;
-    git::diff(root, &[&base, &facts.pr.head_sha]).ok()
+    git::diff(root, git::DiffTarget::Commits(&base, &facts.pr.head_sha)).ok()
 }
 
 /// Write the summary and outputs files.

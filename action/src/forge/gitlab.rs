@@ -18,6 +18,7 @@
 use super::{CommitStatus, Forge, ForgeError, PrFacts};
 use crate::config::Teams;
 use crate::git::{self, FileDiff, LineKind};
+use crate::unread::Unread;
 use crate::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
 use ::gitlab::api::common::NameOrId;
 use ::gitlab::api::groups::members::GroupMembers;
@@ -406,10 +407,17 @@ fn file_diff_of(d: &Value) -> FileDiff {
     let new_path = str_at(d, "/new_path").unwrap_or("").to_string();
     let old_path = str_at(d, "/old_path").unwrap_or(&new_path).to_string();
     let patch = d.get("diff").and_then(Value::as_str).unwrap_or("");
-    let mut parsed = git::parse_diff(&format!("diff --git a/{old_path} b/{new_path}\n{patch}"));
-    let mut file = parsed.pop().unwrap_or_default();
-    file.path = new_path.clone();
-    file.old_path = (old_path != new_path).then_some(old_path);
+    // GitLab sends an empty `diff` for files over its diff limits (`too_large`, `collapsed`)
+    // and for some large new files without either flag: only a pure rename has no lines.
+    let flag = |key: &str| d.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let when_empty = if flag("too_large") || flag("collapsed") {
+        Some(Unread::TooLarge)
+    } else if flag("renamed_file") && !flag("new_file") && !flag("deleted_file") {
+        None
+    } else {
+        Some(Unread::NoPatch)
+    };
+    let mut file = git::api_file_diff(&old_path, &new_path, patch, when_empty);
     let count = |kind: LineKind| {
         file.hunks
             .iter()
