@@ -274,7 +274,8 @@ fn match_command(root: &Path, args: &MatchArgs, out: &mut dyn Write) -> Result<(
     } else if args.staged || args.base.is_some() {
         let base = match &args.base {
             Some(rev) => {
-                git::check_rev(rev).map_err(|e| Failure::usage(format!("--base: {}", e.message)))?;
+                git::check_rev(rev)
+                    .map_err(|e| Failure::usage(format!("--base: {}", e.message)))?;
                 Some(git::merge_base(root, rev, "HEAD").map_err(|e| {
                     Failure::usage(format!(
                         "no merge base between {rev} and HEAD: {}",

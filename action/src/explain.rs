@@ -41,7 +41,10 @@ impl ExplainedFile {
     /// Whether `name` owns some lines of the file, or all of it by failing closed.
     fn code_owner(&self, name: &String) -> bool {
         self.lines.iter().any(|l| l.scopes.contains(name))
-            || self.unread.as_ref().is_some_and(|u| u.scopes.contains(name))
+            || self
+                .unread
+                .as_ref()
+                .is_some_and(|u| u.scopes.contains(name))
     }
 }
 
@@ -181,12 +184,7 @@ impl Explanation {
                 let _ = writeln!(out, "  {} {}", location(l), self.badges(&l.scopes));
             }
             if let Some(u) = file.and_then(|f| f.unread.as_ref()) {
-                let _ = writeln!(
-                    out,
-                    "  {} {}",
-                    u.reason.sentence(),
-                    self.badges(&u.scopes)
-                );
+                let _ = writeln!(out, "  {} {}", u.reason.sentence(), self.badges(&u.scopes));
             }
         }
         out

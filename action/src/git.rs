@@ -172,7 +172,12 @@ pub fn has_commit(root: &Path, rev: &str) -> bool {
 pub fn merge_base(root: &Path, a: &str, b: &str) -> Result<String, GitError> {
     run_text(
         root,
-        &["merge-base", "--end-of-options", check_rev(a)?, check_rev(b)?],
+        &[
+            "merge-base",
+            "--end-of-options",
+            check_rev(a)?,
+            check_rev(b)?,
+        ],
     )
 }
 
@@ -415,10 +420,8 @@ fn stream_diff(root: &Path, args: &[&str], limits: DiffLimits) -> Result<Vec<Fil
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let mut reader = std::io::BufReader::with_capacity(
-        1 << 16,
-        child.stdout.take().expect("stdout was piped"),
-    );
+    let mut reader =
+        std::io::BufReader::with_capacity(1 << 16, child.stdout.take().expect("stdout was piped"));
     let mut parser = DiffParser::new(limits);
     let mut buf = Vec::new();
     let read = loop {
@@ -849,6 +852,118 @@ deleted file mode 100644
         );
         assert!(files[2].hunks.is_empty());
         assert_eq!(files[4].deletions, 1);
+    }
+
+    #[test]
+    fn binary_markers_make_a_file_unreadable() {
+        let files = parse_diff(
+            "diff --git a/a.png b/a.png\nindex 1..2 100644\nBinary files a/a.png and b/a.png differ\n\
+             diff --git a/b.bin b/b.bin\nGIT binary patch\nliteral 3\n",
+        );
+        assert_eq!(files.len(), 2);
+        assert!(
+            files
+                .iter()
+                .all(|f| f.unreadable == Some(Unread::Binary) && f.hunks.is_empty())
+        );
+    }
+
+    fn added_lines(path: &str, lines: usize, width: usize) -> String {
+        let mut text = format!("diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n");
+        text.push_str(&format!("@@ -0,0 +1,{lines} @@\n"));
+        for _ in 0..lines {
+            text.push('+');
+            text.push_str(&"x".repeat(width));
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn a_file_over_the_cap_is_too_large_and_keeps_its_line_counts() {
+        let limits = DiffLimits {
+            per_file: 100,
+            total: 1000,
+        };
+        let text = format!(
+            "{}{}",
+            added_lines("big", 20, 9),
+            added_lines("small", 2, 9)
+        );
+        let files = parse_diff_with(&text, limits);
+        assert_eq!(files[0].unreadable, Some(Unread::TooLarge));
+        assert!(files[0].hunks.is_empty());
+        assert_eq!(files[0].additions, 20);
+        assert_eq!(files[1].unreadable, None);
+        assert_eq!(files[1].hunks[0].lines.len(), 2);
+    }
+
+    #[test]
+    fn files_past_the_total_cap_are_too_large() {
+        let limits = DiffLimits {
+            per_file: 100,
+            total: 150,
+        };
+        let text = format!("{}{}", added_lines("a", 8, 9), added_lines("b", 8, 9));
+        let files = parse_diff_with(&text, limits);
+        assert_eq!(files[0].unreadable, None);
+        assert_eq!(files[1].unreadable, Some(Unread::TooLarge));
+        assert_eq!(files[1].additions, 8);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_read_cap_is_cut_but_measured() {
+        let input = format!("{}\nshort\n{}", "a".repeat(50), "b".repeat(7));
+        let mut reader = std::io::BufReader::with_capacity(8, input.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_line_capped(&mut reader, &mut buf, 10).unwrap(),
+            Some(50)
+        );
+        assert_eq!(buf, b"aaaaaaaaaa");
+        assert_eq!(
+            read_line_capped(&mut reader, &mut buf, 10).unwrap(),
+            Some(5)
+        );
+        assert_eq!(buf, b"short");
+        assert_eq!(
+            read_line_capped(&mut reader, &mut buf, 10).unwrap(),
+            Some(7)
+        );
+        assert_eq!(read_line_capped(&mut reader, &mut buf, 10).unwrap(), None);
+    }
+
+    #[test]
+    fn api_patches_missing_for_a_changed_file_fail_closed() {
+        let none = api_file_diff("a.js", "a.js", "", Some(Unread::NoPatch));
+        assert_eq!(none.unreadable, Some(Unread::NoPatch));
+        let moved = api_file_diff("old.js", "new.js", "", None);
+        assert_eq!(
+            (moved.unreadable, moved.old_path.as_deref()),
+            (None, Some("old.js"))
+        );
+        let text = api_file_diff("a.js", "a.js", "@@ -1 +1 @@\n-a\n+b", Some(Unread::NoPatch));
+        assert_eq!((text.unreadable, text.additions), (None, 1));
+    }
+
+    #[test]
+    fn revisions_that_look_like_options_are_refused() {
+        assert!(check_rev("main").is_ok());
+        assert!(check_rev("origin/main~2").is_ok());
+        for bad in ["", "-x", "--upload-pack=sh", "a\nb", "a\0b"] {
+            assert!(check_rev(bad).is_err(), "{bad:?}");
+        }
+        assert!(is_object_id(&"a".repeat(40)));
+        assert!(is_object_id(&"0F".repeat(32)));
+        for bad in [
+            "abc",
+            "HEAD",
+            &"g".repeat(40),
+            &"a".repeat(41),
+            &format!("-{}", "a".repeat(39)),
+        ] {
+            assert!(!is_object_id(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -683,6 +683,42 @@ code = ["TODO"]
     }
 
     #[test]
+    fn unreadable_lines_give_the_file_to_every_code_scope_its_paths_match() {
+        let set = compile(&[(
+            "CODEREVIEW.toml",
+            "[[scopes]]\nname = \"a\"\npaths = [\"**/*.js\"]\ncode = [\"eval\"]\n\n\
+             [[scopes]]\nname = \"b\"\npaths = [\"**/*\"]\ncode = [\"exec\"]\n\n\
+             [[scopes]]\nname = \"c\"\npaths = [\"**/*.py\"]\ncode = [\"exec\"]\n",
+        )]);
+        let m = Matcher::new(&set).unwrap();
+        let fm = m.match_file("x.js", Content::Unread(Unread::TooLarge));
+        assert_eq!(
+            fm.unread,
+            Some(UnreadLines {
+                reason: Unread::TooLarge,
+                scopes: vec![0, 1]
+            })
+        );
+        assert_eq!(fm.all_scopes(), [0, 1]);
+        assert!(m.match_file("x.md", Content::None).unread.is_none());
+    }
+
+    #[test]
+    fn a_regex_runtime_error_resumes_at_the_next_line_and_is_reported() {
+        let re = fancy_regex::RegexBuilder::new(r"(?m)^\+(.*)(?<!y)exec\(")
+            .backtrack_limit(1000)
+            .build()
+            .unwrap();
+        let text = format!("+{}\n+exec(1)\n", "y".repeat(5000));
+        let (found, complete) = find_all_like_python(&re, &text);
+        assert!(!complete);
+        assert_eq!(found, [(5002, 5008)]);
+        let (found, complete) = find_all_like_python(&re, "+exec(1)\n");
+        assert!(complete);
+        assert_eq!(found, [(0, 6)]);
+    }
+
+    #[test]
     fn diff_code_matching_reports_real_line_numbers() {
         use crate::git::{DiffLine, LineKind};
         let set = compile(&[(

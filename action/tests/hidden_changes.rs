@@ -40,10 +40,7 @@ fn base_files() -> Vec<(&'static str, &'static str)> {
 /// `codereview match --base main --by-scope` in the repository.
 fn match_base(repo: &Repo) -> Output {
     let dir = repo.path().display().to_string();
-    run(
-        &["-C", &dir, "match", "--base", "main", "--by-scope"],
-        &[],
-    )
+    run(&["-C", &dir, "match", "--base", "main", "--by-scope"], &[])
 }
 
 fn assert_ok(o: &Output) {
@@ -266,7 +263,13 @@ async fn a_binary_change_still_counts_toward_the_large_scale_threshold() {
     let (repo, base, head) = pull_request_repo(&base_files(), &[("app.js", &lines)]);
     let (server, files) = fake_github(facts(&base, &head)).await;
     mount_status(&server, &head).await;
-    let out = status(&repo, &server, &files, &[("CODEREVIEW_LARGE_SCALE_LINES", "5".into())]).await;
+    let out = status(
+        &repo,
+        &server,
+        &files,
+        &[("CODEREVIEW_LARGE_SCALE_LINES", "5".into())],
+    )
+    .await;
     assert_ok(&out);
     let statuses = posted_statuses(&server).await;
     let description = statuses[0].1["description"].as_str().unwrap();
@@ -319,17 +322,22 @@ async fn a_base_sha_that_is_an_option_never_reaches_git() {
     // An origin to fetch from: `git fetch origin <base>` with this "sha" would run the command.
     let origin = Repo::new();
     origin.commit("origin");
-    repo.git(&["remote", "add", "origin", &origin.path().display().to_string()]);
+    repo.git(&[
+        "remote",
+        "add",
+        "origin",
+        &origin.path().display().to_string(),
+    ]);
     let marker = repo.path().join("pwned");
     let evil = format!("--upload-pack=touch {};git-upload-pack", marker.display());
     let (server, files) = fake_github(facts(&evil, &head)).await;
     let out = status(&repo, &server, &files, &[]).await;
+    assert!(!marker.exists(), "git ran the attacker's command");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("is not a full hexadecimal SHA"),
         "{}",
         stderr(&out)
     );
-    assert!(!marker.exists(), "git ran the attacker's command");
     assert!(posted_statuses(&server).await.is_empty());
 }

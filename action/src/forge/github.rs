@@ -476,7 +476,8 @@ impl Forge for Github {
                 // was only renamed or copied, its changed lines are unknown (fail closed).
                 let status = f.get("status").and_then(Value::as_str).unwrap_or("");
                 let changes = f.get("changes").and_then(Value::as_u64).unwrap_or(0);
-                let moved_only = matches!(status, "renamed" | "copied" | "unchanged") && changes == 0;
+                let moved_only =
+                    matches!(status, "renamed" | "copied" | "unchanged") && changes == 0;
                 let mut file = git::api_file_diff(
                     old_path,
                     &path,

@@ -18,8 +18,8 @@
 use super::{CommitStatus, Forge, ForgeError, PrFacts};
 use crate::config::Teams;
 use crate::git::{self, FileDiff, LineKind};
-use crate::unread::Unread;
 use crate::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
+use crate::unread::Unread;
 use ::gitlab::api::common::NameOrId;
 use ::gitlab::api::groups::members::GroupMembers;
 use ::gitlab::api::projects::merge_requests::approvals::MergeRequestApprovals;
