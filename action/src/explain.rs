@@ -310,3 +310,39 @@ fn location(l: &ExplainedLines) -> String {
         format!("line {}-{}", l.start_line, l.end_line)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigFile, RawSet};
+    use crate::matching::Content;
+
+    #[test]
+    fn files_whose_lines_could_not_be_read_are_listed_with_the_reason() {
+        let set = RawSet::parse([ConfigFile {
+            path: "CODEREVIEW.toml".to_string(),
+            text: "[[scopes]]\nname = \"sql\"\npaths = [\"**/*.sql\"]\ncode = [\"DROP\"]\n"
+                .to_string(),
+        }])
+        .and_then(|raw| raw.compile(None))
+        .unwrap();
+        let m = Matcher::new(&set).unwrap();
+        let matches = [
+            m.match_file("a.sql", Content::Unread(Unread::TooLarge)),
+            m.match_file("b.sql", Content::Diff(&[])),
+        ];
+        let e = Explanation::new(&m, &matches, None);
+        assert_eq!(
+            e.by_path(&[]),
+            "a.sql\n  could not read line changes: too large → sql\n"
+        );
+        assert_eq!(
+            e.by_scope(&[]),
+            "\nsql\na.sql → sql\n  could not read line changes: too large → sql\n"
+        );
+        let json = e.to_json();
+        assert_eq!(json["files"][0]["unread"]["reason"], "too_large");
+        assert_eq!(json["scopes"][0]["files"][0], "a.sql");
+        assert!(json["files"].as_array().unwrap().len() == 1);
+    }
+}

@@ -928,6 +928,31 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn empty_api_diffs_fail_closed_except_pure_renames() {
+        let file = |extra: serde_json::Value| {
+            let mut d = json!({ "old_path": "a.js", "new_path": "a.js", "diff": "",
+                "new_file": false, "renamed_file": false, "deleted_file": false });
+            d.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            file_diff_of(&d).unreadable
+        };
+        assert_eq!(file(json!({ "too_large": true })), Some(Unread::TooLarge));
+        assert_eq!(file(json!({ "collapsed": true })), Some(Unread::TooLarge));
+        assert_eq!(file(json!({ "new_file": true })), Some(Unread::NoPatch));
+        assert_eq!(file(json!({})), Some(Unread::NoPatch));
+        assert_eq!(
+            file(json!({ "old_path": "b.js", "renamed_file": true })),
+            None
+        );
+        assert_eq!(
+            file(json!({ "diff": "Binary files a/a.js and b/a.js differ\n" })),
+            Some(Unread::Binary)
+        );
+        assert_eq!(file(json!({ "diff": "@@ -1 +1 @@\n-a\n+b\n" })), None);
+    }
+
     fn settings() -> GitlabSettings {
         GitlabSettings {
             api_url: "https://gitlab.example.com/api/v4".into(),
