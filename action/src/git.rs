@@ -393,7 +393,15 @@ pub fn diff(root: &Path, target: DiffTarget<'_>) -> Result<Vec<FileDiff>, GitErr
     }
     args.push("--end-of-options");
     args.extend(revs);
-    stream_diff(root, &args, DiffLimits::default())
+    match stream_diff(root, &args, DiffLimits::default()) {
+        // git < 2.40 has no --attr-source: --text, --no-textconv and --no-ext-diff already
+        // neutralise what attributes could hide, so run without it.
+        Err(e) if e.message.contains("attr-source") => {
+            args.retain(|a| *a != attr_source);
+            stream_diff(root, &args, DiffLimits::default())
+        }
+        other => other,
+    }
 }
 
 /// Run `git ARGS` and parse its stdout as a diff while it streams, so a huge diff costs at most
