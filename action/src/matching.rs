@@ -26,6 +26,48 @@ struct ConfigMatcher {
     by_prefix: HashMap<String, usize>,
     /// Compiled `code` regexes per scope (empty for path-only scopes).
     code: Vec<Vec<fancy_regex::Regex>>,
+    /// One pass over a text tells which `code` regexes can match it at all (see [`Prefilter`]).
+    prefilter: Option<Prefilter>,
+}
+
+/// The config's `code` regexes that the regex crate compiles (those without look-around or
+/// back-references: fancy-regex delegates them to it unchanged), as one `RegexSet`. Scanning a
+/// text once with the set and then running only the regexes that match costs one pass instead
+/// of one per regex: a 10 MB diff with 100 regexes goes from seconds to a fraction of one.
+struct Prefilter {
+    set: RegexSet,
+    /// Set index of each (scope, regex), `None` for regexes the set does not hold.
+    index: Vec<Vec<Option<usize>>>,
+}
+
+impl Prefilter {
+    fn new(scopes: &[Scope]) -> Option<Prefilter> {
+        let mut patterns = Vec::new();
+        let mut index = Vec::with_capacity(scopes.len());
+        for scope in scopes {
+            let mut of_scope = Vec::with_capacity(scope.code.len());
+            for p in &scope.code {
+                let plain = crate::config::pyregex::translate(p)
+                    .ok()
+                    .map(|t| format!("(?m){t}"))
+                    .filter(|t| regex::Regex::new(t).is_ok());
+                of_scope.push(plain.map(|t| {
+                    patterns.push(t);
+                    patterns.len() - 1
+                }));
+            }
+            index.push(of_scope);
+        }
+        if patterns.is_empty() {
+            return None;
+        }
+        let set = regex::RegexSetBuilder::new(&patterns)
+            .size_limit(64 << 20)
+            .dfa_size_limit(64 << 20)
+            .build()
+            .ok()?;
+        Some(Prefilter { set, index })
+    }
 }
 
 /// Globs that can only match paths under one directory, compiled into one set.
@@ -224,6 +266,7 @@ impl<'c> Matcher<'c> {
                 groups,
                 by_prefix,
                 code,
+                prefilter: Prefilter::new(&config.scopes),
             });
         }
         let by_dir = set
@@ -394,8 +437,16 @@ impl<'c> Matcher<'c> {
         let scopes = &self.set.configs[ci].scopes;
         let index = LineIndex::new(text);
         let mut found: Vec<CodeMatch> = Vec::new();
+        let cm = &self.configs[ci];
+        let possible = cm.prefilter.as_ref().map(|p| (p, p.set.matches(text)));
         for &si in code_scopes {
-            for re in &self.configs[ci].code[si] {
+            for (ri, re) in cm.code[si].iter().enumerate() {
+                if let Some((p, matched)) = &possible
+                    && let Some(i) = p.index[si][ri]
+                    && !matched.matched(i)
+                {
+                    continue;
+                }
                 let (matches, complete) = find_all_like_python(re, text);
                 if !complete {
                     failed.push(si);
