@@ -770,6 +770,57 @@ code = ["TODO"]
     }
 
     #[test]
+    fn the_regex_set_prefilter_changes_no_answer() {
+        let patterns = [
+            r"^\+.*eval\(",
+            r"(?i)drop\s+table",
+            r"\bTODO\b",
+            r"^-.*x$",
+            r"(?<!y)exec\(",
+            r"^\+(?!.*test).*run\(",
+            r"a*",
+            r"\d{2,}",
+        ];
+        let mut text = String::new();
+        for (i, p) in patterns.iter().enumerate() {
+            text.push_str(&format!(
+                "[[scopes]]\nname = \"s{i}\"\nownership = \"append\"\npaths = [\"**/*\"]\ncode = ['{p}']\n\n"
+            ));
+        }
+        let set = compile(&[("CODEREVIEW.toml", &text)]);
+        let m = Matcher::new(&set).unwrap();
+        assert!(m.configs[0].prefilter.is_some());
+        let texts = [
+            "+eval(1)\n-DROP  Table x\n yexec( exec(\n+run() test\n+run()\n",
+            "TODO: 12 aaa\n-x\n\n+ nothing here\n",
+            "",
+            "-\u{e9}l\u{e8}ve 123 exec(eval(\n",
+        ];
+        for t in texts {
+            let mut expected: Vec<(usize, u32, u32)> = Vec::new();
+            let index = LineIndex::new(t);
+            for (si, p) in patterns.iter().enumerate() {
+                let re = crate::config::validate::compile_code_regex(p).unwrap();
+                for (start, _) in find_all_like_python(&re, t).0 {
+                    let (l, c) = index.position(start);
+                    expected.push((si, l, c));
+                }
+            }
+            let mut got: Vec<(usize, u32, u32)> = m
+                .match_file("f", Content::Text(t))
+                .lines
+                .iter()
+                .flat_map(|l| l.scopes.iter().map(|&s| (s, l.start_line, l.start_column)))
+                .collect();
+            expected.sort_unstable();
+            expected.dedup();
+            got.sort_unstable();
+            got.dedup();
+            assert_eq!(got, expected, "{t:?}");
+        }
+    }
+
+    #[test]
     fn diff_code_matching_reports_real_line_numbers() {
         use crate::git::{DiffLine, LineKind};
         let set = compile(&[(
