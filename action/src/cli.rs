@@ -399,23 +399,27 @@ fn match_command(root: &Path, args: &MatchArgs, out: &mut dyn Write) -> Result<(
         let matches = match_worktree_files(root, &matcher, &listed);
         Explanation::new(&matcher, &matches, Some(listed))
     } else if args.staged || args.base.is_some() {
-        let diff_args: Vec<String> = match &args.base {
+        let base = match &args.base {
             Some(rev) => {
-                let base = git::merge_base(root, rev, "HEAD").map_err(|e| {
+                git::check_rev(rev)
+                    .map_err(|e| Failure::usage(format!("--base: {}", e.message)))?;
+                Some(git::merge_base(root, rev, "HEAD").map_err(|e| {
                     Failure::usage(format!(
                         "no merge base between {rev} and HEAD: {}",
                         e.message
                     ))
-                })?;
-                vec![base]
+                })?)
             }
-            None => vec!["--staged".to_string()],
+            None => None,
         };
-        let refs: Vec<&str> = diff_args.iter().map(String::as_str).collect();
-        let diff = git::diff(root, &refs)?;
+        let target = match &base {
+            Some(base) => git::DiffTarget::WorkTree(base),
+            None => git::DiffTarget::Staged,
+        };
+        let diff = git::diff(root, target)?;
         let matches: Vec<FileMatch> = diff
             .iter()
-            .map(|f| matcher.match_file(&f.path, Content::Diff(&f.hunks)))
+            .map(|f| matcher.match_file(&f.path, Content::of_diff(f)))
             .collect();
         Explanation::new(&matcher, &matches, None)
     } else if args.changed {
@@ -460,6 +464,7 @@ pub fn match_worktree_files(
                 config: pm.config,
                 scopes: pm.scopes,
                 lines: Vec::new(),
+                unread: None,
             };
         }
         match std::fs::read(root.join(path)).map(String::from_utf8) {

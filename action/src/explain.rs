@@ -7,6 +7,7 @@
 
 use crate::config::Ownership;
 use crate::matching::{FileMatch, Matcher};
+use crate::unread::Unread;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -22,6 +23,29 @@ pub struct ExplainedFile {
     pub scopes: Vec<String>,
     /// Line-level owners from `code` scopes.
     pub lines: Vec<ExplainedLines>,
+    /// `code` scopes that own the file because its changed lines could not all be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<ExplainedUnread>,
+}
+
+/// `code` scopes matched by failing closed (a file whose changed lines could not be read).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ExplainedUnread {
+    /// Why (`binary`, `too_large`, `no_patch`, `regex_limit`).
+    pub reason: Unread,
+    /// The scopes that apply to the whole file.
+    pub scopes: Vec<String>,
+}
+
+impl ExplainedFile {
+    /// Whether `name` owns some lines of the file, or all of it by failing closed.
+    fn code_owner(&self, name: &String) -> bool {
+        self.lines.iter().any(|l| l.scopes.contains(name))
+            || self
+                .unread
+                .as_ref()
+                .is_some_and(|u| u.scopes.contains(name))
+    }
 }
 
 /// Lines owned by `code` scopes.
@@ -82,7 +106,11 @@ impl Explanation {
                 })
                 .collect();
             lines.sort_by_key(|l| l.start_line);
-            if scopes.is_empty() && lines.is_empty() {
+            let unread = fm.unread.as_ref().map(|u| ExplainedUnread {
+                reason: u.reason,
+                scopes: u.scopes.iter().map(|&s| name(s)).collect(),
+            });
+            if scopes.is_empty() && lines.is_empty() && unread.is_none() {
                 continue;
             }
             e.files.insert(
@@ -92,6 +120,7 @@ impl Explanation {
                     config: Some(matcher.configs().configs[ci].path.clone()),
                     scopes,
                     lines,
+                    unread,
                 },
             );
         }
@@ -111,11 +140,12 @@ impl Explanation {
             .join(" ")
     }
 
-    /// Paths with whole-file owners (what `pa` lists when not in whole-repository mode).
+    /// Paths with whole-file owners (what `pa` lists when not in whole-repository mode), and
+    /// files whose changed lines could not be read (never silently left out).
     fn owned_paths(&self) -> Vec<String> {
         self.files
             .values()
-            .filter(|f| !f.scopes.is_empty())
+            .filter(|f| !f.scopes.is_empty() || f.unread.is_some())
             .map(|f| f.path.clone())
             .collect()
     }
@@ -131,9 +161,7 @@ impl Explanation {
             paths.retain(|p| {
                 self.files.get(p).is_some_and(|f| {
                     f.scopes.iter().any(|s| filter.contains(s))
-                        || f.lines
-                            .iter()
-                            .any(|l| l.scopes.iter().any(|s| filter.contains(s)))
+                        || filter.iter().any(|s| f.code_owner(s))
                 })
             });
             if paths.is_empty() {
@@ -154,6 +182,9 @@ impl Explanation {
             }
             for l in file.map(|f| f.lines.as_slice()).unwrap_or_default() {
                 let _ = writeln!(out, "  {} {}", location(l), self.badges(&l.scopes));
+            }
+            if let Some(u) = file.and_then(|f| f.unread.as_ref()) {
+                let _ = writeln!(out, "  {} {}", u.reason.sentence(), self.badges(&u.scopes));
             }
         }
         out
@@ -177,11 +208,7 @@ impl Explanation {
                 .filter(|f| f.scopes.contains(name))
                 .collect();
             if files.is_empty() {
-                files = self
-                    .files
-                    .values()
-                    .filter(|f| f.lines.iter().any(|l| l.scopes.contains(name)))
-                    .collect();
+                files = self.files.values().filter(|f| f.code_owner(name)).collect();
             }
             if files.is_empty() {
                 continue;
@@ -204,6 +231,17 @@ impl Explanation {
                         out,
                         "  {} → {}{}",
                         location(l),
+                        self.printed(name),
+                        self.also(&others)
+                    );
+                }
+                if let Some(u) = f.unread.as_ref().filter(|u| u.scopes.contains(name)) {
+                    let others: BTreeSet<&String> =
+                        u.scopes.iter().filter(|s| *s != name).collect();
+                    let _ = writeln!(
+                        out,
+                        "  {} → {}{}",
+                        u.reason.sentence(),
                         self.printed(name),
                         self.also(&others)
                     );
@@ -243,6 +281,7 @@ impl Explanation {
                     config: None,
                     scopes: Vec::new(),
                     lines: Vec::new(),
+                    unread: None,
                 })
             })
             .collect();
@@ -255,9 +294,7 @@ impl Explanation {
                 files: self
                     .files
                     .values()
-                    .filter(|f| {
-                        f.scopes.contains(name) || f.lines.iter().any(|l| l.scopes.contains(name))
-                    })
+                    .filter(|f| f.scopes.contains(name) || f.code_owner(name))
                     .map(|f| f.path.clone())
                     .collect(),
             })
@@ -271,5 +308,41 @@ fn location(l: &ExplainedLines) -> String {
         format!("line {}", l.start_line)
     } else {
         format!("line {}-{}", l.start_line, l.end_line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigFile, RawSet};
+    use crate::matching::Content;
+
+    #[test]
+    fn files_whose_lines_could_not_be_read_are_listed_with_the_reason() {
+        let set = RawSet::parse([ConfigFile {
+            path: "CODEREVIEW.toml".to_string(),
+            text: "[[scopes]]\nname = \"sql\"\npaths = [\"**/*.sql\"]\ncode = [\"DROP\"]\n"
+                .to_string(),
+        }])
+        .and_then(|raw| raw.compile(None))
+        .unwrap();
+        let m = Matcher::new(&set).unwrap();
+        let matches = [
+            m.match_file("a.sql", Content::Unread(Unread::TooLarge)),
+            m.match_file("b.sql", Content::Diff(&[])),
+        ];
+        let e = Explanation::new(&m, &matches, None);
+        assert_eq!(
+            e.by_path(&[]),
+            "a.sql\n  could not read line changes: too large → sql\n"
+        );
+        assert_eq!(
+            e.by_scope(&[]),
+            "\nsql\na.sql → sql\n  could not read line changes: too large → sql\n"
+        );
+        let json = e.to_json();
+        assert_eq!(json["files"][0]["unread"]["reason"], "too_large");
+        assert_eq!(json["scopes"][0]["files"][0], "a.sql");
+        assert!(json["files"].as_array().unwrap().len() == 1);
     }
 }

@@ -4,7 +4,8 @@
 //! Reading the checkout instead of the forge's API has no 3000-file cap and costs no API
 //! requests; [`crate::forge`] falls back to the API only when the history is not there.
 
-use std::io::Write as _;
+use crate::unread::Unread;
+use std::io::{BufRead, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -50,6 +51,31 @@ fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
         .split(|b| *b == 0)
         .filter(|s| !s.is_empty())
         .map(|s| String::from_utf8_lossy(s).into_owned())
+}
+
+/// Refuse a revision that git could read as an option (`--upload-pack=...`) or that would break
+/// a line-based protocol (`cat-file --batch`): revisions come from users, events and APIs.
+pub fn check_rev(rev: &str) -> Result<&str, GitError> {
+    let bad = |why: &str| GitError {
+        args: String::new(),
+        message: format!("refusing revision '{}': {why}", rev.escape_debug()),
+    };
+    if rev.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if rev.starts_with('-') {
+        return Err(bad("it starts with '-'"));
+    }
+    if rev.chars().any(char::is_control) {
+        return Err(bad("it contains a control character"));
+    }
+    Ok(rev)
+}
+
+/// Whether `sha` is a full object id: 40 (SHA-1) or 64 (SHA-256) hexadecimal digits. Commit
+/// ids from an event or a forge's API are checked with this before they reach `git`.
+pub fn is_object_id(sha: &str) -> bool {
+    matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The top directory of the repository containing `dir`.
@@ -124,12 +150,14 @@ pub fn changed_files_in_git_order(root: &Path) -> Result<Vec<String>, GitError> 
 
 /// The full SHA of a revision.
 pub fn rev_parse(root: &Path, rev: &str) -> Result<String, GitError> {
+    let rev = check_rev(rev)?;
     run_text(
         root,
         &[
             "rev-parse",
             "--verify",
             "--quiet",
+            "--end-of-options",
             &format!("{rev}^{{commit}}"),
         ],
     )
@@ -142,7 +170,15 @@ pub fn has_commit(root: &Path, rev: &str) -> bool {
 
 /// The merge base of two revisions.
 pub fn merge_base(root: &Path, a: &str, b: &str) -> Result<String, GitError> {
-    run_text(root, &["merge-base", a, b])
+    run_text(
+        root,
+        &[
+            "merge-base",
+            "--end-of-options",
+            check_rev(a)?,
+            check_rev(b)?,
+        ],
+    )
 }
 
 /// Whether the clone is shallow (CI checkouts usually are).
@@ -158,8 +194,17 @@ pub fn fetch_deepen(
     depth: u32,
 ) -> Result<(), GitError> {
     let deepen = format!("--deepen={depth}");
-    let mut args = vec!["fetch", "--quiet", "--no-tags", deepen.as_str(), remote];
-    args.extend_from_slice(refspecs);
+    let mut args = vec![
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        deepen.as_str(),
+        "--end-of-options",
+        check_rev(remote)?,
+    ];
+    for r in refspecs {
+        args.push(check_rev(r)?);
+    }
     run(root, &args).map(|_| ())
 }
 
@@ -167,7 +212,15 @@ pub fn fetch_deepen(
 pub fn ls_tree(root: &Path, rev: &str) -> Result<Vec<String>, GitError> {
     let out = run(
         root,
-        &["ls-tree", "-r", "-z", "--name-only", "--full-tree", rev],
+        &[
+            "ls-tree",
+            "-r",
+            "-z",
+            "--name-only",
+            "--full-tree",
+            "--end-of-options",
+            check_rev(rev)?,
+        ],
     )?;
     Ok(nul_separated(&out).collect())
 }
@@ -177,6 +230,7 @@ pub fn read_files_at(root: &Path, rev: &str, paths: &[String]) -> Result<Vec<Vec
     if paths.is_empty() {
         return Ok(Vec::new());
     }
+    let rev = check_rev(rev)?;
     let err = |message: String| GitError {
         args: "cat-file --batch".into(),
         message,
@@ -271,96 +325,326 @@ pub struct FileDiff {
     pub path: String,
     /// The path before, when it differs (rename or copy).
     pub old_path: Option<String>,
-    /// Hunks (none for binary files and pure renames).
+    /// Hunks (none for pure renames and for files whose lines could not be read).
     pub hunks: Vec<Hunk>,
-    /// Added lines.
+    /// Added lines (counted even when the hunks were dropped for size).
     pub additions: usize,
-    /// Removed lines.
+    /// Removed lines (likewise).
     pub deletions: usize,
+    /// Set when the changed lines are not all in `hunks`: `code` scopes then fail closed.
+    pub unreadable: Option<Unread>,
 }
 
-/// `git diff` with the given arguments (e.g. `["--staged"]`, `["BASE", "HEAD"]`), parsed.
-pub fn diff(root: &Path, args: &[&str]) -> Result<Vec<FileDiff>, GitError> {
-    let mut full = vec![
+/// A file's hunk text above this many bytes is not kept (the file is [`Unread::TooLarge`], so
+/// every `code` scope matching its path applies): it bounds memory and regex time per file.
+pub const MAX_FILE_DIFF_BYTES: usize = 8 << 20;
+
+/// Hunk text kept over the whole diff; files past it are [`Unread::TooLarge`]. With
+/// [`MAX_FILE_DIFF_BYTES`] it bounds what `code` regexes scan in one run.
+pub const MAX_DIFF_BYTES: usize = 64 << 20;
+
+/// What a diff compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffTarget<'a> {
+    /// The index against `HEAD` (`git diff --staged`).
+    Staged,
+    /// A commit against the working tree (`git diff REV`).
+    WorkTree(&'a str),
+    /// Two commits (`git diff A B`).
+    Commits(&'a str, &'a str),
+}
+
+/// `git diff` of `target`, parsed, with every changed line visible whatever the repository says:
+/// `--text` (a NUL byte or a `binary`/`-diff` attribute does not turn a file into "Binary files
+/// differ"), `--no-textconv` and `--no-ext-diff` (no driver rewrites or hides lines), and
+/// attributes read from the empty tree (`--attr-source`) with no global or system attributes
+/// file, because a pull request controls the `.gitattributes` of its own checkout. Output is
+/// read as a stream and each file's kept hunk text is capped (see [`MAX_FILE_DIFF_BYTES`]).
+pub fn diff(root: &Path, target: DiffTarget<'_>) -> Result<Vec<FileDiff>, GitError> {
+    let revs: Vec<&str> = match target {
+        DiffTarget::Staged => Vec::new(),
+        DiffTarget::WorkTree(rev) => vec![check_rev(rev)?],
+        DiffTarget::Commits(a, b) => vec![check_rev(a)?, check_rev(b)?],
+    };
+    let empty_tree = run_text(root, &["hash-object", "-t", "tree", "/dev/null"])?;
+    let attr_source = format!("--attr-source={empty_tree}");
+    let mut args = vec![
         "-c",
         "diff.noprefix=false",
         "-c",
+        "diff.suppressBlankEmpty=false",
+        "-c",
         "core.quotepath=false",
+        "-c",
+        "core.attributesFile=/dev/null",
+        attr_source.as_str(),
         "diff",
+        "--text",
+        "--no-textconv",
         "--no-ext-diff",
         "--no-color",
+        "--no-relative",
         "--find-renames",
         "--src-prefix=a/",
         "--dst-prefix=b/",
     ];
-    full.extend_from_slice(args);
-    let out = run(root, &full)?;
-    Ok(parse_diff(&String::from_utf8_lossy(&out)))
+    if target == DiffTarget::Staged {
+        args.push("--staged");
+    }
+    args.push("--end-of-options");
+    args.extend(revs);
+    match stream_diff(root, &args, DiffLimits::default()) {
+        // git < 2.40 has no --attr-source: --text, --no-textconv and --no-ext-diff already
+        // neutralise what attributes could hide, so run without it.
+        Err(e) if e.message.contains("attr-source") => {
+            args.retain(|a| *a != attr_source);
+            stream_diff(root, &args, DiffLimits::default())
+        }
+        other => other,
+    }
 }
 
-/// Parse unified diff text as `git diff` prints it.
+/// Run `git ARGS` and parse its stdout as a diff while it streams, so a huge diff costs at most
+/// the kept text in memory.
+fn stream_diff(root: &Path, args: &[&str], limits: DiffLimits) -> Result<Vec<FileDiff>, GitError> {
+    let err = |message: String| GitError {
+        args: args.join(" "),
+        message,
+    };
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        // System attributes are not the repository's, and not the same on every runner.
+        .env("GIT_ATTR_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(format!("could not run git: {e}")))?;
+    let mut stderr = child.stderr.take().expect("stderr was piped");
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut reader =
+        std::io::BufReader::with_capacity(1 << 16, child.stdout.take().expect("stdout was piped"));
+    let mut parser = DiffParser::new(limits);
+    let mut buf = Vec::new();
+    let read = loop {
+        match read_line_capped(&mut reader, &mut buf, limits.per_file + 1) {
+            Ok(Some(full_len)) => parser.line(&String::from_utf8_lossy(&buf), full_len),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    drop(reader);
+    let status = child.wait().map_err(|e| err(e.to_string()))?;
+    let stderr = errors.join().unwrap_or_default();
+    if !status.success() {
+        return Err(err(stderr.trim().to_string()));
+    }
+    read.map_err(|e| err(format!("reading the diff: {e}")))?;
+    Ok(parser.finish())
+}
+
+/// Read one line (without its `\n`) into `buf`, keeping at most `cap` bytes of it. Returns the
+/// line's full length, or `None` at the end of the input.
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Option<usize>> {
+    buf.clear();
+    let mut total = 0;
+    let mut any = false;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(any.then_some(total));
+        }
+        any = true;
+        let newline = available.iter().position(|b| *b == b'\n');
+        let chunk = &available[..newline.unwrap_or(available.len())];
+        let room = cap.saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        total += chunk.len();
+        let used = newline.map_or(available.len(), |i| i + 1);
+        reader.consume(used);
+        if newline.is_some() {
+            return Ok(Some(total));
+        }
+    }
+}
+
+/// How much hunk text a parse keeps (see [`MAX_FILE_DIFF_BYTES`] and [`MAX_DIFF_BYTES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiffLimits {
+    /// Per file.
+    pub per_file: usize,
+    /// Over all files.
+    pub total: usize,
+}
+
+impl Default for DiffLimits {
+    fn default() -> Self {
+        DiffLimits {
+            per_file: MAX_FILE_DIFF_BYTES,
+            total: MAX_DIFF_BYTES,
+        }
+    }
+}
+
+/// Parse unified diff text as `git diff` prints it (default [`DiffLimits`]).
 pub fn parse_diff(text: &str) -> Vec<FileDiff> {
-    let mut files: Vec<FileDiff> = Vec::new();
-    let mut old_no = 0u32;
-    let mut new_no = 0u32;
-    let mut in_hunk = false;
-    for raw in text.split('\n') {
+    parse_diff_with(text, DiffLimits::default())
+}
+
+/// [`parse_diff`] with explicit limits.
+pub fn parse_diff_with(text: &str, limits: DiffLimits) -> Vec<FileDiff> {
+    let mut parser = DiffParser::new(limits);
+    for line in text.split('\n') {
+        parser.line(line, line.len());
+    }
+    parser.finish()
+}
+
+/// A file of a forge's diff API (GitHub's `patch`, GitLab's `diff`) as a [`FileDiff`], parsed
+/// with the same rules and limits as a local diff. `when_empty` is why an empty patch means the
+/// lines are unknown (`None` when an empty patch means no line changed, e.g. a pure rename).
+pub fn api_file_diff(
+    old_path: &str,
+    new_path: &str,
+    patch: &str,
+    when_empty: Option<Unread>,
+) -> FileDiff {
+    let mut file = parse_diff(&format!("diff --git a/{old_path} b/{new_path}\n{patch}"))
+        .pop()
+        .unwrap_or_default();
+    file.path = new_path.to_string();
+    file.old_path = (old_path != new_path).then(|| old_path.to_string());
+    if patch.trim().is_empty() && file.unreadable.is_none() {
+        file.unreadable = when_empty;
+    }
+    file
+}
+
+/// Incremental unified-diff parser: fed line by line, it keeps each file's hunks up to the
+/// limits and still counts every added and removed line past them.
+struct DiffParser {
+    files: Vec<FileDiff>,
+    limits: DiffLimits,
+    old_no: u32,
+    new_no: u32,
+    in_hunk: bool,
+    /// Hunk text kept for the current file, and over all files.
+    file_kept: usize,
+    total_kept: usize,
+}
+
+impl DiffParser {
+    fn new(limits: DiffLimits) -> Self {
+        DiffParser {
+            files: Vec::new(),
+            limits,
+            old_no: 0,
+            new_no: 0,
+            in_hunk: false,
+            file_kept: 0,
+            total_kept: 0,
+        }
+    }
+
+    /// One line without its newline; `full_len` is its length before any cap (longer than
+    /// `raw` when the reader cut it).
+    fn line(&mut self, raw: &str, full_len: usize) {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if let Some(rest) = line.strip_prefix("diff --git ") {
-            files.push(FileDiff {
+            self.files.push(FileDiff {
                 path: header_path(rest),
                 ..FileDiff::default()
             });
-            in_hunk = false;
-            continue;
+            self.in_hunk = false;
+            self.file_kept = 0;
+            return;
         }
-        let Some(file) = files.last_mut() else {
-            continue;
+        let Some(file) = self.files.last_mut() else {
+            return;
         };
         if let Some(rest) = line.strip_prefix("@@ ") {
             let (o, n) = parse_hunk_header(rest);
-            old_no = o;
-            new_no = n;
-            file.hunks.push(Hunk::default());
-            in_hunk = true;
-            continue;
+            self.old_no = o;
+            self.new_no = n;
+            if file.unreadable != Some(Unread::TooLarge) {
+                file.hunks.push(Hunk::default());
+            }
+            self.in_hunk = true;
+            return;
         }
-        if in_hunk {
-            let hunk = file.hunks.last_mut().expect("in_hunk implies a hunk");
+        if self.in_hunk {
             let (kind, text) = match line.chars().next() {
                 Some('+') => (LineKind::Added, &line[1..]),
                 Some('-') => (LineKind::Removed, &line[1..]),
                 Some(' ') => (LineKind::Context, &line[1..]),
-                Some('\\') => continue, // "\ No newline at end of file"
+                Some('\\') => return, // "\ No newline at end of file"
                 _ => {
-                    in_hunk = false;
-                    continue;
+                    self.in_hunk = false;
+                    return self.header_line(line);
                 }
             };
             let number = match kind {
                 LineKind::Removed => {
-                    old_no += 1;
+                    self.old_no += 1;
                     file.deletions += 1;
-                    old_no - 1
+                    self.old_no - 1
                 }
                 LineKind::Added => {
-                    new_no += 1;
+                    self.new_no += 1;
                     file.additions += 1;
-                    new_no - 1
+                    self.new_no - 1
                 }
                 LineKind::Context => {
-                    old_no += 1;
-                    new_no += 1;
-                    new_no - 1
+                    self.old_no += 1;
+                    self.new_no += 1;
+                    self.new_no - 1
                 }
             };
-            hunk.lines.push(DiffLine {
-                kind,
-                line: number,
-                text: text.to_string(),
-            });
-            continue;
+            if file.unreadable == Some(Unread::TooLarge) {
+                return;
+            }
+            let size = full_len.max(line.len()) + 1;
+            if self.file_kept + size > self.limits.per_file
+                || self.total_kept + size > self.limits.total
+            {
+                // Too much to keep: drop what this file kept, count the rest, fail closed.
+                self.total_kept -= self.file_kept;
+                self.file_kept = 0;
+                file.hunks.clear();
+                file.unreadable = Some(Unread::TooLarge);
+                return;
+            }
+            self.file_kept += size;
+            self.total_kept += size;
+            file.hunks
+                .last_mut()
+                .expect("in_hunk implies a hunk")
+                .lines
+                .push(DiffLine {
+                    kind,
+                    line: number,
+                    text: text.to_string(),
+                });
+            return;
         }
+        self.header_line(line);
+    }
+
+    /// A line between hunks: rename/copy headers, `---`/`+++` paths, binary markers.
+    fn header_line(&mut self, line: &str) {
+        let Some(file) = self.files.last_mut() else {
+            return;
+        };
         if let Some(p) = line
             .strip_prefix("rename to ")
             .or_else(|| line.strip_prefix("copy to "))
@@ -375,21 +659,28 @@ pub fn parse_diff(text: &str) -> Vec<FileDiff> {
             if p != "/dev/null" {
                 file.path = strip_side(&unquote(p));
             }
-        } else if let Some(p) = line.strip_prefix("--- ")
-            && p != "/dev/null"
+        } else if let Some(p) = line.strip_prefix("--- ") {
+            if p != "/dev/null" {
+                let old = strip_side(&unquote(p));
+                if old != file.path {
+                    file.old_path.get_or_insert(old);
+                }
+            }
+        } else if (line.starts_with("Binary files ") && line.ends_with(" differ"))
+            || line == "GIT binary patch"
         {
-            let old = strip_side(&unquote(p));
-            if old != file.path {
-                file.old_path.get_or_insert(old);
+            file.unreadable.get_or_insert(Unread::Binary);
+        }
+    }
+
+    fn finish(mut self) -> Vec<FileDiff> {
+        for f in &mut self.files {
+            if f.old_path.as_deref() == Some(f.path.as_str()) {
+                f.old_path = None;
             }
         }
+        self.files
     }
-    for f in &mut files {
-        if f.old_path.as_deref() == Some(f.path.as_str()) {
-            f.old_path = None;
-        }
-    }
-    files
 }
 
 fn parse_hunk_header(rest: &str) -> (u32, u32) {
@@ -569,6 +860,118 @@ deleted file mode 100644
         );
         assert!(files[2].hunks.is_empty());
         assert_eq!(files[4].deletions, 1);
+    }
+
+    #[test]
+    fn binary_markers_make_a_file_unreadable() {
+        let files = parse_diff(
+            "diff --git a/a.png b/a.png\nindex 1..2 100644\nBinary files a/a.png and b/a.png differ\n\
+             diff --git a/b.bin b/b.bin\nGIT binary patch\nliteral 3\n",
+        );
+        assert_eq!(files.len(), 2);
+        assert!(
+            files
+                .iter()
+                .all(|f| f.unreadable == Some(Unread::Binary) && f.hunks.is_empty())
+        );
+    }
+
+    fn added_lines(path: &str, lines: usize, width: usize) -> String {
+        let mut text = format!("diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n");
+        text.push_str(&format!("@@ -0,0 +1,{lines} @@\n"));
+        for _ in 0..lines {
+            text.push('+');
+            text.push_str(&"x".repeat(width));
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn a_file_over_the_cap_is_too_large_and_keeps_its_line_counts() {
+        let limits = DiffLimits {
+            per_file: 100,
+            total: 1000,
+        };
+        let text = format!(
+            "{}{}",
+            added_lines("big", 20, 9),
+            added_lines("small", 2, 9)
+        );
+        let files = parse_diff_with(&text, limits);
+        assert_eq!(files[0].unreadable, Some(Unread::TooLarge));
+        assert!(files[0].hunks.is_empty());
+        assert_eq!(files[0].additions, 20);
+        assert_eq!(files[1].unreadable, None);
+        assert_eq!(files[1].hunks[0].lines.len(), 2);
+    }
+
+    #[test]
+    fn files_past_the_total_cap_are_too_large() {
+        let limits = DiffLimits {
+            per_file: 100,
+            total: 150,
+        };
+        let text = format!("{}{}", added_lines("a", 8, 9), added_lines("b", 8, 9));
+        let files = parse_diff_with(&text, limits);
+        assert_eq!(files[0].unreadable, None);
+        assert_eq!(files[1].unreadable, Some(Unread::TooLarge));
+        assert_eq!(files[1].additions, 8);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_read_cap_is_cut_but_measured() {
+        let input = format!("{}\nshort\n{}", "a".repeat(50), "b".repeat(7));
+        let mut reader = std::io::BufReader::with_capacity(8, input.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_line_capped(&mut reader, &mut buf, 10).unwrap(),
+            Some(50)
+        );
+        assert_eq!(buf, b"aaaaaaaaaa");
+        assert_eq!(
+            read_line_capped(&mut reader, &mut buf, 10).unwrap(),
+            Some(5)
+        );
+        assert_eq!(buf, b"short");
+        assert_eq!(
+            read_line_capped(&mut reader, &mut buf, 10).unwrap(),
+            Some(7)
+        );
+        assert_eq!(read_line_capped(&mut reader, &mut buf, 10).unwrap(), None);
+    }
+
+    #[test]
+    fn api_patches_missing_for_a_changed_file_fail_closed() {
+        let none = api_file_diff("a.js", "a.js", "", Some(Unread::NoPatch));
+        assert_eq!(none.unreadable, Some(Unread::NoPatch));
+        let moved = api_file_diff("old.js", "new.js", "", None);
+        assert_eq!(
+            (moved.unreadable, moved.old_path.as_deref()),
+            (None, Some("old.js"))
+        );
+        let text = api_file_diff("a.js", "a.js", "@@ -1 +1 @@\n-a\n+b", Some(Unread::NoPatch));
+        assert_eq!((text.unreadable, text.additions), (None, 1));
+    }
+
+    #[test]
+    fn revisions_that_look_like_options_are_refused() {
+        assert!(check_rev("main").is_ok());
+        assert!(check_rev("origin/main~2").is_ok());
+        for bad in ["", "-x", "--upload-pack=sh", "a\nb", "a\0b"] {
+            assert!(check_rev(bad).is_err(), "{bad:?}");
+        }
+        assert!(is_object_id(&"a".repeat(40)));
+        assert!(is_object_id(&"0F".repeat(32)));
+        for bad in [
+            "abc",
+            "HEAD",
+            &"g".repeat(40),
+            &"a".repeat(41),
+            &format!("-{}", "a".repeat(39)),
+        ] {
+            assert!(!is_object_id(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -16,3 +16,4 @@ pub mod review;
 pub mod secret;
 pub mod status;
 pub mod trust;
+pub mod unread;

@@ -280,6 +280,24 @@ pub fn markdown(e: &Evaluation, ctx: &SummaryContext) -> String {
             );
         }
     }
+    if !e.unread_files.is_empty() {
+        md.push_str(
+            "Files whose changed lines could not all be checked: every `code` scope matching their paths applies.\n",
+        );
+        for u in e.unread_files.iter().take(20) {
+            let _ = writeln!(
+                md,
+                "- `{}`: {} → {}",
+                u.path.replace('`', "'"),
+                u.reason.sentence(),
+                u.scopes.join(", ")
+            );
+        }
+        if e.unread_files.len() > 20 {
+            let _ = writeln!(md, "- ...and {} more", e.unread_files.len() - 20);
+        }
+        md.push('\n');
+    }
     let unowned: Vec<String> = e
         .files
         .iter()
@@ -370,6 +388,15 @@ pub fn text(e: &Evaluation) -> String {
         if s.files.len() > 20 {
             let _ = writeln!(t, "      ...and {} more", s.files.len() - 20);
         }
+    }
+    for u in &e.unread_files {
+        let _ = writeln!(
+            t,
+            "  {}: {} → {}",
+            u.path,
+            u.reason.sentence(),
+            u.scopes.join(", ")
+        );
     }
     if !e.to_request.is_empty() {
         let _ = writeln!(t, "  request: {}", e.to_request.join(", "));

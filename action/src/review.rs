@@ -177,6 +177,18 @@ pub struct FileResult {
     pub state: Option<ScopeState>,
 }
 
+/// A changed file whose lines could not all be checked: every `code` scope whose paths match
+/// it owns it (fail closed), and the summary says why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnreadFile {
+    /// Path.
+    pub path: String,
+    /// Why its lines were not (all) read.
+    pub reason: crate::unread::Unread,
+    /// The `code` scopes that own it for that reason.
+    pub scopes: Vec<String>,
+}
+
 /// The overall verdict, as a commit status state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -222,6 +234,8 @@ pub struct Evaluation {
     /// Whether any scope of the rules has `instructions`: only then is the PR's instructions
     /// comment looked for and kept current (other repositories pay no extra API call).
     pub instructions_in_use: bool,
+    /// Files whose changed lines could not all be read, in the order of the diff.
+    pub unread_files: Vec<UnreadFile>,
     /// Changed files / lines, for the summary.
     pub changed_files: usize,
     /// Added + removed lines.
@@ -246,6 +260,7 @@ pub fn evaluate(
     // (scope definition, owned files) per matched scope name, declaration order.
     let mut matched: Vec<(Scope, Vec<String>)> = Vec::new();
     let mut file_owners: Vec<(String, Vec<String>)> = Vec::new();
+    let mut unread_files = Vec::new();
     if large_scale {
         let lsc: LargeScaleChange = configs.large_scale_change();
         let root = configs
@@ -264,7 +279,18 @@ pub fn evaluate(
         let mut by_name: HashMap<String, usize> = HashMap::new();
         let mut per_file = Vec::new();
         for f in &pr.files {
-            let fm = matcher.match_file(&f.path, Content::Diff(&f.hunks));
+            let fm = matcher.match_file(&f.path, Content::of_diff(f));
+            if let (Some(ci), Some(u)) = (fm.config, &fm.unread) {
+                unread_files.push(UnreadFile {
+                    path: f.path.clone(),
+                    reason: u.reason,
+                    scopes: u
+                        .scopes
+                        .iter()
+                        .map(|&s| matcher.scope(ci, s).name.clone())
+                        .collect(),
+                });
+            }
             let names: Vec<String> = match fm.config {
                 Some(ci) => fm
                     .all_scopes()
@@ -343,6 +369,7 @@ pub fn evaluate(
             .iter()
             .flat_map(|c| &c.scopes)
             .any(|s| !s.instructions.trim().is_empty()),
+        unread_files,
         changed_files: pr.files.len(),
         changed_lines,
     })

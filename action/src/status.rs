@@ -146,6 +146,7 @@ async fn run_github(
             return Ok(());
         }
         EventTarget::Commit(sha) => {
+            check_sha("the event's head", &sha)?;
             let lookup = Github::new(settings.clone()).map_err(forge_failure)?;
             match lookup
                 .pull_request_for_commit(&sha)
@@ -319,6 +320,8 @@ pub async fn assess<F: Forge>(
         failure,
     };
 
+    check_sha("the base", &facts.base_sha)?;
+    check_sha("the head", &facts.pr.head_sha)?;
     let have_history = ensure_history(root, &facts);
     if !git::has_commit(root, &facts.base_sha) {
         return Err(Failure::usage(format!(
@@ -508,6 +511,18 @@ async fn announce<F: Forge>(
     forge.post_status(&status).await.map_err(forge_failure)
 }
 
+/// Refuse a commit id from an event or an API that is not a full hex SHA before it reaches
+/// `git` (where `--upload-pack=...` would be an option) or a URL: exit 2, nothing posted.
+fn check_sha(what: &str, sha: &str) -> Result<(), Failure> {
+    if git::is_object_id(sha) {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "{what} commit '{}' is not a full hexadecimal SHA (40 or 64 digits): refusing to pass it to git",
+        report::truncate(&sha.escape_debug().to_string(), 80)
+    )))
+}
+
 fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
@@ -563,7 +578,7 @@ pub fn ensure_history(root: &Path, facts: &PrFacts) -> bool {
 /// Changed files from the checkout (merge base → head), or `None` when history is missing.
 pub fn local_changes(root: &Path, facts: &PrFacts) -> Option<Vec<FileDiff>> {
     let base = git::merge_base(root, &facts.base_sha, &facts.pr.head_sha).ok()?;
-    git::diff(root, &[&base, &facts.pr.head_sha]).ok()
+    git::diff(root, git::DiffTarget::Commits(&base, &facts.pr.head_sha)).ok()
 }
 
 /// Write the summary and outputs files.

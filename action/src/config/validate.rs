@@ -348,7 +348,11 @@ fn fixed_width(expr: &fancy_regex::Expr) -> Option<usize> {
 pub fn compile_code_regex(pattern: &str) -> Result<fancy_regex::Regex, String> {
     let translated = super::pyregex::translate(pattern)
         .map_err(|e| format!("Invalid regex pattern '{pattern}': {e}"))?;
-    fancy_regex::Regex::new(&format!("(?m){translated}"))
+    // `seek`: a regular over-approximation skips to plausible starts before the backtracking VM
+    // runs (look-around patterns otherwise try every position of a 10 MB diff).
+    fancy_regex::RegexBuilder::new(&format!("(?m){translated}"))
+        .seek(true)
+        .build()
         .map_err(|e| format!("Invalid regex pattern '{pattern}': {e}"))
 }
 

@@ -818,13 +818,22 @@ impl Forge for Github {
                     .unwrap_or("")
                     .to_string();
                 let patch = f.get("patch").and_then(Value::as_str).unwrap_or("");
-                let mut parsed = git::parse_diff(&format!("diff --git a/{path} b/{path}\n{patch}"));
-                let mut file = parsed.pop().unwrap_or_default();
-                file.path = path;
-                file.old_path = f
+                let old_path = f
                     .get("previous_filename")
                     .and_then(Value::as_str)
-                    .map(String::from);
+                    .unwrap_or(&path);
+                // GitHub leaves `patch` out for binary and very large files: unless the file
+                // was only renamed or copied, its changed lines are unknown (fail closed).
+                let status = f.get("status").and_then(Value::as_str).unwrap_or("");
+                let changes = f.get("changes").and_then(Value::as_u64).unwrap_or(0);
+                let moved_only =
+                    matches!(status, "renamed" | "copied" | "unchanged") && changes == 0;
+                let mut file = git::api_file_diff(
+                    old_path,
+                    &path,
+                    patch,
+                    (!moved_only).then_some(crate::unread::Unread::NoPatch),
+                );
                 file.additions = f.get("additions").and_then(Value::as_u64).unwrap_or(0) as usize;
                 file.deletions = f.get("deletions").and_then(Value::as_u64).unwrap_or(0) as usize;
                 files.push(file);

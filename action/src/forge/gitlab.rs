@@ -20,6 +20,7 @@ use crate::config::Teams;
 use crate::git::{self, FileDiff, LineKind};
 use crate::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
 use crate::secret::Secret;
+use crate::unread::Unread;
 use ::gitlab::api::common::NameOrId;
 use ::gitlab::api::groups::members::GroupMembers;
 use ::gitlab::api::projects::merge_requests::approvals::MergeRequestApprovals;
@@ -486,10 +487,17 @@ fn file_diff_of(d: &Value) -> FileDiff {
     let new_path = str_at(d, "/new_path").unwrap_or("").to_string();
     let old_path = str_at(d, "/old_path").unwrap_or(&new_path).to_string();
     let patch = d.get("diff").and_then(Value::as_str).unwrap_or("");
-    let mut parsed = git::parse_diff(&format!("diff --git a/{old_path} b/{new_path}\n{patch}"));
-    let mut file = parsed.pop().unwrap_or_default();
-    file.path = new_path.clone();
-    file.old_path = (old_path != new_path).then_some(old_path);
+    // GitLab sends an empty `diff` for files over its diff limits (`too_large`, `collapsed`)
+    // and for some large new files without either flag: only a pure rename has no lines.
+    let flag = |key: &str| d.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let when_empty = if flag("too_large") || flag("collapsed") {
+        Some(Unread::TooLarge)
+    } else if flag("renamed_file") && !flag("new_file") && !flag("deleted_file") {
+        None
+    } else {
+        Some(Unread::NoPatch)
+    };
+    let mut file = git::api_file_diff(&old_path, &new_path, patch, when_empty);
     let count = |kind: LineKind| {
         file.hunks
             .iter()
@@ -1009,6 +1017,31 @@ pub fn dotenv_from_outputs(outputs: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn empty_api_diffs_fail_closed_except_pure_renames() {
+        let file = |extra: serde_json::Value| {
+            let mut d = json!({ "old_path": "a.js", "new_path": "a.js", "diff": "",
+                "new_file": false, "renamed_file": false, "deleted_file": false });
+            d.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            file_diff_of(&d).unreadable
+        };
+        assert_eq!(file(json!({ "too_large": true })), Some(Unread::TooLarge));
+        assert_eq!(file(json!({ "collapsed": true })), Some(Unread::TooLarge));
+        assert_eq!(file(json!({ "new_file": true })), Some(Unread::NoPatch));
+        assert_eq!(file(json!({})), Some(Unread::NoPatch));
+        assert_eq!(
+            file(json!({ "old_path": "b.js", "renamed_file": true })),
+            None
+        );
+        assert_eq!(
+            file(json!({ "diff": "Binary files a/a.js and b/a.js differ\n" })),
+            Some(Unread::Binary)
+        );
+        assert_eq!(file(json!({ "diff": "@@ -1 +1 @@\n-a\n+b\n" })), None);
+    }
 
     fn settings() -> GitlabSettings {
         GitlabSettings {
