@@ -98,20 +98,7 @@ pub fn read_diff(dir: &Path, git_args: &[String]) -> Result<DiffText, Failure> {
     }
     let output = Command::new("git")
         .current_dir(dir)
-        // The parser needs `a/`/`b/` prefixes whatever the user's configuration; textconv
-        // filters and external diff tools would not produce a diff that applies.
-        .args([
-            "-c",
-            "diff.noprefix=false",
-            "-c",
-            "diff.mnemonicPrefix=false",
-            "-c",
-            "core.quotepath=false",
-            "diff",
-            "--no-ext-diff",
-            "--no-textconv",
-            "--no-color",
-        ])
+        .args(super::GIT_DIFF)
         .args(git_args)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())

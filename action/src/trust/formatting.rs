@@ -325,21 +325,7 @@ mod tests {
     use crate::trust::segment::Coords;
 
     fn hunk(path: &str, body: &str) -> Option<Label> {
-        let lines: Vec<DiffLine> = body
-            .lines()
-            .map(|l| {
-                let (p, t) = l.split_at(1);
-                DiffLine {
-                    kind: match p {
-                        "+" => LineKind::Added,
-                        "-" => LineKind::Removed,
-                        _ => LineKind::Context,
-                    },
-                    line: 5,
-                    text: t.into(),
-                }
-            })
-            .collect();
+        let lines = crate::trust::test_lines(body);
         crate::trust::classify(&Ctx {
             path,
             old_path: None,

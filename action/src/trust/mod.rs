@@ -23,6 +23,22 @@ pub use label::{HideFilter, Label};
 use crate::git::{self, DiffLine, LineKind};
 use segment::{Coords, RawDiff};
 
+/// `git diff` as the classifiers read it: `a/`/`b/` prefixes and unquoted paths whatever the
+/// user's configuration, and no textconv filter or external diff tool (they would not give a
+/// diff that applies).
+pub(crate) const GIT_DIFF: [&str; 10] = [
+    "-c",
+    "diff.noprefix=false",
+    "-c",
+    "diff.mnemonicPrefix=false",
+    "-c",
+    "core.quotepath=false",
+    "diff",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-color",
+];
+
 /// What a rule sees: one hunk and the path of its file.
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {
@@ -211,25 +227,33 @@ pub fn mechanical_since_merge_base(
     head: &str,
 ) -> Option<Mechanical> {
     let merge_base = git::merge_base(root, base, head).ok()?;
-    let bytes = git::run(
-        root,
-        &[
-            "-c",
-            "diff.noprefix=false",
-            "-c",
-            "diff.mnemonicPrefix=false",
-            "-c",
-            "core.quotepath=false",
-            "diff",
-            "--no-ext-diff",
-            "--no-textconv",
-            "--no-color",
-            &merge_base,
-            head,
-        ],
-    )
-    .ok()?;
+    let args: Vec<&str> = GIT_DIFF
+        .iter()
+        .copied()
+        .chain([merge_base.as_str(), head])
+        .collect();
+    let bytes = git::run(root, &args).ok()?;
     let text = command::DiffText::from_bytes(bytes);
     let (_, verdicts) = analyze(text.as_str());
     Some(mechanical(&verdicts))
+}
+
+/// Diff lines from a hunk body written as in a diff (`+`, `-` or space first), for the
+/// classifiers' unit tests.
+#[cfg(test)]
+pub(crate) fn test_lines(body: &str) -> Vec<DiffLine> {
+    body.lines()
+        .map(|l| {
+            let (prefix, text) = l.split_at(1);
+            DiffLine {
+                kind: match prefix {
+                    "+" => LineKind::Added,
+                    "-" => LineKind::Removed,
+                    _ => LineKind::Context,
+                },
+                line: 5,
+                text: text.into(),
+            }
+        })
+        .collect()
 }
