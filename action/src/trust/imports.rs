@@ -211,7 +211,6 @@ pub fn imports(ctx: &Ctx) -> Option<Label> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::git::LineKind;
     use crate::trust::segment::Coords;
 
     fn hunk(path: &str, body: &str) -> Option<Label> {
