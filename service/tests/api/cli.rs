@@ -1,7 +1,7 @@
 //! The `codereview-sync` binary itself: start-up errors, `serve` on an embedded SQLite file,
 //! logs that never carry secrets, and the admin commands (on SQLite and PostgreSQL).
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -14,27 +14,9 @@ use codereview_sync::vault::Vault;
 
 use crate::helpers::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_codereview-sync");
-
 /// Runs the binary with exactly `env` (nothing inherited) and `stdin`.
 fn run(args: &[&str], env: &[(&str, &str)], stdin: &str, cwd: &Path) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    run_binary(args, env, stdin, Some(cwd))
 }
 
 fn stdout(o: &Output) -> String {

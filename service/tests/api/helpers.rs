@@ -2,8 +2,10 @@
 //! test body on each, `spawn_app()` (the real server on a random port), signing helpers and
 //! handlers that record or script what the worker sees.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -559,4 +561,31 @@ pub fn pool_kind(store: &Store) -> &'static str {
         Pool::Sqlite(_) => "sqlite",
         Pool::Postgres(_) => "postgres",
     }
+}
+
+/// The `codereview-sync` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_codereview-sync");
+
+/// Runs the binary with exactly `env` (nothing inherited), `stdin` piped in, in `cwd` (else
+/// the test's own directory), and waits for it.
+pub fn run_binary(args: &[&str], env: &[(&str, &str)], stdin: &str, cwd: Option<&Path>) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }

@@ -15,8 +15,6 @@ use tokio::net::TcpStream;
 use crate::helpers::*;
 use crate::sync_fakes::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_codereview-sync");
-
 fn limits(read_timeout: Duration, max_connections: usize) -> HttpSettings {
     HttpSettings {
         read_timeout,

@@ -18,8 +18,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::helpers::*;
 use crate::sync_fakes::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_codereview-sync");
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_syncs_both_ways_and_logs_no_text() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,6 @@
 //! forged GitLab `approved` attack; fork approvals; GitHub App installation tokens checked by
 //! a fake GitHub that verifies the JWT.
 
-use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +19,6 @@ use wiremock::{Mock, Request, Respond, ResponseTemplate};
 use crate::helpers::*;
 use crate::sync_fakes::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_codereview-sync");
 const SECRET_A: &str = "repo-a-webhook-secret-0123456789";
 const SECRET_B: &str = "repo-b-webhook-secret-9876543210";
 const OWNER_SECRET: &str = "owner-level-webhook-secret-000000";
@@ -33,25 +31,12 @@ const INSTALLATION_TOKEN: &str = "ghs_installation_token_for_777";
 fn cli(db: &TestDb, args: &[&str], stdin: &str, extra: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let key = key_b64(1);
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", &db.url)
-        .env("CODEREVIEW_SYNC_KEY", &key)
-        .envs(extra.iter().copied())
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut env = vec![
+        ("DATABASE_URL", db.url.as_str()),
+        ("CODEREVIEW_SYNC_KEY", key.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    run_binary(args, &env, stdin, Some(dir.path()))
 }
 
 fn cli_ok(db: &TestDb, args: &[&str], stdin: &str, extra: &[(&str, &str)]) -> String {
