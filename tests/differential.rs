@@ -17,6 +17,8 @@
 //! The test skips (and passes) with a message when `pa` is not on `PATH`; CI installs it.
 //! `pa` starts a Python interpreter per call (~0.3 s), so cases run on several threads.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
 use codereview_e2e::{Output, Repo, Rng, codereview_bin, coverage_figures, pa, parallel_map};
 use std::fmt::Write as _;
 use std::path::Path;

@@ -14,6 +14,8 @@
 //! The pa comparison skips (and passes) with a message when `pa` is not on `PATH`; CI installs
 //! it. The `git apply --check` and stdin tests need only git.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
 use codereview_e2e::{Output, Repo, Rng, codereview_bin, isolated_env, pa, parallel_map};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -6,10 +6,12 @@
 //! code path are checked without the cost. The comparison with PullApprove's `pa` is in
 //! `examples/bench_match.rs`; figures are in `docs/benchmarks.md`.
 
+#![allow(clippy::unwrap_used)] // a benchmark: a failed unwrap is a failed run, with its location
+
 mod support;
 
-use codereview::config::{ConfigFile, ConfigSet, RawSet};
-use codereview::matching::Matcher;
+use codereview_policy::config::{ConfigFile, ConfigSet, RawSet};
+use codereview_policy::matching::Matcher;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::process::Command;

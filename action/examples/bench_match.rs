@@ -14,11 +14,13 @@
 //! generated paths through `Matcher::match_path`. `--keep DIR` writes the repository to DIR and
 //! leaves it there, for profiling. Figures are recorded in `docs/benchmarks.md`.
 
+#![allow(clippy::unwrap_used)] // a example: a failed unwrap is a failed run, with its location
+
 #[path = "../benches/support/mod.rs"]
 mod support;
 
-use codereview::config::{ConfigFile, RawSet};
-use codereview::matching::Matcher;
+use codereview_policy::config::{ConfigFile, RawSet};
+use codereview_policy::matching::Matcher;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -3,11 +3,11 @@
 //! Exit codes (DESIGN §3): 0 ok; 1 config invalid or the command's check failed; 2 usage or
 //! environment error, with a one-line explanation of the fix.
 
-use crate::config::{self, ConfigSet, RawSet};
-use crate::explain::Explanation;
 use crate::git;
-use crate::matching::{Content, FileMatch, Matcher};
 use clap::{Parser, Subcommand, ValueEnum};
+use codereview_policy::config::{self, ConfigSet, RawSet};
+use codereview_policy::explain::Explanation;
+use codereview_policy::matching::{Content, FileMatch, Matcher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -60,9 +60,9 @@ pub enum Command {
     /// CI mode: evaluate the current pull/merge request and post one commit status.
     Status(crate::status::StatusArgs),
     /// `git diff` with mechanically trivial hunks hidden (as `pa diff`).
-    Diff(crate::trust::command::DiffArgs),
+    Diff(crate::trust_command::DiffArgs),
     /// How much of a diff is mechanical, per label (as `pa trust`).
-    Trust(crate::trust::command::TrustArgs),
+    Trust(crate::trust_command::TrustArgs),
 }
 
 /// Arguments of `codereview match`.
@@ -132,8 +132,8 @@ impl From<git::GitError> for Failure {
     }
 }
 
-impl From<config::discover::DiscoverError> for Failure {
-    fn from(e: config::discover::DiscoverError) -> Self {
+impl From<crate::discover::DiscoverError> for Failure {
+    fn from(e: crate::discover::DiscoverError) -> Self {
         Failure::usage(e.to_string())
     }
 }
@@ -165,10 +165,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
         }
         Command::Status(args) => crate::status::run(cli.repo.as_deref(), &args, out),
         Command::Diff(args) => {
-            crate::trust::command::diff(&work_dir(cli.repo.as_deref()), &args, out)
+            crate::trust_command::diff(&work_dir(cli.repo.as_deref()), &args, out)
         }
         Command::Trust(args) => {
-            crate::trust::command::trust(&work_dir(cli.repo.as_deref()), &args, out)
+            crate::trust_command::trust(&work_dir(cli.repo.as_deref()), &args, out)
         }
     };
     match result {
@@ -235,7 +235,7 @@ fn init(repo: Option<&Path>, filename: &str, out: &mut dyn Write) -> Result<(), 
     Ok(())
 }
 
-/// Write `filename` converted from a CODEOWNERS file (see [`crate::codeowners`]); what cannot be
+/// Write `filename` converted from a CODEOWNERS file (see [`codereview_policy::codeowners`]); what cannot be
 /// carried over is printed as warnings and marked in the file.
 fn init_from_codeowners(
     repo: Option<&Path>,
@@ -244,7 +244,7 @@ fn init_from_codeowners(
     forge: Option<crate::status::ForgeKind>,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    use crate::codeowners::{self, Flavor};
+    use codereview_policy::codeowners::{self, Flavor};
     let dir = repo.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let target = dir.join(filename);
     if target.exists() {
@@ -339,7 +339,7 @@ pub fn check_files(
     quiet: bool,
     out: &mut dyn Write,
 ) -> Result<ConfigSet, Failure> {
-    let files = config::discover::from_worktree_files(root, listed)?;
+    let files = crate::discover::from_worktree_files(root, listed)?;
     if files.is_empty() {
         return Err(Failure::failed(format!(
             "No {} files found.",
@@ -599,7 +599,7 @@ fn coverage(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ConfigFile;
+    use codereview_policy::config::ConfigFile;
 
     #[test]
     fn large_file_lists_are_matched_in_order_whatever_the_threads() {

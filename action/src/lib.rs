@@ -1,19 +1,10 @@
-//! The codereview policy engine: `CODEREVIEW.toml` discovery, compilation and matching, review
-//! evaluation, and the forges that post the result. The `codereview` binary is a thin CLI on top,
-//! and the sync service reuses this library instead of copying code.
+//! The `codereview` CI gate and command line: reads the checkout with git, asks the forge for
+//! the pull/merge request's facts, runs the engine (`codereview_policy`) and posts the verdict
+//! through `codereview_forge`. Only this crate knows about clap, CI environments and git.
 
 pub mod cli;
-pub mod codeowners;
-pub mod config;
-pub mod explain;
-pub mod forge;
+pub mod discover;
 pub mod git;
-pub mod glob;
-pub mod matching;
 pub mod merge_group;
-pub mod report;
-pub mod review;
-pub mod secret;
 pub mod status;
-pub mod trust;
-pub mod unread;
+pub mod trust_command;

@@ -6,11 +6,11 @@
 //! Nothing is requested, labelled or commented here: the pull requests' own runs do that.
 
 use crate::cli::Failure;
-use crate::forge::github::{Github, MergeGroup};
-use crate::forge::{CommitStatus, Forge};
-use crate::report::{self, SummaryContext};
-use crate::review::Overall;
 use crate::status::{Assessment, Publish, StatusArgs, assess, forge_failure, status_context};
+use codereview_forge::github::{Github, MergeGroup};
+use codereview_forge::{CommitStatus, Forge};
+use codereview_policy::report::{self, SummaryContext};
+use codereview_policy::review::Overall;
 use std::io::Write;
 use std::path::Path;
 

@@ -6,15 +6,16 @@
 //! the merge base locally (API only as a fallback) → evaluate → report → post.
 
 use crate::cli::Failure;
-use crate::config::{self, ConfigErrors, RawSet, is_config_path};
-use crate::forge::github::{EventTarget, Github, GithubSettings, event_target};
-use crate::forge::gitlab::{Gitlab, GitlabSettings, MergePipeline};
-use crate::forge::{CommitStatus, Forge, ForgeError, PrFacts};
-use crate::git::{self, FileDiff};
-use crate::report::{self, SummaryContext};
-use crate::review::{self, Evaluation, LargeScaleLimits, Overall};
-use crate::secret::Secret;
+use crate::git;
 use clap::ValueEnum;
+use codereview_forge::github::{EventTarget, Github, GithubSettings, event_target};
+use codereview_forge::gitlab::{Gitlab, GitlabSettings, MergePipeline};
+use codereview_forge::secret::Secret;
+use codereview_forge::{CommitStatus, Forge, ForgeError, PrFacts};
+use codereview_policy::config::{self, ConfigErrors, RawSet, is_config_path};
+use codereview_policy::diff::FileDiff;
+use codereview_policy::report::{self, SummaryContext};
+use codereview_policy::review::{self, Evaluation, LargeScaleLimits, Overall};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -203,7 +204,7 @@ async fn run_gitlab(
         .parse::<u64>()
         .map_err(|e| Failure::usage(format!("CI_MERGE_REQUEST_IID is not a number: {e}")))?;
     let token = env("CODEREVIEW_GITLAB_TOKEN")
-        .ok_or_else(|| Failure::usage(crate::forge::gitlab::MISSING_TOKEN))?;
+        .ok_or_else(|| Failure::usage(codereview_forge::gitlab::MISSING_TOKEN))?;
     let settings = GitlabSettings {
         api_url,
         project,
@@ -243,8 +244,11 @@ async fn run_gitlab(
     }
     if let Ok(outputs) = std::fs::read_to_string(&raw_outputs) {
         let _ = std::fs::remove_file(&raw_outputs);
-        std::fs::write(&dotenv, crate::forge::gitlab::dotenv_from_outputs(&outputs))
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", dotenv.display())))?;
+        std::fs::write(
+            &dotenv,
+            codereview_forge::gitlab::dotenv_from_outputs(&outputs),
+        )
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", dotenv.display())))?;
     }
     tracing::debug!(requests = forge.request_count(), "GitLab API requests");
     if env("CODEREVIEW_DEBUG_REQUESTS").is_some() {
@@ -288,7 +292,7 @@ pub enum Assessment {
         /// Config files the change modifies (they take effect only after merging).
         configs_modified: Vec<String>,
         /// How many changed lines are mechanical, when the checkout has the history.
-        mechanical: Option<crate::trust::Mechanical>,
+        mechanical: Option<codereview_policy::trust::Mechanical>,
     },
 }
 
@@ -329,7 +333,7 @@ pub async fn assess<F: Forge>(
             short(&facts.base_sha)
         )));
     }
-    let files = config::discover::from_revision(root, &facts.base_sha)?;
+    let files = crate::discover::from_revision(root, &facts.base_sha)?;
     if !files.iter().any(|f| f.path == config::CONFIG_FILENAME) {
         let description = "No CODEREVIEW.toml on the base branch: review rules are not enabled";
         return Ok((facts, early(Overall::Success, description.into(), None)));
@@ -378,7 +382,11 @@ pub async fn assess<F: Forge>(
         Ok(evaluation) => Assessment::Evaluated {
             mechanical: have_history
                 .then(|| {
-                    crate::trust::mechanical_since_merge_base(root, &facts.base_sha, &pr.head_sha)
+                    crate::trust_command::mechanical_since_merge_base(
+                        root,
+                        &facts.base_sha,
+                        &pr.head_sha,
+                    )
                 })
                 .flatten(),
             evaluation: Box::new(evaluation),

@@ -11,6 +11,8 @@
 //! Also: `codereview check` warns, as `pa check` does, while a CODEOWNERS or `.pullapprove.yml`
 //! is still there (compared with `pa` when it is installed).
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};

@@ -6,7 +6,9 @@
 //! here. The second half runs the real binary in throwaway git repositories to check what reaches
 //! the terminal and the exit codes of §3.
 
-use codereview::config::{ConfigError, ConfigFile, RawSet, Teams};
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
+use codereview_policy::config::{ConfigError, ConfigFile, RawSet, Teams};
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -2,6 +2,8 @@
 //! event file from real webhook fixtures, a real git checkout), against a fake GitHub
 //! (wiremock) that checks the method, path, `Authorization` header and body of every call.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
 mod ci_support;
 
 use ci_support::github_graphql::{FakeGraphql, InvalidGraphql, RefuseInvalid};

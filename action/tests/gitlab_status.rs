@@ -3,6 +3,8 @@
 //! checks the method, path, query, `PRIVATE-TOKEN` header and body of every call. A catch-all
 //! mock answers anything else with 418 and must never be hit, so no unexpected call slips by.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
 mod ci_support;
 
 use ci_support::{Repo, pull_request_repo, run_status, stderr, stdout};

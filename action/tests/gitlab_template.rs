@@ -5,6 +5,8 @@
 //! committed in this repository (served from another place than the asset), or falls back to
 //! `cargo install` of that release's tag when it cannot.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
 use serde_yaml_ng::{Mapping, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

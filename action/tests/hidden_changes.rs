@@ -5,6 +5,8 @@
 //! --base main` offline, and `codereview status` against a fake GitHub (wiremock) that checks
 //! the method, path and `Authorization` header of every call it answers.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
 mod ci_support;
 
 use ci_support::{Repo, pull_request_repo, run, run_status, stderr, stdout};

@@ -8,6 +8,8 @@
 //! version 9.9.9) in a temp dir and serves releases from a local fake release host that records
 //! every request.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use wiremock::matchers::{method, path, path_regex};

@@ -34,6 +34,8 @@
 //! Server and client share the machine (and, here, one process on separate runtimes), so the
 //! absolute numbers are a floor; the ratio to the healthz baseline is what the target is about.
 
+#![allow(clippy::unwrap_used)] // a example: a failed unwrap is a failed run, with its location
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

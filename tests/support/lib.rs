@@ -6,6 +6,8 @@
 //! comparison honest: both tools run as separate processes, in the same repository, with the same
 //! isolated git environment, and only their observable output is compared.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -218,7 +218,8 @@ fn hold(held: &mut Vec<String>, value: String) -> String {
     format!("{HOLD_OPEN}{}{HOLD_CLOSE}", held.len() - 1)
 }
 
-static HELD: LazyLock<Regex> = LazyLock::new(|| Regex::new("\u{E000}(\\d+)\u{E001}").unwrap());
+static HELD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("\u{E000}(\\d+)\u{E001}").expect("a literal regex"));
 
 fn release(text: &str, held: &[String]) -> String {
     HELD.replace_all(text, |c: &Captures| {
@@ -229,9 +230,10 @@ fn release(text: &str, held: &[String]) -> String {
     .into_owned()
 }
 
-static SLACK_ANGLE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<([^<>\n]+)>").unwrap());
+static SLACK_ANGLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<([^<>\n]+)>").expect("a literal regex"));
 static SLACK_USER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>").unwrap());
+    LazyLock::new(|| Regex::new(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>").expect("a literal regex"));
 
 /// Slack user ids mentioned in a message (`<@U123>`), in order, without duplicates.
 pub fn slack_user_ids(text: &str) -> Vec<String> {
@@ -306,15 +308,18 @@ pub fn slack_to_markdown(text: &str, users: &HashMap<String, String>) -> String 
     out
 }
 
-static MD_LINK: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"!?\[([^\[\]\n]*)\]\(([^()\s]+)(?:\s+"[^"\n]*")?\)"#).unwrap());
-static MD_AUTOLINK: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"<((?:https?|mailto):[^<>\s]+)>").unwrap());
-static MD_MENTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(^|[^A-Za-z0-9_/.@`-])@([A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)").unwrap()
+static MD_LINK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"!?\[([^\[\]\n]*)\]\(([^()\s]+)(?:\s+"[^"\n]*")?\)"#).expect("a literal regex")
 });
-static MD_HEADING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?m)^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$").unwrap());
+static MD_AUTOLINK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<((?:https?|mailto):[^<>\s]+)>").expect("a literal regex"));
+static MD_MENTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(^|[^A-Za-z0-9_/.@`-])@([A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)")
+        .expect("a literal regex")
+});
+static MD_HEADING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?m)^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$").expect("a literal regex")
+});
 
 /// Forge logins mentioned in Markdown (`@login`, outside code), in order, without duplicates.
 pub fn markdown_logins(md: &str) -> Vec<String> {

@@ -1,6 +1,8 @@
 //! Integration tests for `codereview-sync`, one binary (zero2prod layout): every storage test
 //! runs on SQLite and, when `CODEREVIEW_TEST_POSTGRES` is set, on PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
 mod helpers;
 
 mod ai_summary;

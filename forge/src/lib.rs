@@ -2,15 +2,18 @@
 //! list changed files when the checkout lacks history, and write the result back (one commit
 //! status, reviewer requests, labels, the job summary and outputs).
 //!
-//! Nothing here decides policy: [`crate::review`] does, from the facts these return.
+//! Nothing here decides policy: `codereview_policy::review` does, from the facts these return.
 
 pub mod github;
 pub mod gitlab;
 pub mod graphql_pages;
+pub mod secret;
 
-use crate::config::Teams;
-use crate::git::FileDiff;
-use crate::review::{Overall, PullRequest};
+pub use secret::Secret;
+
+use codereview_policy::config::Teams;
+use codereview_policy::diff::FileDiff;
+use codereview_policy::review::{Overall, PullRequest};
 use std::collections::BTreeSet;
 
 /// What a forge says about a pull/merge request, beyond the changed files.

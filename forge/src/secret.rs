@@ -58,8 +58,8 @@ mod tests {
     /// error must not print it.
     #[test]
     fn forge_settings_never_print_their_token() {
-        use crate::forge::github::GithubSettings;
-        use crate::forge::gitlab::GitlabSettings;
+        use crate::github::GithubSettings;
+        use crate::gitlab::GitlabSettings;
         let github = GithubSettings {
             api_url: "https://api.github.com".into(),
             graphql_url: "https://api.github.com/graphql".into(),

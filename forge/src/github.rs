@@ -11,10 +11,10 @@ use super::graphql_pages::{
     next_pages_query,
 };
 use super::{CommitStatus, Forge, ForgeError, PrFacts};
-use crate::config::Teams;
-use crate::git::{self, FileDiff};
-use crate::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
 use crate::secret::Secret;
+use codereview_policy::config::Teams;
+use codereview_policy::diff::{self, FileDiff};
+use codereview_policy::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
 use http::StatusCode;
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
@@ -828,11 +828,11 @@ impl Forge for Github {
                 let changes = f.get("changes").and_then(Value::as_u64).unwrap_or(0);
                 let moved_only =
                     matches!(status, "renamed" | "copied" | "unchanged") && changes == 0;
-                let mut file = git::api_file_diff(
+                let mut file = diff::api_file_diff(
                     old_path,
                     &path,
                     patch,
-                    (!moved_only).then_some(crate::unread::Unread::NoPatch),
+                    (!moved_only).then_some(codereview_policy::unread::Unread::NoPatch),
                 );
                 file.additions = f.get("additions").and_then(Value::as_u64).unwrap_or(0) as usize;
                 file.deletions = f.get("deletions").and_then(Value::as_u64).unwrap_or(0) as usize;

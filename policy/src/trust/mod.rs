@@ -8,7 +8,6 @@
 //! file's path, never sibling hunks.
 
 pub mod annotations;
-pub mod command;
 pub mod comments;
 pub mod files;
 pub mod formatting;
@@ -20,24 +19,8 @@ pub mod segment;
 
 pub use label::{HideFilter, Label};
 
-use crate::git::{self, DiffLine, LineKind};
+use crate::diff::{DiffLine, LineKind};
 use segment::{Coords, RawDiff};
-
-/// `git diff` as the classifiers read it: `a/`/`b/` prefixes and unquoted paths whatever the
-/// user's configuration, and no textconv filter or external diff tool (they would not give a
-/// diff that applies).
-pub(crate) const GIT_DIFF: [&str; 10] = [
-    "-c",
-    "diff.noprefix=false",
-    "-c",
-    "diff.mnemonicPrefix=false",
-    "-c",
-    "core.quotepath=false",
-    "diff",
-    "--no-ext-diff",
-    "--no-textconv",
-    "--no-color",
-];
 
 /// What a rule sees: one hunk and the path of its file.
 #[derive(Debug, Clone, Copy)]
@@ -146,7 +129,7 @@ impl FileVerdict {
 /// Classify every hunk of a unified diff. The raw split is returned too, for re-emitting.
 pub fn analyze(text: &str) -> (RawDiff<'_>, Vec<FileVerdict>) {
     let raw = segment::split(text);
-    let parsed = git::parse_diff(text);
+    let parsed = crate::diff::parse_diff(text);
     // The two walks cut files and hunks by the same rules; if they ever disagree (malformed
     // input), trust nothing rather than pair a verdict with the wrong hunk.
     let aligned = parsed.len() == raw.files.len()
@@ -216,26 +199,6 @@ pub fn mechanical(verdicts: &[FileVerdict]) -> Mechanical {
         }
     }
     m
-}
-
-/// [`Mechanical`] for the changes from the merge base of `base` and `head` to `head` in the
-/// checkout at `root` (`None` when git cannot tell, e.g. without the history). The job summary
-/// shows it so reviewers know how much of a large diff is noise.
-pub fn mechanical_since_merge_base(
-    root: &std::path::Path,
-    base: &str,
-    head: &str,
-) -> Option<Mechanical> {
-    let merge_base = git::merge_base(root, base, head).ok()?;
-    let args: Vec<&str> = GIT_DIFF
-        .iter()
-        .copied()
-        .chain([merge_base.as_str(), head])
-        .collect();
-    let bytes = git::run(root, &args).ok()?;
-    let text = command::DiffText::from_bytes(bytes);
-    let (_, verdicts) = analyze(text.as_str());
-    Some(mechanical(&verdicts))
 }
 
 /// Diff lines from a hunk body written as in a diff (`+`, `-` or space first), for the

@@ -1,10 +1,12 @@
 //! Every review rule of DESIGN §2, table-driven, against an in-memory pull request: no HTTP,
 //! no git. Each row is a config, a pull request and the verdict it must get.
 
-use codereview::config::{ConfigFile, ConfigSet, RawSet, Teams};
-use codereview::git::{DiffLine, FileDiff, Hunk, LineKind};
-use codereview::report;
-use codereview::review::{
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
+use codereview_policy::config::{ConfigFile, ConfigSet, RawSet, Teams};
+use codereview_policy::diff::{DiffLine, FileDiff, Hunk, LineKind};
+use codereview_policy::report;
+use codereview_policy::review::{
     CheckRun, Evaluation, LargeScaleLimits, Overall, PullRequest, Review, ReviewState, ScopeState,
     evaluate,
 };

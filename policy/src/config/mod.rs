@@ -1,10 +1,9 @@
 //! `CODEREVIEW.toml`: the model as written ([`model`]), per-file checks ([`validate`]),
-//! resolution of the whole set ([`compile`]) into the effective form ([`compiled`]), and
-//! loading the files from a checkout or a git revision ([`discover`]).
+//! and resolution of the whole set ([`compile`]) into the effective form ([`compiled`]). The
+//! caller reads the files (from a checkout, a git revision or a forge's API).
 
 pub mod compile;
 pub mod compiled;
-pub mod discover;
 pub mod error;
 pub mod model;
 pub mod pyregex;

@@ -7,7 +7,7 @@
 use super::lex::{self, Dialect, Kind, Token, leading_indent, scan_string, skip_string};
 use super::pairs::{self, Verdict};
 use super::{Ctx, Label};
-use crate::git::{DiffLine, LineKind};
+use crate::diff::{DiffLine, LineKind};
 
 const CORE: &[&str] = &["js", "jsx", "ts", "tsx", "mjs", "mts", "cjs", "cts", "py"];
 

@@ -12,9 +12,11 @@
 //!
 //! Seeds are fixed (reproducible in CI); `PROPTEST_CASES` raises the number of cases.
 
-use codereview::config::{ConfigErrors, ConfigFile, ConfigSet, RawSet, Teams};
-use codereview::git::{DiffLine, Hunk, LineKind};
-use codereview::matching::{Content, Matcher};
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
+use codereview_policy::config::{ConfigErrors, ConfigFile, ConfigSet, RawSet, Teams};
+use codereview_policy::diff::{DiffLine, Hunk, LineKind};
+use codereview_policy::matching::{Content, Matcher};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
@@ -324,20 +326,20 @@ proptest! {
     /// Any glob translates to regexes that compile (or is reported as an error).
     #[test]
     fn any_glob_translates_to_valid_regexes(glob in "[a-c/*?!.\\[\\]{},\\\\^:-]{0,16}|[[:print:]]{0,12}") {
-        if let Ok(translated) = codereview::glob::translate(&glob) {
+        if let Ok(translated) = codereview_policy::glob::translate(&glob) {
             for t in translated {
                 regex::Regex::new(&t.regex).unwrap_or_else(|e| panic!("{glob:?} -> {}: {e}", t.regex));
             }
         }
-        let _ = codereview::glob::matches("a/b.c", &[&glob]);
+        let _ = codereview_policy::glob::matches("a/b.c", &[&glob]);
     }
 
     /// Any regex text is either rejected with a message or compiles; never a panic.
     #[test]
     fn any_code_regex_is_checked_without_panicking(pattern in "[a-c()\\[\\]{}?*+|^$\\\\.:<>=!#PpxdswbZz0-9, -]{0,14}|[[:print:]]{0,12}") {
-        match codereview::config::validate::check_code_regex(&pattern) {
+        match codereview_policy::config::validate::check_code_regex(&pattern) {
             Ok(()) => {
-                codereview::config::validate::compile_code_regex(&pattern)
+                codereview_policy::config::validate::compile_code_regex(&pattern)
                     .unwrap_or_else(|e| panic!("checked but does not compile: {e}"));
             }
             Err(message) => prop_assert!(!message.is_empty()),

@@ -64,7 +64,7 @@ pub fn pure_rename(header: &[&str], hunkless: bool) -> Option<Label> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::git::{DiffLine, LineKind};
+    use crate::diff::{DiffLine, LineKind};
     use crate::trust::segment::Coords;
 
     fn ctx<'a>(path: &'a str, old: Option<&'a str>, lines: &'a [DiffLine]) -> Ctx<'a> {

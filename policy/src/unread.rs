@@ -13,8 +13,8 @@ use serde::Serialize;
 pub enum Unread {
     /// The diff only said "Binary files differ" (git without `--text`, or a forge's diff).
     Binary,
-    /// The file's diff is over [`crate::git::MAX_FILE_DIFF_BYTES`], or the whole diff is over
-    /// [`crate::git::MAX_DIFF_BYTES`], or the forge marked it too large to show.
+    /// The file's diff is over [`crate::diff::MAX_FILE_DIFF_BYTES`], or the whole diff is over
+    /// [`crate::diff::MAX_DIFF_BYTES`], or the forge marked it too large to show.
     TooLarge,
     /// The forge's API listed the file as changed but gave no patch for it.
     NoPatch,

@@ -1,4 +1,4 @@
-//! Property test: `codereview::glob::matches` against PullApprove's own
+//! Property test: `codereview_policy::glob::matches` against PullApprove's own
 //! `pullapprove.config.matches_path_patterns` (Python `wcmatch` with GLOBSTAR, BRACE, NEGATE,
 //! IGNORECASE and DOTGLOB).
 //!
@@ -12,6 +12,8 @@
 //!
 //! Skips (and passes) with a message when `python3 -c 'import pullapprove'` fails; CI installs
 //! PullApprove so it always runs there.
+
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -383,7 +385,7 @@ fn answer_all(cases: &[(Vec<String>, String)]) -> Vec<serde_json::Value> {
 
 fn ours(patterns: &[String], path: &str) -> serde_json::Value {
     let refs: Vec<&str> = patterns.iter().map(String::as_str).collect();
-    match codereview::glob::matches(path, &refs) {
+    match codereview_policy::glob::matches(path, &refs) {
         Ok(b) => serde_json::Value::Bool(b),
         Err(_) => serde_json::Value::String("error".into()),
     }
@@ -456,7 +458,7 @@ fn brace_expansion_agrees_with_bracex() {
     let answers = run_python(PYTHON_BRACES, &cases);
     let mut mismatches = Vec::new();
     for (pattern, theirs) in cases.iter().zip(&answers) {
-        let mine = match codereview::glob::expand_braces(pattern) {
+        let mine = match codereview_policy::glob::expand_braces(pattern) {
             Ok(list) => serde_json::json!(list),
             Err(_) => serde_json::json!("error"),
         };
@@ -649,9 +651,9 @@ fn prefers_empty_over_longer(answer: &serde_json::Value) -> bool {
 }
 
 fn our_code_matches(pattern: &str) -> serde_json::Value {
-    use codereview::config::{ConfigFile, RawSet};
-    use codereview::matching::{Content, Matcher};
-    if codereview::config::validate::check_code_regex(pattern).is_err() {
+    use codereview_policy::config::{ConfigFile, RawSet};
+    use codereview_policy::matching::{Content, Matcher};
+    if codereview_policy::config::validate::check_code_regex(pattern).is_err() {
         return serde_json::json!("invalid");
     }
     let toml = format!(

@@ -16,11 +16,7 @@
 //! counts requests and retries 5xx answers and transport errors with a short backoff.
 
 use super::{CommitStatus, Forge, ForgeError, PrFacts};
-use crate::config::Teams;
-use crate::git::{self, FileDiff, LineKind};
-use crate::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
 use crate::secret::Secret;
-use crate::unread::Unread;
 use ::gitlab::api::common::NameOrId;
 use ::gitlab::api::groups::members::GroupMembers;
 use ::gitlab::api::projects::merge_requests::approvals::MergeRequestApprovals;
@@ -35,6 +31,10 @@ use ::gitlab::api::projects::repository::commits::{CommitStatusState, CreateComm
 use ::gitlab::api::users::Users;
 use ::gitlab::api::{self, ApiError, AsyncClient, AsyncQuery, Endpoint, Pagination, RestClient};
 use ::gitlab::{AsyncGitlab, CertificateBundle, GitlabBuilder, GitlabError, RestError};
+use codereview_policy::config::Teams;
+use codereview_policy::diff::{self, FileDiff, LineKind};
+use codereview_policy::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
+use codereview_policy::unread::Unread;
 use http::StatusCode;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -497,7 +497,7 @@ fn file_diff_of(d: &Value) -> FileDiff {
     } else {
         Some(Unread::NoPatch)
     };
-    let mut file = git::api_file_diff(&old_path, &new_path, patch, when_empty);
+    let mut file = diff::api_file_diff(&old_path, &new_path, patch, when_empty);
     let count = |kind: LineKind| {
         file.hunks
             .iter()

@@ -1,7 +1,7 @@
 //! The raw text of a unified diff cut into preamble, files and hunks, byte for byte, so that
 //! `codereview diff` can re-emit the hunks it keeps verbatim (CRLF, control characters and
 //! `\ No newline at end of file` markers included). The *meaning* of hunk lines comes from
-//! [`crate::git::parse_diff`]; this only finds where files and hunks start, by the same two
+//! [`crate::diff::parse_diff`]; this only finds where files and hunks start, by the same two
 //! rules that parser uses (`diff --git ` and `@@ ` at the start of a line).
 
 /// A hunk's `@@ -OLD[,LEN] +NEW[,LEN] @@` coordinates (`None` length: the 1 git leaves out).

@@ -17,7 +17,7 @@
 //! - a large-scale change (too many files or lines) is reviewed as one scope covering everything.
 
 use crate::config::{ConfigSet, LargeScaleChange, Ownership, Scope};
-use crate::git::FileDiff;
+use crate::diff::FileDiff;
 use crate::matching::{Content, Matcher};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

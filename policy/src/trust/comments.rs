@@ -2,7 +2,7 @@
 
 use super::lex::{leading_indent, skip_string};
 use super::{Ctx, Label, pairs};
-use crate::git::{DiffLine, LineKind};
+use crate::diff::{DiffLine, LineKind};
 
 const SLASH: &str = "js jsx ts tsx mjs mts cjs cts rs go java kt kts scala swift c cc cpp cxx h hpp cs m mm zig v dart groovy gradle";
 // YAML and TOML are left out on purpose: there `#` may be part of a value or of a block

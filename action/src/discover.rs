@@ -1,10 +1,11 @@
-//! Finding a repository's `CODEREVIEW*.toml` files, in the working tree or at a git revision.
+//! Finding a repository's `CODEREVIEW*.toml` files, in the working tree or at a git revision
+//! (the engine itself only sees the [`ConfigFile`]s this reads).
 //!
 //! CI mode reads the configs from the pull request's **base** revision so a pull request cannot
 //! change the rules it is judged by; the local CLI reads the working tree.
 
-use super::compile::{ConfigFile, is_config_path};
 use crate::git::{self, GitError};
+use codereview_policy::config::{ConfigFile, is_config_path};
 use std::path::Path;
 
 /// Why configs could not be loaded.

@@ -3,7 +3,7 @@
 //! position, keep their indentation, tokenize cleanly and keep the comments the tokenizer drops.
 
 use super::lex::{self, Dialect, Token, leading_indent};
-use crate::git::{DiffLine, LineKind};
+use crate::diff::{DiffLine, LineKind};
 
 /// A removed line and the added line that replaces it.
 pub type Pair<'a> = (&'a DiffLine, &'a DiffLine);

@@ -2,7 +2,7 @@
 
 use super::lex::collapse_ws;
 use super::{Ctx, Label};
-use crate::git::DiffLine;
+use crate::diff::DiffLine;
 
 const JS: &[&str] = &["js", "jsx", "ts", "tsx", "mjs", "mts", "cjs", "cts"];
 const C: &[&str] = &["c", "cc", "cpp", "cxx", "h", "hpp", "m", "mm"];

@@ -1,13 +1,50 @@
 //! `codereview diff` and `codereview trust`: read a diff (from `git diff ARGS...`, or piped
 //! stdin when no argument is given), classify it, print it.
 
-use super::segment::RawDiff;
-use super::{FileVerdict, HideFilter, Label, analyze};
 use crate::cli::Failure;
+use crate::git;
+use codereview_policy::trust::segment::RawDiff;
+use codereview_policy::trust::{FileVerdict, HideFilter, Label, Mechanical, analyze, mechanical};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Read as _, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+/// `git diff` as the classifiers read it: `a/`/`b/` prefixes and unquoted paths whatever the
+/// user's configuration, and no textconv filter or external diff tool (they would not give a
+/// diff that applies).
+const GIT_DIFF: [&str; 10] = [
+    "-c",
+    "diff.noprefix=false",
+    "-c",
+    "diff.mnemonicPrefix=false",
+    "-c",
+    "core.quotepath=false",
+    "diff",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-color",
+];
+
+/// [`Mechanical`] for the changes from the merge base of `base` and `head` to `head` in the
+/// checkout at `root` (`None` when git cannot tell, e.g. without the history). The job summary
+/// shows it so reviewers know how much of a large diff is noise.
+pub fn mechanical_since_merge_base(
+    root: &std::path::Path,
+    base: &str,
+    head: &str,
+) -> Option<Mechanical> {
+    let merge_base = git::merge_base(root, base, head).ok()?;
+    let args: Vec<&str> = GIT_DIFF
+        .iter()
+        .copied()
+        .chain([merge_base.as_str(), head])
+        .collect();
+    let bytes = git::run(root, &args).ok()?;
+    let text = DiffText::from_bytes(bytes);
+    let (_, verdicts) = analyze(text.as_str());
+    Some(mechanical(&verdicts))
+}
 
 /// Arguments of `codereview diff`.
 #[derive(Debug, clap::Args)]
@@ -98,7 +135,7 @@ pub fn read_diff(dir: &Path, git_args: &[String]) -> Result<DiffText, Failure> {
     }
     let output = Command::new("git")
         .current_dir(dir)
-        .args(super::GIT_DIFF)
+        .args(GIT_DIFF)
         .args(git_args)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
@@ -143,7 +180,8 @@ pub fn filter_diff(
         keep_hunk.push(v.hunks.iter().map(|h| hide(h.label)).collect::<Vec<_>>());
         keep_file.push(hide(v.file_label));
     }
-    let text = super::segment::write(raw, |f, h| keep_hunk[f][h], |f| keep_file[f]);
+    let text =
+        codereview_policy::trust::segment::write(raw, |f, h| keep_hunk[f][h], |f| keep_file[f]);
     (text, hidden)
 }
 

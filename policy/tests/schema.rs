@@ -6,7 +6,9 @@
 //! The engine stays the authority (`codereview check`); these tests keep the schema from
 //! drifting away from it when a key is added or renamed.
 
-use codereview::config::{ConfigFile, RawSet, model};
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed run, with its location
+
+use codereview_policy::config::{ConfigFile, RawSet, model};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("the action crate sits in the workspace")
+        .expect("the policy crate sits in the workspace")
         .to_path_buf()
 }
 
@@ -76,7 +78,7 @@ fn collect_configs(repo: &Path, dir: &Path, out: &mut Vec<ConfigFile>) {
         let path = entry.expect("dir entry").path();
         if path.is_dir() {
             collect_configs(repo, &path, out);
-        } else if codereview::config::is_config_path(&path.to_string_lossy()) {
+        } else if codereview_policy::config::is_config_path(&path.to_string_lossy()) {
             out.push(ConfigFile {
                 path: path
                     .strip_prefix(repo)

@@ -275,7 +275,7 @@ pub fn type_annotations(ctx: &Ctx) -> Option<Label> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::git::{DiffLine, LineKind};
+    use crate::diff::{DiffLine, LineKind};
     use crate::trust::segment::Coords;
 
     fn pair(path: &str, old: &str, new: &str) -> Option<Label> {

@@ -12,7 +12,7 @@
 //!   paths match it owns the file: a merge gate fails closed.
 
 use crate::config::{ConfigSet, Ownership, Scope};
-use crate::git::{FileDiff, Hunk};
+use crate::diff::{FileDiff, Hunk};
 use crate::unread::Unread;
 use regex::RegexSet;
 use std::collections::HashMap;
@@ -822,7 +822,7 @@ code = ["TODO"]
 
     #[test]
     fn diff_code_matching_reports_real_line_numbers() {
-        use crate::git::{DiffLine, LineKind};
+        use crate::diff::{DiffLine, LineKind};
         let set = compile(&[(
             "CODEREVIEW.toml",
             "[[scopes]]\nname = \"sql\"\npaths = [\"**/*\"]\ncode = [\"^\\\\+.*DROP\"]\n",
