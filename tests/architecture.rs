@@ -378,3 +378,94 @@ fn the_service_uses_the_engine_and_the_forge_layer() {
         assert!(deps.contains(needed), "codereview-sync lacks {needed}");
     }
 }
+
+/// Dependencies a crate declares on purpose without naming them in its code.
+const DECLARED_ON_PURPOSE: &[(&str, &str, &str)] = &[(
+    "tests",
+    "codereview",
+    "builds the `codereview` binary the end-to-end tests run",
+)];
+
+/// The Rust names (`serde_json`) of a manifest table's dependencies (`serde-json`); a renamed
+/// dependency's key is already the name the code uses.
+fn dependency_names(manifest: &toml::Table, table: &str) -> Vec<String> {
+    manifest
+        .get(table)
+        .and_then(|t| t.as_table())
+        .map(|deps| deps.keys().map(|name| name.replace('-', "_")).collect())
+        .unwrap_or_default()
+}
+
+/// All Rust source under `dirs` of a crate, concatenated.
+fn sources(krate: &Path, dirs: &[&str]) -> String {
+    fn walk(dir: &Path, out: &mut String) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+                out.push('\n');
+            }
+        }
+    }
+    let mut out = String::new();
+    for dir in dirs {
+        let path = krate.join(dir);
+        if path.is_file() {
+            out.push_str(&std::fs::read_to_string(&path).unwrap());
+        } else {
+            walk(&path, &mut out);
+        }
+    }
+    out
+}
+
+/// Whether `code` names the crate `name` (a path, a `use`, a macro or an attribute).
+fn names(code: &str, name: &str) -> bool {
+    [
+        format!("{name}::"),
+        format!("use {name}"),
+        format!("extern crate {name}"),
+    ]
+    .iter()
+    .any(|needle| code.contains(needle.as_str()))
+}
+
+#[test]
+fn every_declared_dependency_is_used() {
+    let mut unused = Vec::new();
+    for krate in ["policy", "forge", "action", "service", "tests"] {
+        let dir = workspace().join(krate);
+        let manifest: toml::Table =
+            toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml")).unwrap()).unwrap();
+        let everything = sources(&dir, &["."]);
+        // The end-to-end crate is all tests: its dependencies serve its test files.
+        let production = if krate == "tests" {
+            everything.clone()
+        } else {
+            sources(&dir, &["src"])
+        };
+        for (table, code) in [
+            ("dependencies", &production),
+            ("dev-dependencies", &everything),
+        ] {
+            for name in dependency_names(&manifest, table) {
+                let on_purpose = DECLARED_ON_PURPOSE
+                    .iter()
+                    .any(|(k, d, _)| *k == krate && *d == name);
+                if !on_purpose && !names(code, &name) {
+                    unused.push(format!("{krate}/Cargo.toml [{table}] {name}"));
+                }
+            }
+        }
+    }
+    assert!(
+        unused.is_empty(),
+        "declared but never used:\n{}",
+        unused.join("\n")
+    );
+}
