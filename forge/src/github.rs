@@ -183,7 +183,8 @@ fn merge_group_target(payload: &Value) -> Result<EventTarget, EventError> {
 const LABEL_NODES: &str = "nodes { name }";
 const REQUEST_NODES: &str =
     "nodes { requestedReviewer { __typename ... on User { login } ... on Bot { login } } }";
-const REVIEW_NODES: &str = "nodes { state submittedAt author { __typename login } commit { oid } }";
+const REVIEW_NODES: &str =
+    "nodes { state submittedAt body author { __typename login } commit { oid } }";
 const RUN_NODES: &str = "nodes { name status conclusion }";
 const SUITE_NODES: &str = "nodes { id app { slug } checkRuns(first: 100) { pageInfo { hasNextPage endCursor } nodes { name status conclusion } } }";
 const MEMBER_NODES: &str = "nodes { login }";
@@ -666,6 +667,11 @@ fn parse_facts(data: &Value) -> Result<PrFacts, ForgeError> {
                             .get("submittedAt")
                             .and_then(Value::as_str)
                             .map(String::from),
+                        body: n
+                            .get("body")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
                     })
                 })
                 .collect()

@@ -422,6 +422,7 @@ fn parse_facts(
                 state: ReviewState::Approved,
                 commit: None,
                 submitted_at: None,
+                body: String::new(),
             });
         }
     }
@@ -437,6 +438,7 @@ fn parse_facts(
                 state: ReviewState::ChangesRequested,
                 commit: None,
                 submitted_at: None,
+                body: String::new(),
             });
         }
     }

@@ -20,15 +20,30 @@ pub fn instructions_comment(e: &Evaluation) -> Option<InstructionsComment> {
     let mut any = false;
     for scope in &e.scopes {
         let text = scope.scope.instructions.trim();
-        if text.is_empty() {
-            continue;
+        if !text.is_empty() {
+            any = true;
+            let _ = write!(
+                body,
+                "\n#### Review instructions: {}\n\n{text}\n",
+                scope.name
+            );
         }
+    }
+    let with_checklists: Vec<_> = e
+        .scopes
+        .iter()
+        .filter_map(|s| s.scope.checklist.as_ref().map(|c| (s, c)))
+        .collect();
+    if !with_checklists.is_empty() {
         any = true;
-        let _ = write!(
-            body,
-            "\n#### Review instructions: {}\n\n{text}\n",
-            scope.name
-        );
+        body.push_str(CHECKLIST_HOWTO);
+        for (scope, checklist) in with_checklists {
+            let _ = write!(
+                body,
+                "\n{}",
+                crate::checklist::render(&scope.name, checklist)
+            );
+        }
     }
     if !any {
         body.push_str("\nNo review scope with instructions matches this pull request any more.\n");
@@ -38,6 +53,12 @@ pub fn instructions_comment(e: &Evaluation) -> Option<InstructionsComment> {
         post_new: any,
     })
 }
+
+/// How to answer the checklists, above them in the instructions comment.
+const CHECKLIST_HOWTO: &str = "\n### Approval checklists\n\nAn approval counts for a scope below only \
+with its checklist completed. Copy the scope's section (from its `Checklist:` line) into the \
+comment of your approving review (GitLab: a comment, before you approve), tick the boxes and \
+write any note after the item.\n";
 
 /// What the PR's instructions comment should say.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,8 +126,30 @@ pub fn need(scope: &ScopeResult) -> String {
             if let Some(problem) = &scope.problem {
                 let _ = write!(s, " — {problem}");
             }
+            for sentence in incomplete_checklist_sentences(scope) {
+                let _ = write!(s, "; {sentence}");
+            }
             s
         }
+    }
+}
+
+/// "ana approved backend without checking 'Migrations reviewed'", one per approval that does
+/// not count because the scope's checklist was incomplete.
+pub fn incomplete_checklist_sentences(scope: &ScopeResult) -> Vec<String> {
+    scope
+        .incomplete_checklists
+        .iter()
+        .map(|(login, gaps)| format!("{login} approved {} without {}", scope.name, join_and(gaps)))
+        .collect()
+}
+
+/// "a", "a and b", "a, b and c".
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
 
@@ -277,6 +320,19 @@ pub fn markdown(e: &Evaluation, ctx: &SummaryContext) -> String {
                 md,
                 "Scopes that cannot pass as configured:\n{}\n",
                 problems.join("\n")
+            );
+        }
+        let incomplete: Vec<String> = e
+            .scopes
+            .iter()
+            .flat_map(incomplete_checklist_sentences)
+            .map(|s| format!("- {s}"))
+            .collect();
+        if !incomplete.is_empty() {
+            let _ = writeln!(
+                md,
+                "Approvals that do not count yet (checklist incomplete; approve again with the checklist from the instructions comment):\n{}\n",
+                incomplete.join("\n")
             );
         }
     }

@@ -49,6 +49,9 @@ pub struct Review {
     pub commit: Option<String>,
     /// Submission time (RFC 3339); reviews are ordered by it, then by input order.
     pub submitted_at: Option<String>,
+    /// The text submitted with it (GitHub: the review body; GitLab: the approver's comment
+    /// holding a checklist), where a scope's [checklist](crate::checklist) is answered.
+    pub body: String,
 }
 
 /// One check run on the head commit.
@@ -156,6 +159,9 @@ pub struct ScopeResult {
     pub approved_by: Vec<String>,
     /// People whose change request rejects it.
     pub rejected_by: Vec<String>,
+    /// Approvals that do not count because the scope's checklist was not completed with them:
+    /// (login, what is missing, e.g. "checking 'Migrations reviewed'").
+    pub incomplete_checklists: Vec<(String, Vec<String>)>,
     /// Who could still approve (`["*"]` for anyone), author and bots excluded.
     pub can_approve: Vec<String>,
     /// The successful checks that waived it.
@@ -231,8 +237,9 @@ pub struct Evaluation {
     pub labels_to_add: Vec<String>,
     /// Labels to remove (scope labels of scopes no longer matched).
     pub labels_to_remove: Vec<String>,
-    /// Whether any scope of the rules has `instructions`: only then is the PR's instructions
-    /// comment looked for and kept current (other repositories pay no extra API call).
+    /// Whether any scope of the rules has `instructions` or a `checklist`: only then is the
+    /// PR's instructions comment looked for and kept current (other repositories pay no extra
+    /// API call).
     pub instructions_in_use: bool,
     /// Files whose changed lines could not all be read, in the order of the diff.
     pub unread_files: Vec<UnreadFile>,
@@ -368,7 +375,7 @@ pub fn evaluate(
             .configs
             .iter()
             .flat_map(|c| &c.scopes)
-            .any(|s| !s.instructions.trim().is_empty()),
+            .any(|s| !s.instructions.trim().is_empty() || s.checklist.is_some()),
         unread_files,
         changed_files: pr.files.len(),
         changed_lines,
@@ -409,12 +416,16 @@ fn evaluate_scope(
     let author = pr.author.to_lowercase();
     let mut approved_by = Vec::new();
     let mut rejected_by = Vec::new();
+    let mut incomplete_checklists = Vec::new();
     for (key, (login, state)) in votes {
         if *key == author || !scope.counts_toward(login) {
             continue;
         }
         match state {
-            ReviewState::Approved => approved_by.push(login.clone()),
+            ReviewState::Approved => match checklist_gaps(&scope, &pr.reviews, key) {
+                Some(gaps) => incomplete_checklists.push((login.clone(), gaps)),
+                None => approved_by.push(login.clone()),
+            },
             ReviewState::ChangesRequested => rejected_by.push(login.clone()),
             _ => {}
         }
@@ -457,11 +468,27 @@ fn evaluate_scope(
         points,
         approved_by,
         rejected_by,
+        incomplete_checklists,
         can_approve,
         waived_by,
         files,
         problem,
     }
+}
+
+/// What the approval of `key` (lowercased login) lacks for `scope`'s checklist, or `None` when
+/// the scope has no checklist or the approving review answered it completely. The answer is
+/// read from that person's latest approving review.
+fn checklist_gaps(scope: &Scope, reviews: &[Review], key: &str) -> Option<Vec<String>> {
+    let checklist = scope.checklist.as_ref()?;
+    let body = reviews
+        .iter()
+        .filter(|r| r.state == ReviewState::Approved && r.user.to_lowercase() == key)
+        .max_by(|a, b| a.submitted_at.cmp(&b.submitted_at))
+        .map_or("", |r| r.body.as_str());
+    let answers = crate::checklist::answer(body, &scope.name, &checklist.items);
+    let gaps = crate::checklist::missing(&checklist.items, &answers);
+    (!gaps.is_empty()).then_some(gaps)
 }
 
 /// Names (`producer/name`) of `unless` checks that completed successfully on the head commit.
@@ -664,6 +691,80 @@ mod tests {
     }
 
     #[test]
+    fn an_approval_counts_only_with_its_checklist_completed() {
+        let c = configs(
+            "[[scopes]]\nname = \"backend\"\npaths = [\"**\"]\nreviewers = [\"ana\", \"li\"]\nrequire = 1\n\
+             checklist = { items = [{ label = \"Migrations reviewed\" }, { label = \"Rollback plan\", notes = \"required\" }] }\n",
+        );
+        let approval = |user: &str, at: &str, body: &str| Review {
+            user: user.into(),
+            state: ReviewState::Approved,
+            commit: None,
+            submitted_at: Some(at.into()),
+            body: body.into(),
+        };
+        let mut pr = PullRequest {
+            author: "bob".into(),
+            files: vec![file("a.sql")],
+            ..PullRequest::default()
+        };
+        pr.reviews
+            .push(approval("ana", "2026-01-01T00:00:00Z", "LGTM"));
+        let e = evaluate(&c, &pr, LargeScaleLimits::default()).unwrap();
+        let s = &e.scopes[0];
+        assert_eq!((s.state, s.points), (ScopeState::Pending, 0));
+        assert_eq!(
+            s.incomplete_checklists,
+            [(
+                "ana".to_string(),
+                vec![
+                    "checking 'Migrations reviewed'".to_string(),
+                    "checking 'Rollback plan'".to_string(),
+                    "a note for 'Rollback plan'".to_string()
+                ]
+            )]
+        );
+        assert!(e.instructions_in_use);
+        let comment = crate::report::instructions_comment(&e).unwrap();
+        assert!(
+            comment.post_new && comment.body.contains("#### Checklist: backend"),
+            "{}",
+            comment.body
+        );
+        assert!(
+            crate::report::need(s).contains(
+                "ana approved backend without checking 'Migrations reviewed', checking 'Rollback plan' and a note for 'Rollback plan'"
+            ),
+            "{}",
+            crate::report::need(s)
+        );
+
+        // Ticking one box is not enough; the latest approving review is the answer.
+        pr.reviews.push(approval(
+            "ana",
+            "2026-01-02T00:00:00Z",
+            "- [x] Migrations reviewed\n- [x] Rollback plan — notes:",
+        ));
+        let e = evaluate(&c, &pr, LargeScaleLimits::default()).unwrap();
+        assert_eq!(
+            e.scopes[0].incomplete_checklists[0].1,
+            ["a note for 'Rollback plan'"]
+        );
+        pr.reviews.push(approval(
+            "ana",
+            "2026-01-03T00:00:00Z",
+            "#### Checklist: backend\n- [x] Migrations reviewed\n- [x] Rollback plan — notes: revert 4f2a",
+        ));
+        let e = evaluate(&c, &pr, LargeScaleLimits::default()).unwrap();
+        let s = &e.scopes[0];
+        assert_eq!(
+            (s.state, s.approved_by.as_slice()),
+            (ScopeState::Approved, ["ana".to_string()].as_slice())
+        );
+        assert!(s.incomplete_checklists.is_empty());
+    }
+
+    #[test]
     fn approval_from_a_listed_reviewer_approves() {
         let c = configs(
             "[[scopes]]\nname = \"all\"\npaths = [\"**\"]\nreviewers = [\"alice\"]\nrequire = 1\n",
@@ -680,6 +781,7 @@ mod tests {
             state: ReviewState::Approved,
             commit: None,
             submitted_at: Some("2026-01-01T00:00:00Z".into()),
+            body: String::new(),
         });
         let e = evaluate(&c, &pr, LargeScaleLimits::default()).unwrap();
         assert_eq!(e.overall, Overall::Success);

@@ -154,6 +154,7 @@ fn pull_request(c: &Case) -> PullRequest {
                 state: *state,
                 commit: None,
                 submitted_at: Some(format!("2026-01-01T00:00:{i:02}Z")),
+                body: String::new(),
             })
             .collect(),
         check_runs: c
