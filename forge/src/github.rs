@@ -724,6 +724,7 @@ fn parse_facts(data: &Value) -> Result<PrFacts, ForgeError> {
             reviews,
             check_runs,
             files: Vec::new(),
+            reviewer_facts: Default::default(),
         },
         base_sha: s("/baseRefOid"),
         base_ref: s("/baseRefName"),

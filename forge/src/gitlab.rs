@@ -478,6 +478,7 @@ fn parse_facts(
             reviews,
             check_runs,
             files: Vec::new(),
+            reviewer_facts: Default::default(),
         },
         base_sha,
         base_ref: str_at(mr, "/target_branch").unwrap_or("").to_string(),

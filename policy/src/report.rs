@@ -375,6 +375,16 @@ pub fn markdown(e: &Evaluation, ctx: &SummaryContext) -> String {
     if !e.to_request.is_empty() {
         let _ = writeln!(md, "{verb} reviews from: {}\n", e.to_request.join(", "));
     }
+    if !e.away.is_empty() {
+        let _ = writeln!(md, "Away (not requested): {}\n", e.away.join(", "));
+    }
+    if !e.requested_while_away.is_empty() {
+        let _ = writeln!(
+            md,
+            "{verb} although away (everyone who could review is away): {}\n",
+            e.requested_while_away.join(", ")
+        );
+    }
     if !e.labels_to_add.is_empty() || !e.labels_to_remove.is_empty() {
         let verb = if ctx.dry_run { "Would label" } else { "Labels" };
         let _ = writeln!(
@@ -456,6 +466,16 @@ pub fn text(e: &Evaluation) -> String {
     }
     if !e.to_request.is_empty() {
         let _ = writeln!(t, "  request: {}", e.to_request.join(", "));
+    }
+    if !e.away.is_empty() {
+        let _ = writeln!(t, "  away (not requested): {}", e.away.join(", "));
+    }
+    if !e.requested_while_away.is_empty() {
+        let _ = writeln!(
+            t,
+            "  requested although away (everyone who could review is away): {}",
+            e.requested_while_away.join(", ")
+        );
     }
     if !e.labels_to_add.is_empty() {
         let _ = writeln!(t, "  add labels: {}", e.labels_to_add.join(", "));

@@ -88,6 +88,21 @@ pub struct PullRequest {
     pub check_runs: Vec<CheckRun>,
     /// The changed files with their hunks.
     pub files: Vec<FileDiff>,
+    /// What is known about the people who could be asked to review (filled in only for
+    /// [`Evaluation::request_candidates`], so it costs nothing when nobody is to be requested).
+    pub reviewer_facts: ReviewerFacts,
+}
+
+/// Availability and load of possible reviewers, as the forge reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewerFacts {
+    /// People who said they are away (GitHub status "busy" / `indicatesLimitedAvailability`,
+    /// GitLab `availability: busy`): not requested while someone else can be.
+    pub away: Vec<String>,
+    /// Open review requests per person in the repository (lowercased login → count). `Some`
+    /// selects the balanced strategy: the fewest open requests first, ties in the
+    /// deterministic order; `None` keeps PullApprove's deterministic pick.
+    pub open_requests: Option<BTreeMap<String, u32>>,
 }
 
 /// Limits beyond which a change is reviewed as one large-scale change.
@@ -233,6 +248,13 @@ pub struct Evaluation {
     pub files: Vec<FileResult>,
     /// Reviewers to request now, in order.
     pub to_request: Vec<String>,
+    /// Everyone a pick for `request` could choose from (eligible, not yet requested, reviewed
+    /// or voted): whose availability and load matter. Empty when nobody is to be requested.
+    pub request_candidates: Vec<String>,
+    /// Candidates left out because they are away (see [`ReviewerFacts::away`]).
+    pub away: Vec<String>,
+    /// Away people requested anyway because every candidate of their scope was away.
+    pub requested_while_away: Vec<String>,
     /// Labels to add.
     pub labels_to_add: Vec<String>,
     /// Labels to remove (scope labels of scopes no longer matched).
@@ -360,7 +382,7 @@ pub fn evaluate(
         Overall::Success
     };
 
-    let to_request = reviewers_to_request(&scopes, &files, pr, &votes);
+    let requests = reviewers_to_request(&scopes, &files, pr, &votes);
     let (labels_to_add, labels_to_remove) = label_changes(configs, &scopes, pr, large_scale);
     Ok(Evaluation {
         overall,
@@ -368,7 +390,10 @@ pub fn evaluate(
         large_scale,
         scopes,
         files,
-        to_request,
+        to_request: requests.to_request,
+        request_candidates: requests.candidates,
+        away: requests.away,
+        requested_while_away: requests.requested_while_away,
         labels_to_add,
         labels_to_remove,
         instructions_in_use: configs
@@ -574,16 +599,27 @@ fn seeded_order(number: u64, login: &str) -> u64 {
     h
 }
 
+/// What [`reviewers_to_request`] decided.
+#[derive(Default)]
+struct Requests {
+    to_request: Vec<String>,
+    candidates: Vec<String>,
+    away: Vec<String>,
+    requested_while_away: Vec<String>,
+}
+
 /// Who to request now: per scope in declaration order, up to `request` reviewers counting
 /// those already requested, those who reviewed and those picked for earlier scopes; never the
-/// author, bots, alternates or `"*"`. A global scope requests only for files no other scope
-/// owns. `cc` people are requested too (notified, never required).
+/// author, bots, alternates or `"*"`. People who are away are picked only when every fresh
+/// candidate of the scope is away; with load facts the fewest open requests go first. A global
+/// scope requests only for files no other scope owns. `cc` people are requested too (notified,
+/// never required).
 fn reviewers_to_request(
     scopes: &[ScopeResult],
     files: &[FileResult],
     pr: &PullRequest,
     votes: &BTreeMap<String, (String, ReviewState)>,
-) -> Vec<String> {
+) -> Requests {
     let author = pr.author.to_lowercase();
     let reviewed: BTreeSet<String> = pr.reviews.iter().map(|r| r.user.to_lowercase()).collect();
     let mut engaged: BTreeSet<String> = pr
@@ -593,13 +629,27 @@ fn reviewers_to_request(
         .chain(reviewed)
         .chain(votes.keys().cloned())
         .collect();
-    let mut out: Vec<String> = Vec::new();
+    let away: BTreeSet<String> = pr
+        .reviewer_facts
+        .away
+        .iter()
+        .map(|a| a.to_lowercase())
+        .collect();
+    let load = |login: &str| {
+        pr.reviewer_facts
+            .open_requests
+            .as_ref()
+            .map(|l| l.get(&login.to_lowercase()).copied().unwrap_or(0))
+    };
+    let mut out = Requests::default();
     let eligible = |login: &str| {
         login != "*"
             && login.to_lowercase() != author
             && !crate::config::compile::is_bot(login)
             && !crate::config::compiled::is_unexpanded_ref(login)
     };
+    let mut candidates_seen = BTreeSet::new();
+    let mut away_seen = BTreeSet::new();
     for s in scopes {
         if s.state.is_satisfied() || s.scope.request == 0 {
             continue;
@@ -622,16 +672,44 @@ fn reviewers_to_request(
             .into_iter()
             .filter(|c| !engaged.contains(&c.to_lowercase()))
             .collect();
-        fresh.sort_by_key(|c| (seeded_order(pr.number, c), c.to_lowercase()));
-        for c in fresh.into_iter().take(need) {
-            engaged.insert(c.to_lowercase());
-            out.push(c.clone());
+        if need == 0 || fresh.is_empty() {
+            continue;
+        }
+        for c in &fresh {
+            if candidates_seen.insert(c.to_lowercase()) {
+                out.candidates.push((*c).clone());
+            }
+        }
+        // Available first; then the fewest open requests (balanced); then the seeded order.
+        fresh.sort_by_key(|c| {
+            (
+                away.contains(&c.to_lowercase()),
+                load(c),
+                seeded_order(pr.number, c),
+                c.to_lowercase(),
+            )
+        });
+        let available = fresh
+            .iter()
+            .filter(|c| !away.contains(&c.to_lowercase()))
+            .count();
+        for (i, c) in fresh.iter().enumerate() {
+            let is_away = away.contains(&c.to_lowercase());
+            if i < need && (!is_away || available == 0) {
+                engaged.insert(c.to_lowercase());
+                out.to_request.push((*c).clone());
+                if is_away {
+                    out.requested_while_away.push((*c).clone());
+                }
+            } else if is_away && away_seen.insert(c.to_lowercase()) {
+                out.away.push((*c).clone());
+            }
         }
     }
     for s in scopes {
         for c in s.scope.cc.iter().filter(|c| eligible(c)) {
             if engaged.insert(c.to_lowercase()) {
-                out.push(c.clone());
+                out.to_request.push(c.clone());
             }
         }
     }
@@ -762,6 +840,85 @@ mod tests {
             (ScopeState::Approved, ["ana".to_string()].as_slice())
         );
         assert!(s.incomplete_checklists.is_empty());
+    }
+
+    fn requesting(request: u32, reviewers: &[&str]) -> (ConfigSet, PullRequest) {
+        let list: Vec<String> = reviewers.iter().map(|r| format!("\"{r}\"")).collect();
+        let c = configs(&format!(
+            "[[scopes]]\nname = \"all\"\npaths = [\"**\"]\nreviewers = [{}]\nrequire = 1\nrequest = {request}\n",
+            list.join(", ")
+        ));
+        let pr = PullRequest {
+            number: 7,
+            author: "bob".into(),
+            files: vec![file("a.txt")],
+            ..PullRequest::default()
+        };
+        (c, pr)
+    }
+
+    #[test]
+    fn away_reviewers_are_skipped_unless_everyone_is_away() {
+        let (c, mut pr) = requesting(2, &["ana", "li", "mo", "bob"]);
+        let e = evaluate(&c, &pr, LargeScaleLimits::default()).unwrap();
+        assert_eq!(e.request_candidates, ["ana", "li", "mo"]);
+        let first_pick = e.to_request.clone();
+        assert_eq!(first_pick.len(), 2);
+
+        pr.reviewer_facts.away = vec![first_pick[0].to_uppercase()];
+        let e = evaluate(&c, &pr, LargeScaleLimits::default()).unwrap();
+        assert_eq!(e.to_request.len(), 2);
+        assert!(!e.to_request.contains(&first_pick[0]), "{:?}", e.to_request);
+        assert_eq!(e.away, [first_pick[0].clone()]);
+        assert!(e.requested_while_away.is_empty());
+
+        // Only one available: request them and one away person, and say so.
+        pr.reviewer_facts.away = vec!["ana".into(), "li".into()];
+        let e = evaluate(&c, &pr, LargeScaleLimits::default()).unwrap();
+        assert_eq!(e.to_request[0], "mo");
+        assert_eq!(
+            e.to_request.len(),
+            1,
+            "available people first, away ones not added"
+        );
+        assert_eq!(e.away.len(), 2);
+
+        pr.reviewer_facts.away = vec!["ana".into(), "li".into(), "mo".into()];
+        let e = evaluate(&c, &pr, LargeScaleLimits::default()).unwrap();
+        assert_eq!(e.to_request.len(), 2);
+        assert_eq!(e.requested_while_away, e.to_request);
+        let md = crate::report::markdown(&e, &crate::report::SummaryContext::default());
+        assert!(
+            md.contains("although away (everyone who could review is away)"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn balanced_picks_the_fewest_open_requests_with_stable_ties() {
+        let (c, mut pr) = requesting(2, &["ana", "li", "mo", "zoe"]);
+        pr.reviewer_facts.open_requests = Some(BTreeMap::from([
+            ("ana".to_string(), 5),
+            ("li".to_string(), 0),
+            ("mo".to_string(), 2),
+            ("zoe".to_string(), 2),
+        ]));
+        let e = evaluate(&c, &pr, LargeScaleLimits::default()).unwrap();
+        assert_eq!(e.to_request[0], "li");
+        let tie = e.to_request[1].clone();
+        assert!(tie == "mo" || tie == "zoe");
+        for _ in 0..3 {
+            assert_eq!(
+                evaluate(&c, &pr, LargeScaleLimits::default())
+                    .unwrap()
+                    .to_request[1],
+                tie
+            );
+        }
+        // Nobody to request (request = 0): no candidates, so no availability lookup.
+        let (c, pr) = requesting(0, &["ana", "li"]);
+        let e = evaluate(&c, &pr, LargeScaleLimits::default()).unwrap();
+        assert!(e.request_candidates.is_empty() && e.to_request.is_empty());
     }
 
     #[test]

@@ -168,6 +168,7 @@ fn pull_request(c: &Case) -> PullRequest {
             })
             .collect(),
         files: c.files.clone(),
+        reviewer_facts: Default::default(),
     }
 }
 
