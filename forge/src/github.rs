@@ -14,12 +14,14 @@ use super::{CommitStatus, Forge, ForgeError, PrFacts};
 use crate::secret::Secret;
 use codereview_policy::config::Teams;
 use codereview_policy::diff::{self, FileDiff};
-use codereview_policy::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
+use codereview_policy::review::{
+    CheckRun, Overall, PullRequest, Review, ReviewState, ReviewerFacts,
+};
 use http::StatusCode;
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -942,6 +944,52 @@ impl Forge for Github {
         self.send("PUT", &url, Some(&json!({ "labels": labels })))
             .await
             .map(|_| ())
+    }
+
+    async fn reviewer_facts(
+        &self,
+        people: &[String],
+        balanced: bool,
+    ) -> Result<ReviewerFacts, ForgeError> {
+        if people.is_empty() {
+            return Ok(ReviewerFacts::default());
+        }
+        let (owner, name) = self.owner_name()?;
+        let mut query = String::from("query {\n");
+        for (i, login) in people.iter().enumerate() {
+            query.push_str(&format!(
+                "  u{i}: user(login: {}) {{ status {{ indicatesLimitedAvailability }} }}\n",
+                literal(login)
+            ));
+            if balanced {
+                let search = format!("repo:{owner}/{name} is:pr is:open review-requested:{login}");
+                query.push_str(&format!(
+                    "  r{i}: search(type: ISSUE, query: {}, first: 1) {{ issueCount }}\n",
+                    literal(&search)
+                ));
+            }
+        }
+        query.push('}');
+        let data = self.graphql(&query, json!({})).await?;
+        let mut facts = ReviewerFacts::default();
+        let mut load = BTreeMap::new();
+        for (i, login) in people.iter().enumerate() {
+            let limited = data
+                .pointer(&format!("/data/u{i}/status/indicatesLimitedAvailability"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if limited {
+                facts.away.push(login.clone());
+            }
+            if let Some(count) = data
+                .pointer(&format!("/data/r{i}/issueCount"))
+                .and_then(Value::as_u64)
+            {
+                load.insert(login.to_lowercase(), count as u32);
+            }
+        }
+        facts.open_requests = balanced.then_some(load);
+        Ok(facts)
     }
 }
 

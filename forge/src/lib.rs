@@ -13,8 +13,8 @@ pub use secret::Secret;
 
 use codereview_policy::config::Teams;
 use codereview_policy::diff::FileDiff;
-use codereview_policy::review::{Overall, PullRequest};
-use std::collections::BTreeSet;
+use codereview_policy::review::{Overall, PullRequest, ReviewerFacts};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a forge says about a pull/merge request, beyond the changed files.
 #[derive(Debug, Clone, Default)]
@@ -85,4 +85,25 @@ pub trait Forge {
         add: &[String],
         remove: &[String],
     ) -> Result<(), ForgeError>;
+    /// Who of `people` is away and, when `balanced`, how many open review requests each has in
+    /// this repository: one request for everyone, asked only when someone is to be requested.
+    /// A forge that cannot tell says nobody is away (the default).
+    async fn reviewer_facts(
+        &self,
+        people: &[String],
+        balanced: bool,
+    ) -> Result<ReviewerFacts, ForgeError> {
+        let _ = (people, balanced);
+        Ok(ReviewerFacts::default())
+    }
+    /// The text in which each of `approvers` answered the approval checklists, where the forge
+    /// keeps it apart from the approval (GitLab: the person's latest comment holding a task
+    /// list). GitHub's review bodies already come with the reviews, so the default is none.
+    async fn checklist_answers(
+        &self,
+        approvers: &[String],
+    ) -> Result<BTreeMap<String, String>, ForgeError> {
+        let _ = approvers;
+        Ok(BTreeMap::new())
+    }
 }
