@@ -33,7 +33,9 @@ use ::gitlab::api::{self, ApiError, AsyncClient, AsyncQuery, Endpoint, Paginatio
 use ::gitlab::{AsyncGitlab, CertificateBundle, GitlabBuilder, GitlabError, RestError};
 use codereview_policy::config::Teams;
 use codereview_policy::diff::{self, FileDiff, LineKind};
-use codereview_policy::review::{CheckRun, Overall, PullRequest, Review, ReviewState};
+use codereview_policy::review::{
+    CheckRun, Overall, PullRequest, Review, ReviewState, ReviewerFacts,
+};
 use codereview_policy::unread::Unread;
 use http::StatusCode;
 use serde_json::Value;
@@ -520,6 +522,9 @@ struct Known {
     user_ids: HashMap<String, u64>,
     /// Ids of the merge request's current reviewers (a `PUT` replaces the list).
     reviewer_ids: Vec<u64>,
+    /// The project's full path (`group/project`), from the merge request's references: the
+    /// GraphQL API names projects by path.
+    project_path: Option<String>,
 }
 
 /// A GitLab merge request, as a [`Forge`].
@@ -766,10 +771,15 @@ impl Forge for Gitlab {
                 )
                 .chain(reviewers.iter().filter_map(|r| r.get("user"))),
         );
-        self.known.lock().expect("not poisoned").reviewer_ids = reviewer_objects
+        let mut known = self.known.lock().expect("not poisoned");
+        known.reviewer_ids = reviewer_objects
             .iter()
             .filter_map(|u| u.get("id").and_then(Value::as_u64))
             .collect();
+        known.project_path = str_at(&mr, "/references/full")
+            .and_then(|r| r.rsplit_once('!'))
+            .map(|(path, _)| path.to_string());
+        drop(known);
         Ok(facts)
     }
 
@@ -982,6 +992,117 @@ impl Forge for Gitlab {
         }
         let endpoint = builder.build().map_err(Self::bad_endpoint)?;
         self.send(endpoint, Need::Edit).await
+    }
+
+    /// One GraphQL request (`POST /api/graphql`) for everyone: `users(usernames:)` with their
+    /// status' `availability` and, when balanced, the count of open merge requests in this
+    /// project where each is a requested reviewer.
+    async fn reviewer_facts(
+        &self,
+        people: &[String],
+        balanced: bool,
+    ) -> Result<ReviewerFacts, ForgeError> {
+        if people.is_empty() {
+            return Ok(ReviewerFacts::default());
+        }
+        let project_path = self
+            .known
+            .lock()
+            .expect("not poisoned")
+            .project_path
+            .clone();
+        let load = match (&project_path, balanced) {
+            (Some(path), true) => format!(
+                " reviewRequestedMergeRequests(projectPath: {}, state: opened) {{ count }}",
+                serde_json::Value::String(path.clone())
+            ),
+            _ => String::new(),
+        };
+        let query = format!(
+            "query($usernames: [String!]) {{ users(usernames: $usernames, first: 100) {{ nodes {{ username status {{ availability }}{load} }} }} }}"
+        );
+        let body = serde_json::json!({ "query": query, "variables": { "usernames": people } });
+        let url = self
+            .client
+            .instance_endpoint("api/graphql")
+            .map_err(|e| ForgeError::Api(format!("cannot build the GitLab GraphQL URL: {e}")))?;
+        let request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(url.as_str())
+            .header(http::header::CONTENT_TYPE, "application/json");
+        let response = self
+            .client
+            .rest_async(request, body.to_string().into_bytes())
+            .await
+            .map_err(|e| self.error("POST", "api/graphql", Need::Read, e))?;
+        if !response.status().is_success() {
+            return Err(ForgeError::Api(format!(
+                "GitLab answered {} to POST /api/graphql",
+                response.status().as_u16()
+            )));
+        }
+        let answer: Value = serde_json::from_slice(response.body())
+            .map_err(|e| ForgeError::Api(format!("GitLab's GraphQL answer is not JSON: {e}")))?;
+        if let Some(errors) = answer.get("errors").filter(|e| !e.is_null()) {
+            return Err(ForgeError::Api(format!("GitLab GraphQL errors: {errors}")));
+        }
+        let mut facts = ReviewerFacts::default();
+        let mut counts = BTreeMap::new();
+        for user in array(answer.pointer("/data/users/nodes").unwrap_or(&Value::Null)) {
+            let Some(name) = str_at(user, "/username") else {
+                continue;
+            };
+            let availability = str_at(user, "/status/availability").unwrap_or("NOT_SET");
+            if availability.eq_ignore_ascii_case("busy") {
+                facts.away.push(name.to_string());
+            }
+            if let Some(count) = user
+                .pointer("/reviewRequestedMergeRequests/count")
+                .and_then(Value::as_u64)
+            {
+                counts.insert(name.to_lowercase(), count as u32);
+            }
+        }
+        facts.open_requests = (balanced && project_path.is_some()).then_some(counts);
+        Ok(facts)
+    }
+
+    /// Each approver's latest comment holding a task list (GitLab approvals carry no text), from
+    /// the merge request's notes: one paged read.
+    async fn checklist_answers(
+        &self,
+        approvers: &[String],
+    ) -> Result<BTreeMap<String, String>, ForgeError> {
+        if approvers.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let wanted: BTreeSet<String> = approvers.iter().map(|a| a.to_lowercase()).collect();
+        let endpoint = MergeRequestNotes::builder()
+            .project(self.project())
+            .merge_request(self.settings.merge_request)
+            .sort(api::common::SortOrder::Ascending)
+            .build()
+            .map_err(Self::bad_endpoint)?;
+        let notes = self.get_all(endpoint, Need::Read).await?;
+        let mut out = BTreeMap::new();
+        for note in &notes {
+            if note.get("system").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            let (Some(author), Some(body)) =
+                (str_at(note, "/author/username"), str_at(note, "/body"))
+            else {
+                continue;
+            };
+            let has_task = body.lines().any(|l| {
+                let l = l.trim_start();
+                ["- [", "* [", "+ ["].iter().any(|p| l.starts_with(p))
+            });
+            if has_task && wanted.contains(&author.to_lowercase()) {
+                out.insert(author.to_lowercase(), body.to_string());
+            }
+        }
+        Ok(out)
     }
 }
 
