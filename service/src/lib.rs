@@ -16,6 +16,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod ordering;
+pub mod outcome;
 pub mod queue;
 pub mod redeliver;
 pub mod secret;

@@ -6,7 +6,7 @@
 //!
 //! Why it does not use [`super::send`]: a failed summary must never turn into a queue retry.
 //! Failures here are an [`LlmError`] with a short label for logs and metrics, never a
-//! [`crate::queue::HandleError`], and the request and answer bodies (the diff, the summary)
+//! [`crate::outcome::HandleError`], and the request and answer bodies (the diff, the summary)
 //! appear in no error, log line or metric.
 
 use std::time::Duration;
