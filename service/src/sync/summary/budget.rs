@@ -8,7 +8,7 @@ use super::{PrDiff, prefix};
 /// A file is cut short only when at least this much of it fits: a few lines say little.
 const MIN_TRUNCATED: usize = 512;
 /// Marks where a file cut short ends.
-pub(super) const TRUNCATION_MARK: &str =
+const TRUNCATION_MARK: &str =
     "[... the rest of this file's diff was cut to fit the size budget ...]\n";
 
 /// Why a file is not in the diff sent.

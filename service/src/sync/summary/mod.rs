@@ -1,9 +1,10 @@
 //! The optional AI summary of a pull request (issue 7), pure parts, one job per module:
-//! [`trigger`] (which forge events ask for one), [`classify`] (what a file is), [`budget`] (how a
-//! diff is cut to the size budget), [`prompt`] (what is asked of the model) and [`render`] (how
-//! the summary is shown). The effects (fetching the diff, calling the model, posting) live in
-//! the worker's `ai` module and the [`crate::clients::diff`] and [`crate::clients::llm`]
-//! clients; the model's wire format is the LLM client's.
+//! [`trigger`](mod@trigger) (which forge events ask for one), [`classify`](mod@classify) (what
+//! a file is), [`budget`] (how a diff is cut to the size budget), [`prompt`](mod@prompt) (what
+//! is asked of the model) and [`render`] (how the summary is shown). The effects (fetching the
+//! diff, calling the model, posting) live in the worker's `ai` module and the
+//! [`crate::clients::diff`] and [`crate::clients::llm`] clients; the model's wire format is the
+//! LLM client's.
 //!
 //! Why a budget and a ranking: a model's context is small and a self-hosted one is slow, so
 //! the diff sent is bounded (`LLM_DIFF_BUDGET` bytes for the whole user message). What fits is
