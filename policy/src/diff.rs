@@ -1,6 +1,7 @@
 //! Unified diffs as the engine reads them: files, hunks and lines, parsed from `git diff`
 //! output or a forge's per-file patch. The one diff parser of the workspace: the action feeds it
-//! `git diff` as it streams, the service feeds it the forge's diff for its summaries.
+//! `git diff` as it streams; the service cuts the forge's diff into per-file text for its
+//! summaries with [`split_files`] and [`forge_patch_file`], read by the same rules.
 
 use crate::unread::Unread;
 
@@ -78,6 +79,15 @@ pub struct DiffLimits {
     pub total: usize,
 }
 
+impl DiffLimits {
+    /// Keep no hunk text at all: paths, line counts and binary markers only (what
+    /// [`split_files`] needs, so splitting a large diff costs no copy of its lines).
+    pub const NONE: DiffLimits = DiffLimits {
+        per_file: 0,
+        total: 0,
+    };
+}
+
 impl Default for DiffLimits {
     fn default() -> Self {
         DiffLimits {
@@ -101,6 +111,59 @@ pub fn parse_diff_with(text: &str, limits: DiffLimits) -> Vec<FileDiff> {
     parser.finish()
 }
 
+/// What a forge's diff API says happened to a file (GitHub's `status`, GitLab's
+/// `new_file`/`deleted_file`/`renamed_file`), for [`forge_patch_file`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchStatus {
+    /// New file.
+    Added,
+    /// Removed file.
+    Deleted,
+    /// Moved (possibly changed).
+    Renamed,
+    /// Changed in place.
+    Modified,
+}
+
+/// A forge's per-file patch (GitHub's `patch`, GitLab's `diff`: hunks without headers) wrapped
+/// into the `diff --git` text git would print for the file, so one parser reads forge diffs and
+/// local ones alike. A binary marker (`Binary files ... differ`) is kept as is; an empty patch
+/// gives the headers only. The text ends with a newline.
+pub fn forge_patch_file(
+    old_path: &str,
+    new_path: &str,
+    status: PatchStatus,
+    patch: &str,
+) -> String {
+    let mut text = format!("diff --git a/{old_path} b/{new_path}\n");
+    let (from, to) = match status {
+        PatchStatus::Added => {
+            text.push_str("new file\n");
+            ("/dev/null".to_string(), format!("b/{new_path}"))
+        }
+        PatchStatus::Deleted => {
+            text.push_str("deleted file\n");
+            (format!("a/{old_path}"), "/dev/null".to_string())
+        }
+        PatchStatus::Renamed => {
+            text.push_str(&format!("rename from {old_path}\nrename to {new_path}\n"));
+            (format!("a/{old_path}"), format!("b/{new_path}"))
+        }
+        PatchStatus::Modified => (format!("a/{old_path}"), format!("b/{new_path}")),
+    };
+    if patch.is_empty() {
+        return text;
+    }
+    if !patch.starts_with("Binary files ") {
+        text.push_str(&format!("--- {from}\n+++ {to}\n"));
+    }
+    text.push_str(patch);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
 /// A file of a forge's diff API (GitHub's `patch`, GitLab's `diff`) as a [`FileDiff`], parsed
 /// with the same rules and limits as a local diff. `when_empty` is why an empty patch means the
 /// lines are unknown (`None` when an empty patch means no line changed, e.g. a pure rename).
@@ -110,7 +173,12 @@ pub fn api_file_diff(
     patch: &str,
     when_empty: Option<Unread>,
 ) -> FileDiff {
-    let mut file = parse_diff(&format!("diff --git a/{old_path} b/{new_path}\n{patch}"))
+    let status = if old_path == new_path {
+        PatchStatus::Modified
+    } else {
+        PatchStatus::Renamed
+    };
+    let mut file = parse_diff(&forge_patch_file(old_path, new_path, status, patch))
         .pop()
         .unwrap_or_default();
     file.path = new_path.to_string();
@@ -119,6 +187,65 @@ pub fn api_file_diff(
         file.unreadable = when_empty;
     }
     file
+}
+
+/// One file's part of a diff as text, with what the headers say about it: what a caller that
+/// passes diffs on (the service's AI summary) needs, without the parsed lines.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileSection<'a> {
+    /// The path after the change (for a deletion, the deleted path), unquoted.
+    pub path: String,
+    /// The path before, when it differs (rename or copy).
+    pub old_path: Option<String>,
+    /// The file's text, from its `diff --git` line up to the next file's.
+    pub text: &'a str,
+    /// The diff only says the file is binary (`Binary files ... differ`, `GIT binary patch`).
+    pub binary: bool,
+}
+
+impl std::fmt::Debug for FileSection<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSection")
+            .field("path", &self.path)
+            .field("old_path", &self.old_path)
+            .field("bytes", &self.text.len())
+            .field("binary", &self.binary)
+            .finish()
+    }
+}
+
+/// Splits `git diff` text into its files, each with its raw text and what [`DiffParser`] reads
+/// from its headers (paths unquoted, binary markers). Every byte from the first `diff --git`
+/// line on lands in exactly one section; text before it is not a file and is dropped.
+pub fn split_files(text: &str) -> Vec<FileSection<'_>> {
+    let mut parser = DiffParser::new(DiffLimits::NONE);
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("diff --git ") {
+            starts.push(offset);
+        }
+        let bare = line.strip_suffix('\n').unwrap_or(line);
+        parser.line(bare, bare.len());
+        offset += line.len();
+    }
+    let files = parser.finish();
+    debug_assert_eq!(
+        files.len(),
+        starts.len(),
+        "one section per `diff --git` line"
+    );
+    let ends = starts.iter().skip(1).copied().chain([text.len()]);
+    files
+        .into_iter()
+        .zip(starts.iter().copied().zip(ends))
+        .map(|(file, (start, end))| FileSection {
+            binary: file.unreadable == Some(Unread::Binary),
+            path: file.path,
+            old_path: file.old_path,
+            text: &text[start..end],
+        })
+        .collect()
 }
 
 /// Incremental unified-diff parser: fed line by line, it keeps each file's hunks up to the
@@ -524,6 +651,130 @@ deleted file mode 100644
         );
         let text = api_file_diff("a.js", "a.js", "@@ -1 +1 @@\n-a\n+b", Some(Unread::NoPatch));
         assert_eq!((text.unreadable, text.additions), (None, 1));
+    }
+
+    #[test]
+    fn forge_patches_become_git_diff_text() {
+        let modified =
+            forge_patch_file("a.rs", "a.rs", PatchStatus::Modified, "@@ -1 +1 @@\n-x\n+y");
+        assert_eq!(
+            modified,
+            "diff --git a/a.rs b/a.rs\n--- a/a.rs\n+++ b/a.rs\n@@ -1 +1 @@\n-x\n+y\n"
+        );
+        let added = forge_patch_file("n.rs", "n.rs", PatchStatus::Added, "@@ -0,0 +1 @@\n+x\n");
+        assert!(
+            added.contains("new file\n--- /dev/null\n+++ b/n.rs\n@@"),
+            "{added}"
+        );
+        let deleted = forge_patch_file("x.rs", "x.rs", PatchStatus::Deleted, "@@ -1 +0,0 @@\n-x\n");
+        assert!(deleted.contains("--- a/x.rs\n+++ /dev/null\n"), "{deleted}");
+        let moved = forge_patch_file("o.rs", "n.rs", PatchStatus::Renamed, "");
+        assert_eq!(
+            moved,
+            "diff --git a/o.rs b/n.rs\nrename from o.rs\nrename to n.rs\n"
+        );
+        let binary = forge_patch_file(
+            "i.png",
+            "i.png",
+            PatchStatus::Added,
+            "Binary files /dev/null and b/i.png differ",
+        );
+        assert!(!binary.contains("+++"), "{binary}");
+        // The parser reads them back.
+        let files = parse_diff(&format!("{modified}{deleted}{moved}{binary}"));
+        let paths: Vec<(&str, Option<&str>)> = files
+            .iter()
+            .map(|f| (f.path.as_str(), f.old_path.as_deref()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("a.rs", None),
+                ("x.rs", None),
+                ("n.rs", Some("o.rs")),
+                ("i.png", None)
+            ]
+        );
+        let counts: Vec<(usize, usize, Option<Unread>)> = files
+            .iter()
+            .map(|f| (f.additions, f.deletions, f.unreadable))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                (1, 1, None),
+                (0, 1, None),
+                (0, 0, None),
+                (0, 0, Some(Unread::Binary))
+            ]
+        );
+    }
+
+    #[test]
+    fn splits_a_diff_into_file_sections() {
+        let diff = "preamble that is not a file\n\
+diff --git a/src/lib.rs b/src/lib.rs\n\
+index 1..2 100644\n\
+--- a/src/lib.rs\n\
++++ b/src/lib.rs\n\
+@@ -1,2 +1,2 @@\n\
+-old\n\
++new\n\
+--- not a header, a removed line that starts with dashes\n\
+diff --git a/gone.txt b/gone.txt\n\
+deleted file mode 100644\n\
+--- a/gone.txt\n\
++++ /dev/null\n\
+@@ -1 +0,0 @@\n\
+-bye\n\
+diff --git a/logo.png b/logo.png\n\
+new file mode 100644\n\
+Binary files /dev/null and b/logo.png differ\n\
+diff --git a/old name.rs b/new name.rs\n\
+similarity index 100%\n\
+rename from old name.rs\n\
+rename to new name.rs\n\
+diff --git \"a/caf\\303\\251.txt\" \"b/caf\\303\\251.txt\"\n\
+--- \"a/caf\\303\\251.txt\"\n\
++++ \"b/caf\\303\\251.txt\"\n\
+@@ -1 +1 @@\n\
+-a\n\
++b";
+        let files = split_files(diff);
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "src/lib.rs",
+                "gone.txt",
+                "logo.png",
+                "new name.rs",
+                "café.txt"
+            ]
+        );
+        assert_eq!(files[3].old_path.as_deref(), Some("old name.rs"));
+        assert!(files[0].text.starts_with("diff --git a/src/lib.rs"));
+        assert!(
+            files[0]
+                .text
+                .ends_with("--- not a header, a removed line that starts with dashes\n")
+        );
+        assert!(
+            files[4].text.ends_with("+b"),
+            "the last section runs to the end"
+        );
+        let binary: Vec<bool> = files.iter().map(|f| f.binary).collect();
+        assert_eq!(binary, [false, false, true, false, false]);
+        assert_eq!(
+            files.iter().map(|f| f.text.len()).sum::<usize>(),
+            diff.len() - "preamble that is not a file\n".len(),
+            "every byte of a file lands in one section"
+        );
+        assert!(split_files("").is_empty());
+        assert!(
+            format!("{:?}", files[0]).contains("bytes"),
+            "Debug prints sizes, not text"
+        );
     }
 
     #[test]

@@ -46,8 +46,8 @@ use codereview_sync::http::{github, slack};
 use codereview_sync::secret::Secret;
 use codereview_sync::startup::Application;
 use codereview_sync::store::{HookScope, Store, now_ms};
-use codereview_sync::sync::LogOnlyHandler;
 use codereview_sync::vault::Vault;
+use codereview_sync::worker::LogOnlyHandler;
 
 const SECRET: &str = "loadbench-signing-secret";
 /// Repositories with their own webhook secret in the GitHub scenario.

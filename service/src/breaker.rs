@@ -22,7 +22,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::config::WorkerSettings;
-use crate::queue::{HandleError, MAX_RETRY_AFTER};
+use crate::outcome::{HandleError, MAX_RETRY_AFTER};
 
 /// The provider an API URL belongs to: `kind:host[:port]`.
 pub fn provider_for(kind: &str, url: &Url) -> String {

@@ -14,7 +14,6 @@ use sha2::Sha256;
 use url::Url;
 
 use crate::secret::Secret;
-use crate::sync::SyncConfig;
 use crate::vault::Vault;
 
 /// Default `DATABASE_URL`: an embedded SQLite file in the working directory.
@@ -398,6 +397,24 @@ pub fn slack_install(env: &impl Lookup) -> Result<Option<SlackInstallSettings>, 
                 "the Slack install needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and PUBLIC_URL together: set {} (or unset the others)",
                 missing.join(" and ")
             )))
+        }
+    }
+}
+
+/// Handler settings beyond the clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// `GITHUB_APP_ID`: comments made through this App are ours.
+    pub github_app_id: Option<i64>,
+    /// `CODEREVIEW_STATUS_CONTEXT` (default `codereview`): the status shown on parents.
+    pub status_context: String,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            github_app_id: None,
+            status_context: "codereview".into(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! durably (sealed), and processes them with a pluggable [`queue::EventHandler`].
 //!
 //! The data path is short and one-way: request → verify ([`http`]) → queue ([`ingest`],
-//! [`store`], sealed by [`vault`]) → worker ([`queue`]) → decide ([`sync`]) → act ([`clients`]) → record ids
+//! [`store`], sealed by [`vault`]) → worker ([`queue`], [`worker`]) → decide ([`sync`]) → act ([`clients`]) → record ids
 //! ([`store`]). The library is what the binary runs; tests and examples compose the same
 //! pieces with their own handlers through [`startup::Application`].
 
@@ -16,6 +16,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod ordering;
+pub mod outcome;
 pub mod queue;
 pub mod redeliver;
 pub mod secret;
@@ -24,3 +25,4 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod vault;
+pub mod worker;

@@ -31,8 +31,7 @@ use crate::metrics::Metrics;
 use crate::store::{ClaimedRow, GiveUpCause, ProviderState, Store, StoreError, duration_ms};
 use crate::vault::Vault;
 
-/// The longest `Retry-After` we honour; anything longer is treated as this.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+pub use crate::outcome::{HandleError, MAX_RETRY_AFTER};
 
 /// A verified webhook delivery, opened for a handler. Its `Debug` output shows the payload's
 /// size, never its content, so `{:?}` in a log line cannot leak message text.
@@ -81,52 +80,6 @@ impl Event {
                 e.column()
             ))
         })
-    }
-}
-
-/// Why a handler did not finish an event. Reasons are logged and stored: they must name
-/// identifiers and status codes only, never message text or tokens.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HandleError {
-    /// Try again later: at `after` if the remote said so (`Retry-After`), else with
-    /// exponential backoff.
-    #[error("retry: {reason}")]
-    Retry {
-        /// The remote's requested delay, if any.
-        after: Option<Duration>,
-        /// What went wrong.
-        reason: String,
-    },
-    /// A provider (Slack, one forge host) is down or rate limiting: 429, 5xx, a timeout or a
-    /// connection error from its API, or the call was not made because it backs off. Never
-    /// permanent: the event waits for the provider (see [`crate::breaker`]) and is given up only
-    /// after `CODEREVIEW_SYNC_MAX_EVENT_AGE`.
-    #[error("unavailable: {reason}")]
-    Unavailable {
-        /// The provider (`slack:slack.com`, `github:api.github.com`).
-        provider: String,
-        /// The provider's requested delay, if any.
-        after: Option<Duration>,
-        /// What went wrong.
-        reason: String,
-    },
-    /// Retrying cannot help (bad payload, 4xx other than 429): record and drop the event.
-    #[error("permanent: {0}")]
-    Permanent(String),
-}
-
-impl HandleError {
-    /// A retry with backoff.
-    pub fn retry(reason: impl Into<String>) -> Self {
-        HandleError::Retry {
-            after: None,
-            reason: reason.into(),
-        }
-    }
-
-    /// A permanent failure.
-    pub fn permanent(reason: impl Into<String>) -> Self {
-        HandleError::Permanent(reason.into())
     }
 }
 

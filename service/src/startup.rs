@@ -19,8 +19,8 @@ use crate::metrics::Metrics;
 use crate::queue::{EventHandler, Worker};
 use crate::redeliver::{Redeliverer, RedeliverySettings, StoredAppKey};
 use crate::store::{Backend, Store};
-use crate::sync::{AiSummary, SyncHandler};
 use crate::vault::Vault;
+use crate::worker::{AiSummary, SyncHandler};
 
 /// Optional parts of the application beyond the webhook pipeline.
 #[derive(Debug, Default)]

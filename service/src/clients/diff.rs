@@ -11,6 +11,7 @@
 //! retry: a failed fetch only means no summary.
 
 use async_trait::async_trait;
+use codereview_policy::diff::PatchStatus;
 use serde::Deserialize;
 use url::Url;
 
@@ -18,7 +19,7 @@ use super::http_client;
 use crate::domain::Forge;
 use crate::secret::Secret;
 use crate::store::PrRef;
-use crate::sync::summary::{FileDiff, PatchStatus, PrDiff, file_from_patch, split_unified};
+use crate::sync::summary::{FileDiff, PrDiff, files_of_unified};
 
 /// The most diff bytes read from a forge for one PR.
 pub const MAX_DIFF_BYTES: usize = 8 * 1024 * 1024;
@@ -135,7 +136,7 @@ fn gitlab_file(d: GitLabDiff) -> FileDiff {
         PatchStatus::Modified
     };
     let no_patch = d.diff.is_empty() && (d.too_large || d.collapsed);
-    let mut file = file_from_patch(&d.old_path, &d.new_path, status, Some(&d.diff));
+    let mut file = FileDiff::from_patch(&d.old_path, &d.new_path, status, &d.diff);
     file.generated = d.generated_file;
     file.too_large = no_patch;
     file
@@ -212,7 +213,7 @@ impl DiffClient {
             Ok(response) => {
                 let (body, more) = read_capped(response, MAX_DIFF_BYTES).await?;
                 let text = String::from_utf8_lossy(&body);
-                let mut files = split_unified(&text);
+                let mut files = files_of_unified(&text);
                 if more {
                     files.pop(); // the last file was cut mid-way
                 }
@@ -246,8 +247,8 @@ impl DiffClient {
                             _ => PatchStatus::Modified,
                         };
                         let old = f.previous_filename.as_deref().unwrap_or(&f.filename);
-                        let mut file =
-                            file_from_patch(old, &f.filename, status, f.patch.as_deref());
+                        let patch = f.patch.as_deref().unwrap_or_default();
+                        let mut file = FileDiff::from_patch(old, &f.filename, status, patch);
                         file.too_large = f.patch.is_none() && f.changes > 0;
                         file.binary = file.binary || (f.patch.is_none() && f.changes == 0);
                         file

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use super::{http_client, join_segments, send};
-use crate::queue::HandleError;
+use crate::outcome::HandleError;
 use crate::secret::Secret;
 
 /// How far back `iat` is set, so a GitHub clock slightly behind ours accepts the JWT.

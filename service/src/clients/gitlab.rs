@@ -13,7 +13,7 @@ use url::Url;
 
 use super::{CreatedComment, ForgeApi, http_client, send};
 use crate::domain::Forge;
-use crate::queue::HandleError;
+use crate::outcome::HandleError;
 use crate::secret::Secret;
 use crate::store::PrRef;
 use crate::sync::model::{CommentKind, ForgeUser, PrFacts, PrState, ReplyTarget, ReviewStatus};

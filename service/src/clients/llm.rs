@@ -1,22 +1,24 @@
 //! Client for an OpenAI-compatible chat-completions endpoint (`POST {LLM_API_URL}/chat/completions`),
-//! used by the optional AI summary. Any server speaking that API works — OpenAI, or a model
+//! used by the optional AI summary, and that API's wire format ([`request_body`],
+//! [`parse_answer`]). Any server speaking that API works — OpenAI, or a model
 //! served in-house (Ollama, vLLM, llama.cpp's server, LocalAI) so code never leaves the
 //! network.
 //!
 //! Why it does not use [`super::send`]: a failed summary must never turn into a queue retry.
 //! Failures here are an [`LlmError`] with a short label for logs and metrics, never a
-//! [`crate::queue::HandleError`], and the request and answer bodies (the diff, the summary)
+//! [`crate::outcome::HandleError`], and the request and answer bodies (the diff, the summary)
 //! appear in no error, log line or metric.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 use url::Url;
 
 use crate::secret::Secret;
-use crate::sync::summary::{AnswerError, parse_answer};
+use crate::sync::summary::{MAX_SUMMARY_CHARS, Prompt};
 
 /// The most bytes of an answer read: a few bullet points are a few kilobytes.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
@@ -24,6 +26,105 @@ pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 pub const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// A retry is made only when at least this much of the deadline is left.
 pub const MIN_RETRY_TIME: Duration = Duration::from_millis(500);
+
+/// `max_tokens` asked of the model: a few bullet points.
+pub const MAX_TOKENS: u32 = 400;
+/// `temperature` asked of the model: low, for a factual summary.
+pub const TEMPERATURE: f64 = 0.2;
+
+/// The OpenAI chat-completions request body.
+pub fn request_body(model: &str, prompt: &Prompt) -> Value {
+    json!({
+        "model": model,
+        "messages": [
+            {"role": "system", "content": prompt.system},
+            {"role": "user", "content": prompt.user},
+        ],
+        "temperature": TEMPERATURE,
+        "max_tokens": MAX_TOKENS,
+        "stream": false,
+    })
+}
+
+/// Why the model's answer gave no summary. Labels are metric values and log fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerError {
+    /// Content filter, a `refusal`, or empty content.
+    Refusal,
+    /// Not the chat-completions shape.
+    Invalid,
+}
+
+#[derive(Deserialize)]
+struct Completion {
+    #[serde(default)]
+    choices: Vec<Choice>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: Option<Message>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    content: Option<Value>,
+    refusal: Option<Value>,
+}
+
+/// Strips a leading `<think>...</think>` block (reasoning models served locally emit one).
+fn strip_thinking(s: &str) -> &str {
+    let t = s.trim_start();
+    if let Some(rest) = t.strip_prefix("<think>") {
+        return match rest.find("</think>") {
+            Some(end) => &rest[end + "</think>".len()..],
+            None => "",
+        };
+    }
+    t
+}
+
+/// Reads `choices[0].message.content` from a chat-completions answer, trimmed and capped at
+/// [`MAX_SUMMARY_CHARS`]. A content filter stop, a non-empty `refusal` or empty content is a
+/// refusal.
+pub fn parse_answer(body: &[u8]) -> Result<String, AnswerError> {
+    let c: Completion = serde_json::from_slice(body).map_err(|_| AnswerError::Invalid)?;
+    let choice = c.choices.into_iter().next().ok_or(AnswerError::Invalid)?;
+    if choice.finish_reason.as_deref() == Some("content_filter") {
+        return Err(AnswerError::Refusal);
+    }
+    let message = choice.message.ok_or(AnswerError::Invalid)?;
+    let refused = match &message.refusal {
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(Value::Null) | None => false,
+        Some(_) => true,
+    };
+    if refused {
+        return Err(AnswerError::Refusal);
+    }
+    let content = match message.content {
+        Some(Value::String(s)) => s,
+        // Some servers answer with content parts: [{"type": "text", "text": "..."}].
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(""),
+        Some(Value::Null) | None => String::new(),
+        Some(_) => return Err(AnswerError::Invalid),
+    };
+    let text = strip_thinking(&content).trim();
+    if text.is_empty() {
+        return Err(AnswerError::Refusal);
+    }
+    if text.chars().count() <= MAX_SUMMARY_CHARS {
+        return Ok(text.to_string());
+    }
+    let mut capped: String = text.chars().take(MAX_SUMMARY_CHARS).collect();
+    capped.push('…');
+    Ok(capped)
+}
 
 /// Why no summary came back. Carries status codes at most, never bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -260,5 +361,65 @@ mod tests {
             complete_once_or_twice(&api, &key(), &body, soon).await,
             (Err(LlmError::Status(500)), 1)
         );
+    }
+
+    #[test]
+    fn request_bodies() {
+        let prompt = Prompt {
+            system: "be brief".into(),
+            user: "the diff".into(),
+        };
+        let body = request_body("llama3.1:8b", &prompt);
+        assert_eq!(body["model"], "llama3.1:8b");
+        assert_eq!(body["messages"][0]["role"], "system");
+        assert_eq!(body["messages"][0]["content"], "be brief");
+        assert_eq!(body["messages"][1]["role"], "user");
+        assert_eq!(body["messages"][1]["content"], "the diff");
+        assert_eq!(body["temperature"], 0.2);
+        assert_eq!(body["max_tokens"], 400);
+        assert_eq!(body["stream"], false);
+    }
+
+    #[test]
+    fn answers() {
+        let ok = br#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"  - Adds a cache\n"},"finish_reason":"stop"}]}"#;
+        assert_eq!(parse_answer(ok).unwrap(), "- Adds a cache");
+        let length = br#"{"choices":[{"message":{"content":"- cut"},"finish_reason":"length"}]}"#;
+        assert_eq!(parse_answer(length).unwrap(), "- cut");
+        let parts = br#"{"choices":[{"message":{"content":[{"type":"text","text":"- a"},{"type":"text","text":" b"}]}}]}"#;
+        assert_eq!(parse_answer(parts).unwrap(), "- a b");
+        let think =
+            br#"{"choices":[{"message":{"content":"<think>hmm, let me see</think>\n- Adds X"}}]}"#;
+        assert_eq!(parse_answer(think).unwrap(), "- Adds X");
+        for refusal in [
+            &br#"{"choices":[{"message":{"content":"- x"},"finish_reason":"content_filter"}]}"#[..],
+            br#"{"choices":[{"message":{"content":null,"refusal":"I can't help with that."}}]}"#,
+            br#"{"choices":[{"message":{"content":"   "}}]}"#,
+            br#"{"choices":[{"message":{"content":null}}]}"#,
+            br#"{"choices":[{"message":{"content":"<think>only thinking"}}]}"#,
+        ] {
+            assert_eq!(
+                parse_answer(refusal),
+                Err(AnswerError::Refusal),
+                "{}",
+                String::from_utf8_lossy(refusal)
+            );
+        }
+        for invalid in [
+            &b"not json"[..],
+            br#"{"choices":[]}"#,
+            br#"{"error":{"message":"bad"}}"#,
+            br#"{"choices":[{"finish_reason":"stop"}]}"#,
+            br#"{"choices":[{"message":{"content":42}}]}"#,
+        ] {
+            assert_eq!(parse_answer(invalid), Err(AnswerError::Invalid));
+        }
+        let long = format!(
+            r#"{{"choices":[{{"message":{{"content":"{}"}}}}]}}"#,
+            "é".repeat(3000)
+        );
+        let capped = parse_answer(long.as_bytes()).unwrap();
+        assert_eq!(capped.chars().count(), MAX_SUMMARY_CHARS + 1);
+        assert!(capped.ends_with('…'));
     }
 }

@@ -20,7 +20,7 @@ use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::domain::Forge;
-use crate::queue::HandleError;
+use crate::outcome::HandleError;
 use crate::secret::Secret;
 use crate::store::PrRef;
 use crate::sync::model::{CommentKind, ForgeUser, PrFacts, ReplyTarget, ReviewStatus};

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::{Answer, http_client, send};
-use crate::queue::HandleError;
+use crate::outcome::HandleError;
 use crate::secret::Secret;
 use crate::sync::render::SlackText;
 

@@ -26,11 +26,11 @@
 
 use std::collections::HashSet;
 
+use super::markup::ATTRIBUTION_MARK;
 use super::model::{
     Change, Channel, CommentKind, ForgeComment, ForgeEvent, ForgeUser, Location, PrChange, PrFacts,
     PrState, ReplyTarget, ReviewStatus, ReviewVerdict, SlackEvent,
 };
-use super::render::ATTRIBUTION_MARK;
 use crate::store::{Mirror, Origin, PrRef, PrThread, SlackRef};
 
 /// What the store (and, when needed, the forge API) knows about a forge event's PR.

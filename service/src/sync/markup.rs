@@ -25,6 +25,10 @@ use std::sync::LazyLock;
 
 use regex::{Captures, Regex};
 
+/// What our forge comments start with after the author's name. Used to recognise our own
+/// comments when the ledger cannot (see `decide::echo_reason`; [`super::render`] writes it).
+pub const ATTRIBUTION_MARK: &str = " (via Slack):";
+
 /// Private-use characters used as placeholders while converting; removed from input first.
 const HOLD_OPEN: char = '\u{E000}';
 const HOLD_CLOSE: char = '\u{E001}';

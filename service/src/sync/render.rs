@@ -6,13 +6,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::decide::{Notice, Reply};
-use super::markup::{escape_slack, markdown_to_slack, slack_link};
+use super::markup::{ATTRIBUTION_MARK, escape_slack, markdown_to_slack, slack_link};
 use super::model::{CommentKind, PrFacts, PrState, ReviewStatus, ReviewVerdict};
 use crate::domain::Forge;
-
-/// What our forge comments start with after the author's name. Used to recognise our own
-/// comments when the ledger cannot (see [`super::decide::echo_reason`]).
-pub const ATTRIBUTION_MARK: &str = " (via Slack):";
 
 /// A rendered Slack message: `text` is the notification fallback, `blocks` the layout.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,7 +17,7 @@ use codereview_sync::domain::Forge;
 use codereview_sync::metrics::Metrics;
 use codereview_sync::secret::Secret;
 use codereview_sync::store::{AiSummaryRepo, CredentialKind, Store};
-use codereview_sync::sync::AiSummary;
+use codereview_sync::worker::AiSummary;
 use serde_json::{Value, json};
 use url::Url;
 use wiremock::matchers::{header, method, path, query_param};

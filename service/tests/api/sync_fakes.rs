@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use codereview_sync::clients::{ForgeApi, GitHubClient, GitLabClient, SlackApi, SlackClient};
+use codereview_sync::config::SyncConfig;
 use codereview_sync::domain::Forge;
 use codereview_sync::metrics::Metrics;
 use codereview_sync::secret::Secret;
 use codereview_sync::store::{CredentialKind, RepoLink, Store, UserMapping};
-use codereview_sync::sync::{AiSummary, SyncConfig, SyncHandler};
+use codereview_sync::worker::{AiSummary, SyncHandler};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

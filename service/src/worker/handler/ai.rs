@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use super::{SyncHandler, forge_ledger, pr_key, slack_ledger};
 use crate::clients::diff::{DiffApi, DiffError};
-use crate::clients::llm::{LlmApi, LlmError, complete_once_or_twice};
+use crate::clients::llm::{LlmApi, LlmError, complete_once_or_twice, request_body};
 use crate::clients::slack::NewMessage;
 use crate::config::LlmSettings;
 use crate::metrics::Metrics;
@@ -254,7 +254,7 @@ impl SyncHandler {
             user_bytes = prompt.user.len(),
             "AI summary: asking the model"
         );
-        let body = summary::request_body(&ai.settings.model, &prompt);
+        let body = request_body(&ai.settings.model, &prompt);
         drop(prompt);
         let started = Instant::now();
         let (answer, attempts) =

@@ -1,6 +1,6 @@
 //! [`SyncHandler`]: the worker's [`EventHandler`] that keeps threads and PR conversations in
-//! step. It is the only part of `sync` with effects: load facts from the store → [`decide`]
-//! (pure) → execute each action through the client traits → record ids at once.
+//! step: load facts from the store → [`crate::sync::decide`] (pure) → execute each
+//! action through the client traits → record ids at once.
 //!
 //! Guarantees, and how:
 //! - **No duplicates.** Before posting, the link tables are checked (the facts); right after a
@@ -25,16 +25,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::decide::{
-    Action, ForgeFacts, Reply, SlackFacts, decide_forge, decide_slack, gitlab_deleted_notes,
-    needs_bot_identity,
-};
-use super::markup::{markdown_logins, slack_to_markdown, slack_user_ids};
-use super::model::{Channel, CommentKind, ForgeEvent, ForgeUser, PrState, ReplyTarget, SlackEvent};
-use super::{github, gitlab, render, slack};
 use crate::clients::github_app::GitHubApp;
 use crate::clients::slack::{NewMessage, SlackApi, SlackIdentity, SlackUser};
 use crate::clients::{CreatedComment, ForgeApi};
+use crate::config::SyncConfig;
 use crate::domain::{Forge, Source};
 use crate::queue::{Event, EventHandler, HandleError};
 use crate::secret::Secret;
@@ -42,30 +36,21 @@ use crate::store::{
     CommentMessage, CredentialKind, LedgerEntry, Mirror, Origin, PrRef, PrThread, SlackRef, Store,
     StoreError,
 };
+use crate::sync::decide::{
+    Action, ForgeFacts, Reply, SlackFacts, decide_forge, decide_slack, gitlab_deleted_notes,
+    needs_bot_identity,
+};
+use crate::sync::markup::{markdown_logins, slack_to_markdown, slack_user_ids};
+use crate::sync::model::{
+    Channel, CommentKind, ForgeEvent, ForgeUser, PrFacts, PrState, ReplyTarget, SlackEvent,
+};
+use crate::sync::{github, gitlab, render, slack};
 use crate::vault::Vault;
 
 pub use ai::AiSummary;
 
 /// How long looked-up names, emails and mention mappings stay in memory.
 pub const LOOKUP_TTL: Duration = Duration::from_secs(10 * 60);
-
-/// Handler settings beyond the clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncConfig {
-    /// `GITHUB_APP_ID`: comments made through this App are ours.
-    pub github_app_id: Option<i64>,
-    /// `CODEREVIEW_STATUS_CONTEXT` (default `codereview`): the status shown on parents.
-    pub status_context: String,
-}
-
-impl Default for SyncConfig {
-    fn default() -> Self {
-        Self {
-            github_app_id: None,
-            status_context: "codereview".into(),
-        }
-    }
-}
 
 fn store_error(e: StoreError) -> HandleError {
     HandleError::retry(format!("store: {e}"))
@@ -903,7 +888,7 @@ impl SyncHandler {
         &self,
         channel: &Channel,
         pr: &PrRef,
-        facts: Option<super::model::PrFacts>,
+        facts: Option<PrFacts>,
         run: &mut Run,
     ) -> Result<(), HandleError> {
         if run.new_threads.contains_key(channel) {
