@@ -3,7 +3,8 @@
 //! A merge gate must fail closed: when the lines a pull request changes cannot all be read (a
 //! diff too large to scan, a forge API that gave no patch, a regex that hit its backtrack limit),
 //! every `code` scope whose `paths` match the file counts as matched, and the summary says why.
-//! Both the diff readers ([`crate::git`], the forges) and the matcher report through this type.
+//! Both the diff readers (the action's `git diff` reader and the forges' patch readers, through
+//! [`crate::diff`]) and the matcher report through this type.
 
 use serde::Serialize;
 
