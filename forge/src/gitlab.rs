@@ -37,7 +37,7 @@ use codereview_policy::review::{CheckRun, Overall, PullRequest, Review, ReviewSt
 use codereview_policy::unread::Unread;
 use http::StatusCode;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,7 +46,8 @@ use std::time::Duration;
 /// The one line `codereview status` prints when `CODEREVIEW_GITLAB_TOKEN` is missing.
 pub const MISSING_TOKEN: &str = "no GitLab token: the job token (CI_JOB_TOKEN) cannot post commit statuses or read approvals; create a project access token (Settings > Access tokens: role Developer, scope api) and add it as a masked CI/CD variable named CODEREVIEW_GITLAB_TOKEN";
 
-/// Where and as whom to talk to GitLab, from the runner's variables.
+/// Where and as whom to talk to GitLab: typed settings (the action's `ci` module reads them
+/// from the runner's variables; this crate reads no environment).
 #[derive(Debug, Clone)]
 pub struct GitlabSettings {
     /// `CI_API_V4_URL`, e.g. `https://gitlab.example.com/api/v4` or
@@ -84,30 +85,6 @@ pub struct MergePipeline {
     pub merge_sha: String,
     /// `CI_MERGE_REQUEST_SOURCE_BRANCH_SHA`: the source branch head it merges.
     pub source_sha: String,
-}
-
-impl MergePipeline {
-    /// From the runner's `CI_MERGE_REQUEST_EVENT_TYPE` (`merged_result`, `merge_train`; a plain
-    /// `detached` pipeline runs on the head itself), `CI_COMMIT_SHA` and
-    /// `CI_MERGE_REQUEST_SOURCE_BRANCH_SHA`.
-    pub fn from_runner(
-        event_type: Option<&str>,
-        commit_sha: Option<&str>,
-        source_sha: Option<&str>,
-    ) -> Option<Self> {
-        let (Some(event), Some(merge), Some(source)) = (event_type, commit_sha, source_sha) else {
-            return None;
-        };
-        let hex = |s: &str| s.len() >= 7 && s.bytes().all(|b| b.is_ascii_hexdigit());
-        (matches!(event, "merged_result" | "merge_train")
-            && merge != source
-            && hex(merge)
-            && hex(source))
-        .then(|| MergePipeline {
-            merge_sha: merge.to_string(),
-            source_sha: source.to_string(),
-        })
-    }
 }
 
 /// How a failed request is retried: `attempts` in all, waiting `first_delay`, then twice as long
@@ -982,37 +959,6 @@ impl Forge for Gitlab {
     }
 }
 
-/// GitLab CI's dotenv report (`artifacts:reports:dotenv`) wants `KEY=value` with keys of ASCII
-/// letters, digits and `_`: `state` → `CODEREVIEW_STATE`, `approved-scopes` →
-/// `CODEREVIEW_APPROVED_SCOPES`. Lines that are not `key=value` are dropped.
-pub fn dotenv_from_outputs(outputs: &str) -> String {
-    let mut by_key = BTreeMap::new();
-    let mut order = Vec::new();
-    for line in outputs.lines() {
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let key: String = key
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let key = format!("CODEREVIEW_{key}");
-        if by_key.insert(key.clone(), value.to_string()).is_none() {
-            order.push(key);
-        }
-    }
-    order
-        .iter()
-        .map(|k| format!("{k}={}\n", by_key[k]))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1254,46 +1200,6 @@ mod tests {
             "{e}"
         );
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
-    }
-
-    #[test]
-    fn outputs_become_a_dotenv_report() {
-        assert_eq!(
-            dotenv_from_outputs(
-                "state=pending\napproved-scopes=a,Large-scale change\npending-scopes=\nnot a pair\n"
-            ),
-            "CODEREVIEW_STATE=pending\nCODEREVIEW_APPROVED_SCOPES=a,Large-scale change\nCODEREVIEW_PENDING_SCOPES=\n"
-        );
-    }
-
-    #[test]
-    fn merged_results_pipelines_are_recognised_from_the_runner() {
-        let (merge, head) = ("4b825dc642cb", "8c5a5a2e4d9b");
-        assert_eq!(
-            MergePipeline::from_runner(Some("merged_result"), Some(merge), Some(head)),
-            Some(MergePipeline {
-                merge_sha: merge.into(),
-                source_sha: head.into()
-            })
-        );
-        assert!(MergePipeline::from_runner(Some("merge_train"), Some(merge), Some(head)).is_some());
-        // A detached pipeline runs on the head itself; anything missing or not a sha is ignored.
-        assert_eq!(
-            MergePipeline::from_runner(Some("detached"), Some(head), Some(head)),
-            None
-        );
-        assert_eq!(
-            MergePipeline::from_runner(Some("merged_result"), Some(head), Some(head)),
-            None
-        );
-        assert_eq!(
-            MergePipeline::from_runner(None, Some(merge), Some(head)),
-            None
-        );
-        assert_eq!(
-            MergePipeline::from_runner(Some("merged_result"), Some("-x"), Some(head)),
-            None
-        );
     }
 
     #[test]
