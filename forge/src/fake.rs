@@ -256,8 +256,10 @@ mod tests {
 
     #[tokio::test]
     async fn answers_counts_and_records() {
-        let mut facts = PrFacts::default();
-        facts.base_sha = "base".into();
+        let facts = PrFacts {
+            base_sha: "base".into(),
+            ..PrFacts::default()
+        };
         let forge = FakeForge::new(facts)
             .with_comment(5, "<!-- m -->\nold")
             .with_error(Method::RequestReviewers, ForgeError::Api("no".into()));
