@@ -182,16 +182,67 @@ mod tests {
         assert_eq!(ci.workspace, Some(PathBuf::from("/home/runner/work/app")));
     }
 
-    #[test]
-    fn outside_ci_without_forge_is_a_usage_error() {
-        let args = StatusArgs {
+    fn args() -> StatusArgs {
+        StatusArgs {
             dry_run: false,
             forge: None,
             large_scale_files: 300,
             large_scale_lines: 3000,
-        };
+        }
+    }
+
+    /// A GitHub Actions job for `event_name` with this payload (no API is reachable: these
+    /// runs must end before any request).
+    fn github_job(event_name: &str, payload: &str) -> (Result<(), Failure>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let event = dir.path().join("event.json");
+        std::fs::write(&event, payload).unwrap();
+        let event = event.display().to_string();
+        let vars = lookup(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_TOKEN", "ghs_x"),
+            ("GITHUB_REPOSITORY", "octo/repo"),
+            ("GITHUB_EVENT_NAME", event_name),
+            ("GITHUB_EVENT_PATH", &event),
+            ("GITHUB_API_URL", "http://127.0.0.1:9"),
+        ]);
         let mut out = Vec::new();
-        let e = run_with(None, &args, &lookup(&[]), &mut out).unwrap_err();
+        let result = run_with(None, &args(), &vars, &mut out);
+        (result, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn a_comment_on_a_plain_issue_is_nothing_to_evaluate() {
+        let payload = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/github-webhooks/issue_comment.created.payload.json"
+        ))
+        .unwrap();
+        let (result, out) = github_job("issue_comment", &payload);
+        assert!(result.is_ok());
+        assert!(
+            out.starts_with("codereview: nothing to evaluate: "),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_push_event_is_a_usage_error() {
+        let (result, out) = github_job("push", r#"{ "ref": "refs/heads/main" }"#);
+        let e = result.unwrap_err();
+        assert_eq!(e.code, 2);
+        assert!(
+            e.message.contains("`push` is not a pull request event"),
+            "{}",
+            e.message
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn outside_ci_without_forge_is_a_usage_error() {
+        let mut out = Vec::new();
+        let e = run_with(None, &args(), &lookup(&[]), &mut out).unwrap_err();
         assert_eq!(e.code, 2);
         assert!(e.message.starts_with("not in a CI job"), "{}", e.message);
     }
