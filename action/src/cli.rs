@@ -3,6 +3,7 @@
 //! Exit codes (DESIGN §3): 0 ok; 1 config invalid or the command's check failed; 2 usage or
 //! environment error, with a one-line explanation of the fix.
 
+use crate::failure::Failure;
 use crate::git;
 use clap::{Parser, Subcommand, ValueEnum};
 use codereview_policy::config::{self, ConfigSet, RawSet};
@@ -38,7 +39,7 @@ pub enum Command {
         /// The CODEOWNERS dialect; detected when absent (GitLab for .gitlab/CODEOWNERS, a file
         /// with [Section] headers, or a repository with .gitlab-ci.yml; GitHub otherwise).
         #[arg(long, value_enum, requires = "from_codeowners")]
-        forge: Option<crate::status::ForgeKind>,
+        forge: Option<crate::ci::ForgeKind>,
     },
     /// Validate every CODEREVIEW*.toml in the repository.
     Check {
@@ -58,7 +59,7 @@ pub enum Command {
         path: PathBuf,
     },
     /// CI mode: evaluate the current pull/merge request and post one commit status.
-    Status(crate::status::StatusArgs),
+    Status(crate::ci::StatusArgs),
     /// `git diff` with mechanically trivial hunks hidden (as `pa diff`).
     Diff(crate::trust_command::DiffArgs),
     /// How much of a diff is mechanical, per label (as `pa trust`).
@@ -99,45 +100,6 @@ pub enum Format {
     Json,
 }
 
-/// A command's failure: what to print and the exit code.
-#[derive(Debug)]
-pub struct Failure {
-    /// 1 (invalid config or failed check) or 2 (usage or environment).
-    pub code: i32,
-    /// Printed to stderr.
-    pub message: String,
-}
-
-impl Failure {
-    /// Exit 1.
-    pub fn failed(message: impl Into<String>) -> Self {
-        Failure {
-            code: 1,
-            message: message.into(),
-        }
-    }
-
-    /// Exit 2.
-    pub fn usage(message: impl Into<String>) -> Self {
-        Failure {
-            code: 2,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<git::GitError> for Failure {
-    fn from(e: git::GitError) -> Self {
-        Failure::usage(e.to_string())
-    }
-}
-
-impl From<crate::discover::DiscoverError> for Failure {
-    fn from(e: crate::discover::DiscoverError) -> Self {
-        Failure::usage(e.to_string())
-    }
-}
-
 /// Run a parsed command line, writing to `out`; returns the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
     let result = match cli.command {
@@ -163,7 +125,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
         Command::Coverage { check, path } => {
             repo_root(cli.repo.as_deref()).and_then(|root| coverage(&root, &path, check, out))
         }
-        Command::Status(args) => crate::status::run(cli.repo.as_deref(), &args, out),
+        Command::Status(args) => crate::ci::run(cli.repo.as_deref(), &args, out),
         Command::Diff(args) => {
             crate::trust_command::diff(&work_dir(cli.repo.as_deref()), &args, out)
         }
@@ -183,21 +145,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
     }
 }
 
+/// The repository root for `--repo` or the current directory.
+fn repo_root(repo: Option<&Path>) -> Result<PathBuf, Failure> {
+    Ok(git::repo_root_of(repo)?)
+}
+
 /// Where `git diff` runs for `diff`/`trust`: `--repo` or the current directory (not the
 /// repository root, so pathspecs mean what they mean to `git diff`).
 fn work_dir(repo: Option<&Path>) -> PathBuf {
     repo.map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-}
-
-/// The repository root for `--repo` or the current directory.
-pub fn repo_root(repo: Option<&Path>) -> Result<PathBuf, Failure> {
-    let start = repo.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    git::repo_root(&start).map_err(|e| {
-        Failure::usage(format!(
-            "not inside a git repository ({}): run codereview in a checkout or pass --repo DIR",
-            e.message
-        ))
-    })
 }
 
 const STARTER: &str = r#"# CODEREVIEW.toml: who must approve what. Reference: https://github.com/codereview/codereview#codereviewtoml
@@ -241,7 +197,7 @@ fn init_from_codeowners(
     repo: Option<&Path>,
     filename: &str,
     source: Option<&Path>,
-    forge: Option<crate::status::ForgeKind>,
+    forge: Option<crate::ci::ForgeKind>,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     use codereview_policy::codeowners::{self, Flavor};
@@ -269,8 +225,8 @@ fn init_from_codeowners(
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", full.display())))?;
     let shown = source.to_string_lossy().replace('\\', "/");
     let flavor = match forge {
-        Some(crate::status::ForgeKind::Github) => Flavor::GitHub,
-        Some(crate::status::ForgeKind::Gitlab) => Flavor::GitLab,
+        Some(crate::ci::ForgeKind::Github) => Flavor::GitHub,
+        Some(crate::ci::ForgeKind::Gitlab) => Flavor::GitLab,
         None if shown.starts_with(".github/") => Flavor::GitHub,
         None if codeowners::detect_flavor(&shown, &text) == Flavor::GitLab => Flavor::GitLab,
         None if dir.join(".gitlab-ci.yml").is_file() => Flavor::GitLab,

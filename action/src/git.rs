@@ -83,6 +83,20 @@ pub fn repo_root(dir: &Path) -> Result<PathBuf, GitError> {
     run_text(dir, &["rev-parse", "--show-toplevel"]).map(PathBuf::from)
 }
 
+/// Not inside a git repository: the commands that read a checkout say how to fix that.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "not inside a git repository ({}): run codereview in a checkout or pass --repo DIR",
+    .0.message
+)]
+pub struct NotARepository(pub GitError);
+
+/// The repository root for `--repo DIR`, or for the current directory when it is absent.
+pub fn repo_root_of(repo: Option<&Path>) -> Result<PathBuf, NotARepository> {
+    let start = repo.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    repo_root(&start).map_err(NotARepository)
+}
+
 /// Every file of the working tree that git knows or would add: tracked (even if deleted on
 /// disk) and untracked but not ignored, as repository-relative paths, sorted and unique.
 ///

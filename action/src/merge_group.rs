@@ -5,14 +5,25 @@
 //!
 //! Nothing is requested, labelled or commented here: the pull requests' own runs do that.
 
-use crate::cli::Failure;
-use crate::status::{Assessment, Publish, StatusArgs, assess, forge_failure, status_context};
+use crate::failure::{Failure, forge_failure};
+use crate::status::{Assessment, JobReport, Settings, assess};
 use codereview_forge::github::{Github, MergeGroup};
 use codereview_forge::{CommitStatus, Forge};
 use codereview_policy::report::{self, SummaryContext};
 use codereview_policy::review::Overall;
 use std::io::Write;
 use std::path::Path;
+
+/// A merge group's run: the job report to write (none in a dry run), and the failure of a
+/// member (invalid rules, a team the token cannot read) to exit with once the group's status is
+/// posted and the report written.
+#[derive(Debug)]
+pub struct GroupOutcome {
+    /// The summary of every member, and the one output: `state`.
+    pub report: Option<JobReport>,
+    /// The first member's failure, if any.
+    pub failure: Option<Failure>,
+}
 
 /// One member's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,15 +82,14 @@ pub async fn run(
     lookup: &Github,
     group: &MergeGroup,
     root: &Path,
-    args: &StatusArgs,
-    publish: &Publish,
+    settings: &Settings,
     out: &mut dyn Write,
-) -> Result<(), Failure> {
+) -> Result<GroupOutcome, Failure> {
     let numbers = lookup
         .merge_group_pull_requests(group)
         .await
         .map_err(forge_failure)?;
-    let context = status_context();
+    let context = settings.context.clone();
     let mut members = Vec::new();
     let mut markdown = format!(
         "## codereview: merge group `{}`\n\n",
@@ -88,7 +98,7 @@ pub async fn run(
     let mut first_failure = None;
     for number in numbers {
         let forge = lookup.for_pull_request(number);
-        let (_, assessment) = assess(&forge, root, args).await?;
+        let (_, assessment) = assess(&forge, root, settings).await?;
         let (state, description) = assessment.verdict();
         let _ = writeln!(out, "#{number}: {}: {description}", state.as_str());
         markdown.push_str(&format!("### Pull request #{number}\n\n"));
@@ -103,7 +113,7 @@ pub async fn run(
                 let ctx = SummaryContext {
                     context: context.clone(),
                     configs_modified,
-                    dry_run: args.dry_run,
+                    dry_run: settings.dry_run,
                     mechanical,
                 };
                 markdown.push_str(&report::markdown(&evaluation, &ctx));
@@ -124,9 +134,12 @@ pub async fn run(
     }
     let (state, description) = group_verdict(&members);
     let _ = writeln!(out, "merge group: {}: {description}", state.as_str());
-    if args.dry_run {
+    if settings.dry_run {
         let _ = write!(out, "\n{markdown}");
-        return first_failure.map_or(Ok(()), Err);
+        return Ok(GroupOutcome {
+            report: None,
+            failure: first_failure,
+        });
     }
     lookup
         .post_status(&CommitStatus {
@@ -134,27 +147,17 @@ pub async fn run(
             state,
             description,
             context,
-            target_url: publish.target_url.clone(),
+            target_url: settings.target_url.clone(),
         })
         .await
         .map_err(forge_failure)?;
-    write_files(publish, &markdown, state)
-        .map_err(|e| Failure::usage(format!("cannot write the job summary or outputs: {e}")))?;
-    first_failure.map_or(Ok(()), Err)
-}
-
-/// The summary, and the one output a merge group has: `state`.
-fn write_files(publish: &Publish, markdown: &str, state: Overall) -> std::io::Result<()> {
-    use std::fs::OpenOptions;
-    if let Some(path) = &publish.summary_file {
-        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-        writeln!(f, "{markdown}")?;
-    }
-    if let Some(path) = &publish.output_file {
-        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-        writeln!(f, "state={}", state.as_str())?;
-    }
-    Ok(())
+    Ok(GroupOutcome {
+        report: Some(JobReport {
+            markdown,
+            outputs: vec![("state".to_string(), state.as_str().to_string())],
+        }),
+        failure: first_failure,
+    })
 }
 
 #[cfg(test)]

@@ -1,274 +1,54 @@
-//! `codereview status`: CI mode. Evaluate the current pull/merge request and post one commit
-//! status, the job summary and outputs.
+//! `codereview status`'s evaluation, whatever the forge and CI: evaluate the current pull/merge
+//! request and post one commit status, the reviewer requests, labels and instructions comment;
+//! hand the job summary and outputs back to the caller (`ci`), which knows where they go.
 //!
-//! The path is short and one-way: read the runner's environment → ask the forge for the facts →
-//! read the configs from the **base** commit of the local checkout → expand teams → diff against
-//! the merge base locally (API only as a fallback) → evaluate → report → post.
+//! The path is short and one-way: ask the forge for the facts → read the configs from the
+//! **base** commit of the local checkout → expand teams → diff against the merge base locally
+//! (API only as a fallback) → evaluate → report → post.
 
-use crate::cli::Failure;
+use crate::failure::{Failure, forge_failure};
 use crate::git;
-use clap::ValueEnum;
-use codereview_forge::github::{EventTarget, Github, GithubSettings, event_target};
-use codereview_forge::gitlab::{Gitlab, GitlabSettings, MergePipeline};
-use codereview_forge::secret::Secret;
 use codereview_forge::{CommitStatus, Forge, ForgeError, PrFacts};
 use codereview_policy::config::{self, ConfigErrors, RawSet, is_config_path};
 use codereview_policy::diff::FileDiff;
 use codereview_policy::report::{self, SummaryContext};
 use codereview_policy::review::{self, Evaluation, LargeScaleLimits, Overall};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Arguments of `codereview status`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct StatusArgs {
-    /// Print the evaluation and the summary; write nothing (no status, requests, labels, files).
-    #[arg(long)]
+/// What a run was asked to do, from the command line and the CI job's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Print the evaluation and the summary; write nothing.
     pub dry_run: bool,
-    /// Which forge; detected from `GITHUB_ACTIONS` / `GITLAB_CI` when absent.
-    #[arg(long, value_enum)]
-    pub forge: Option<ForgeKind>,
-    /// More changed files than this is reviewed as one large-scale change.
-    #[arg(long, env = "CODEREVIEW_LARGE_SCALE_FILES", default_value_t = 300)]
-    pub large_scale_files: usize,
-    /// More changed lines than this is reviewed as one large-scale change.
-    #[arg(long, env = "CODEREVIEW_LARGE_SCALE_LINES", default_value_t = 3000)]
-    pub large_scale_lines: usize,
-}
-
-/// Supported forges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ForgeKind {
-    /// GitHub Actions.
-    Github,
-    /// GitLab CI.
-    Gitlab,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// The status context: `CODEREVIEW_STATUS_CONTEXT` or `codereview`.
-pub fn status_context() -> String {
-    env("CODEREVIEW_STATUS_CONTEXT").unwrap_or_else(|| "codereview".to_string())
-}
-
-/// Run `codereview status`.
-pub fn run(repo: Option<&Path>, args: &StatusArgs, out: &mut dyn Write) -> Result<(), Failure> {
-    let kind = match args.forge {
-        Some(k) => k,
-        None if env("GITHUB_ACTIONS").is_some() => ForgeKind::Github,
-        None if env("GITLAB_CI").is_some() => ForgeKind::Gitlab,
-        None => {
-            return Err(Failure::usage(
-                "not in a CI job: set GITHUB_ACTIONS or GITLAB_CI, or pass --forge github|gitlab with the runner's variables",
-            ));
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
-    match kind {
-        ForgeKind::Github => runtime.block_on(run_github(repo, args, out)),
-        ForgeKind::Gitlab => runtime.block_on(run_gitlab(repo, args, out)),
-    }
-}
-
-/// Where the job summary and outputs go, if anywhere.
-#[derive(Debug, Clone, Default)]
-pub struct Publish {
-    /// Append the Markdown summary here (`GITHUB_STEP_SUMMARY`).
-    pub summary_file: Option<PathBuf>,
-    /// Append `key=value` outputs here (`GITHUB_OUTPUT`).
-    pub output_file: Option<PathBuf>,
+    /// Where a change becomes one large-scale change.
+    pub limits: LargeScaleLimits,
+    /// The status context (`CODEREVIEW_STATUS_CONTEXT`, `codereview` by default).
+    pub context: String,
     /// Link to the CI job for the status.
     pub target_url: Option<String>,
 }
 
-async fn run_github(
-    repo: Option<&Path>,
-    args: &StatusArgs,
-    out: &mut dyn Write,
-) -> Result<(), Failure> {
-    let token = env("INPUT_TOKEN").or_else(|| env("GITHUB_TOKEN")).ok_or_else(|| {
-        Failure::usage(
-            "no GitHub token: set GITHUB_TOKEN (in a workflow: `env: GITHUB_TOKEN: ${{ github.token }}`, or the action's `token` input)",
-        )
-    })?;
-    let repository = env("GITHUB_REPOSITORY").ok_or_else(|| {
-        Failure::usage("GITHUB_REPOSITORY is not set (owner/name): run inside GitHub Actions")
-    })?;
-    let event_path = env("GITHUB_EVENT_PATH")
-        .ok_or_else(|| Failure::usage("GITHUB_EVENT_PATH is not set: run inside GitHub Actions"))?;
-    let event_name = env("GITHUB_EVENT_NAME").unwrap_or_default();
-    let payload: serde_json::Value = std::fs::read_to_string(&event_path)
-        .map_err(|e| format!("cannot read the event file {event_path}: {e}"))
-        .and_then(|t| {
-            serde_json::from_str(&t)
-                .map_err(|e| format!("the event file {event_path} is not JSON: {e}"))
-        })
-        .map_err(Failure::usage)?;
-    let api_url = env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_string());
-    let graphql_url = env("GITHUB_GRAPHQL_URL")
-        .unwrap_or_else(|| format!("{}/graphql", api_url.trim_end_matches('/')));
-    let server = env("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_string());
-    let publish = Publish {
-        summary_file: env("GITHUB_STEP_SUMMARY").map(PathBuf::from),
-        output_file: env("GITHUB_OUTPUT").map(PathBuf::from),
-        target_url: env("GITHUB_RUN_ID").map(|id| {
-            format!(
-                "{}/{repository}/actions/runs/{id}",
-                server.trim_end_matches('/')
-            )
-        }),
-    };
-    let target = event_target(&event_name, &payload).map_err(|e| Failure::usage(e.0))?;
-    let mut settings = GithubSettings {
-        api_url,
-        graphql_url,
-        repository,
-        number: 0,
-        token: Secret::new(token),
-    };
-    let number = match target {
-        EventTarget::PullRequest(n) => n,
-        EventTarget::MergeGroup(group) => {
-            settings.number = group.number;
-            let lookup = Github::new(settings).map_err(forge_failure)?;
-            let root = checkout_root(repo)?;
-            let result = crate::merge_group::run(&lookup, &group, &root, args, &publish, out).await;
-            report_requests(lookup.request_count());
-            return result;
+impl Default for Settings {
+    /// The command line's defaults: a real run, the default limits, context `codereview`.
+    fn default() -> Self {
+        Settings {
+            dry_run: false,
+            limits: LargeScaleLimits::default(),
+            context: "codereview".to_string(),
+            target_url: None,
         }
-        EventTarget::Nothing(why) => {
-            let _ = writeln!(out, "codereview: nothing to evaluate: {why}");
-            return Ok(());
-        }
-        EventTarget::Commit(sha) => {
-            check_sha("the event's head", &sha)?;
-            let lookup = Github::new(settings.clone()).map_err(forge_failure)?;
-            match lookup
-                .pull_request_for_commit(&sha)
-                .await
-                .map_err(forge_failure)?
-            {
-                Some(n) => n,
-                None => {
-                    let _ = writeln!(
-                        out,
-                        "codereview: nothing to evaluate: no open pull request has head {sha}"
-                    );
-                    return Ok(());
-                }
-            }
-        }
-    };
-    settings.number = number;
-    let forge = Github::new(settings).map_err(forge_failure)?;
-    let root = checkout_root(repo)?;
-    let result = evaluate_and_publish(&forge, &root, args, &publish, out).await;
-    report_requests(forge.request_count());
-    result
-}
-
-/// Log how many GitHub API requests the run made (stderr with `CODEREVIEW_DEBUG_REQUESTS`).
-fn report_requests(requests: usize) {
-    tracing::debug!(requests, "GitHub API requests");
-    if env("CODEREVIEW_DEBUG_REQUESTS").is_some() {
-        eprintln!("codereview: {requests} GitHub API requests");
     }
 }
 
-/// GitLab CI: the merge request of a merge request pipeline. The summary goes to the job log and
-/// to `codereview-summary.md` in `CI_PROJECT_DIR` (`CODEREVIEW_SUMMARY_PATH`), the outputs to the
-/// dotenv report `codereview.env` (`CODEREVIEW_DOTENV_PATH`) as `CODEREVIEW_STATE=...`: GitLab
-/// has no step summary or outputs file.
-async fn run_gitlab(
-    repo: Option<&Path>,
-    args: &StatusArgs,
-    out: &mut dyn Write,
-) -> Result<(), Failure> {
-    let api_url = env("CI_API_V4_URL").ok_or_else(|| {
-        Failure::usage("CI_API_V4_URL is not set: run inside GitLab CI (or set it, e.g. https://gitlab.example.com/api/v4)")
-    })?;
-    let project = env("CI_PROJECT_ID")
-        .ok_or_else(|| Failure::usage("CI_PROJECT_ID is not set: run inside GitLab CI"))?;
-    let merge_request = env("CI_MERGE_REQUEST_IID")
-        .ok_or_else(|| {
-            Failure::usage(
-                "CI_MERGE_REQUEST_IID is not set: this is not a merge request pipeline; run the job only there (rules: - if: $CI_PIPELINE_SOURCE == \"merge_request_event\")",
-            )
-        })?
-        .parse::<u64>()
-        .map_err(|e| Failure::usage(format!("CI_MERGE_REQUEST_IID is not a number: {e}")))?;
-    let token = env("CODEREVIEW_GITLAB_TOKEN")
-        .ok_or_else(|| Failure::usage(codereview_forge::gitlab::MISSING_TOKEN))?;
-    let settings = GitlabSettings {
-        api_url,
-        project,
-        merge_request,
-        token: Secret::new(token),
-        commit_sha: env("CI_COMMIT_SHA"),
-        diff_base_sha: env("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
-        pipeline_id: env("CI_PIPELINE_ID").and_then(|p| p.parse().ok()),
-        merge_pipeline: MergePipeline::from_runner(
-            env("CI_MERGE_REQUEST_EVENT_TYPE").as_deref(),
-            env("CI_COMMIT_SHA").as_deref(),
-            env("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA").as_deref(),
-        ),
-        ca_file: env("CI_SERVER_TLS_CA_FILE").map(PathBuf::from),
-        retry: Default::default(),
-    };
-    let dir = env("CI_PROJECT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    let summary = env("CODEREVIEW_SUMMARY_PATH")
-        .map_or_else(|| dir.join("codereview-summary.md"), PathBuf::from);
-    let dotenv =
-        env("CODEREVIEW_DOTENV_PATH").map_or_else(|| dir.join("codereview.env"), PathBuf::from);
-    let raw_outputs = dotenv.with_extension("outputs.tmp");
-    let publish = Publish {
-        summary_file: Some(summary.clone()),
-        output_file: Some(raw_outputs.clone()),
-        target_url: env("CI_JOB_URL"),
-    };
-    let forge = Gitlab::connect(settings).await.map_err(forge_failure)?;
-    let root = checkout_root(repo)?;
-    // The files describe this run only (they are appended to).
-    for stale in [&summary, &dotenv, &raw_outputs] {
-        let _ = std::fs::remove_file(stale);
-    }
-    let result = evaluate_and_publish(&forge, &root, args, &publish, out).await;
-    if let Ok(markdown) = std::fs::read_to_string(&summary) {
-        let _ = write!(out, "\n{markdown}");
-    }
-    if let Ok(outputs) = std::fs::read_to_string(&raw_outputs) {
-        let _ = std::fs::remove_file(&raw_outputs);
-        std::fs::write(
-            &dotenv,
-            codereview_forge::gitlab::dotenv_from_outputs(&outputs),
-        )
-        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", dotenv.display())))?;
-    }
-    tracing::debug!(requests = forge.request_count(), "GitLab API requests");
-    if env("CODEREVIEW_DEBUG_REQUESTS").is_some() {
-        eprintln!("codereview: {} GitLab API requests", forge.request_count());
-    }
-    result
-}
-
-/// A forge error as the one-line exit-2 failure the runner shows.
-pub(crate) fn forge_failure(e: ForgeError) -> Failure {
-    Failure::usage(e.to_string())
-}
-
-/// The checkout: `--repo`, else `GITHUB_WORKSPACE` / `CI_PROJECT_DIR`, else the current directory.
-fn checkout_root(repo: Option<&Path>) -> Result<PathBuf, Failure> {
-    let start = repo
-        .map(Path::to_path_buf)
-        .or_else(|| env("GITHUB_WORKSPACE").map(PathBuf::from))
-        .or_else(|| env("CI_PROJECT_DIR").map(PathBuf::from));
-    crate::cli::repo_root(start.as_deref())
+/// What a run leaves for the CI job besides the forge: the Markdown summary and the outputs
+/// (`key`, `value`). `ci` writes them where the runner wants them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobReport {
+    /// The job summary.
+    pub markdown: String,
+    /// The step outputs, in order.
+    pub outputs: Vec<(String, String)>,
 }
 
 /// What evaluating one pull/merge request concluded, before anything is written.
@@ -315,7 +95,7 @@ impl Assessment {
 pub async fn assess<F: Forge>(
     forge: &F,
     root: &Path,
-    args: &StatusArgs,
+    settings: &Settings,
 ) -> Result<(PrFacts, Assessment), Failure> {
     let facts = forge.pull_request().await.map_err(forge_failure)?;
     let early = |state, description: String, failure| Assessment::Early {
@@ -374,11 +154,7 @@ pub async fn assess<F: Forge>(
         .collect();
     let mut pr = facts.pr.clone();
     pr.files = changed;
-    let limits = LargeScaleLimits {
-        max_files: args.large_scale_files,
-        max_lines: args.large_scale_lines,
-    };
-    let assessment = match review::evaluate(&configs, &pr, limits) {
+    let assessment = match review::evaluate(&configs, &pr, settings.limits) {
         Ok(evaluation) => Assessment::Evaluated {
             mechanical: have_history
                 .then(|| {
@@ -401,22 +177,22 @@ pub async fn assess<F: Forge>(
     Ok((facts, assessment))
 }
 
-/// The forge-independent part of CI mode.
+/// The forge-independent part of CI mode: assess, print, post. Returns the job report to write
+/// when a verdict was evaluated and posted (none for a dry run or a verdict reached early).
 pub async fn evaluate_and_publish<F: Forge>(
     forge: &F,
     root: &Path,
-    args: &StatusArgs,
-    publish: &Publish,
+    settings: &Settings,
     out: &mut dyn Write,
-) -> Result<(), Failure> {
-    let (facts, assessment) = assess(forge, root, args).await?;
-    let context = status_context();
+) -> Result<Option<JobReport>, Failure> {
+    let (facts, assessment) = assess(forge, root, settings).await?;
+    let context = settings.context.clone();
     let status = |state: Overall, description: String| CommitStatus {
         sha: facts.pr.head_sha.clone(),
         state,
         description,
         context: context.clone(),
-        target_url: publish.target_url.clone(),
+        target_url: settings.target_url.clone(),
     };
     let (evaluation, pr, configs_modified, mechanical) = match assessment {
         Assessment::Early {
@@ -424,8 +200,8 @@ pub async fn evaluate_and_publish<F: Forge>(
             description,
             failure,
         } => {
-            announce(forge, args, status(state, description), out).await?;
-            return failure.map_or(Ok(()), Err);
+            announce(forge, settings, status(state, description), out).await?;
+            return failure.map_or(Ok(None), Err);
         }
         Assessment::Evaluated {
             evaluation,
@@ -438,14 +214,14 @@ pub async fn evaluate_and_publish<F: Forge>(
     let summary_ctx = SummaryContext {
         context: context.clone(),
         configs_modified,
-        dry_run: args.dry_run,
+        dry_run: settings.dry_run,
         mechanical,
     };
     let markdown = report::markdown(&evaluation, &summary_ctx);
     let _ = write!(out, "{}", report::text(&evaluation));
-    if args.dry_run {
+    if settings.dry_run {
         let _ = write!(out, "\n{markdown}");
-        return Ok(());
+        return Ok(None);
     }
     forge
         .post_status(&status(
@@ -473,8 +249,13 @@ pub async fn evaluate_and_publish<F: Forge>(
     {
         eprintln!("warning: could not post the scopes' instructions: {e}");
     }
-    publish_files(publish, &markdown, Some(&evaluation))
-        .map_err(|e| Failure::usage(format!("cannot write the job summary or outputs: {e}")))
+    Ok(Some(JobReport {
+        markdown,
+        outputs: report::outputs(&evaluation)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    }))
 }
 
 /// One instructions comment per pull request, kept current: edited when what it should say
@@ -508,12 +289,12 @@ fn config_failure(errors: &ConfigErrors) -> Assessment {
 /// post it as the status, unless this is a dry run.
 async fn announce<F: Forge>(
     forge: &F,
-    args: &StatusArgs,
+    settings: &Settings,
     status: CommitStatus,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let _ = writeln!(out, "{}: {}", status.state.as_str(), status.description);
-    if args.dry_run {
+    if settings.dry_run {
         return Ok(());
     }
     forge.post_status(&status).await.map_err(forge_failure)
@@ -521,7 +302,7 @@ async fn announce<F: Forge>(
 
 /// Refuse a commit id from an event or an API that is not a full hex SHA before it reaches
 /// `git` (where `--upload-pack=...` would be an option) or a URL: exit 2, nothing posted.
-fn check_sha(what: &str, sha: &str) -> Result<(), Failure> {
+pub(crate) fn check_sha(what: &str, sha: &str) -> Result<(), Failure> {
     if git::is_object_id(sha) {
         return Ok(());
     }
@@ -589,22 +370,914 @@ pub fn local_changes(root: &Path, facts: &PrFacts) -> Option<Vec<FileDiff>> {
     git::diff(root, git::DiffTarget::Commits(&base, &facts.pr.head_sha)).ok()
 }
 
-/// Write the summary and outputs files.
-pub fn publish_files(
-    publish: &Publish,
-    markdown: &str,
-    e: Option<&Evaluation>,
-) -> std::io::Result<()> {
-    use std::fs::OpenOptions;
-    if let Some(path) = &publish.summary_file {
-        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-        writeln!(f, "{markdown}")?;
-    }
-    if let (Some(path), Some(e)) = (&publish.output_file, e) {
-        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-        for (k, v) in report::outputs(e) {
-            writeln!(f, "{k}={v}")?;
+/// `evaluate_and_publish` against [`codereview_forge::fake::FakeForge`] and real git
+/// repositories: one test per branch of the evaluation. What only a real HTTP exchange shows
+/// (paging, retries, headers, request counts) stays in the wiremock suites
+/// (`tests/github_status.rs`, `tests/gitlab_status.rs`).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codereview_forge::fake::{FakeForge, LabelUpdate, Method, Written};
+    use codereview_policy::diff::api_file_diff;
+    use codereview_policy::review::{CheckRun, PullRequest, Review, ReviewState};
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::process::Command;
+
+    const CONFIG: &str = r#"
+[[scopes]]
+name = "backend"
+paths = ["src/**"]
+reviewers = ["alice", "bob"]
+require = 1
+labels = ["backend"]
+"#;
+
+    const UNLESS: &str = "[[scopes]]\nname = \"deps\"\npaths = [\"Cargo.lock\"]\nreviewers = [\"alice\"]\nrequire = 1\nunless = [\"renovate-checks/safe-update\"]\n";
+
+    const TEAM_CONFIG: &str = "[[scopes]]\nname = \"core\"\npaths = [\"**\"]\nreviewers = [\"@octo/core\"]\nrequire = 1\n";
+
+    const TARGET: &str = "https://github.com/octo/repo/actions/runs/42";
+
+    /// A real git repository in a temp dir.
+    struct Repo(tempfile::TempDir);
+
+    impl Repo {
+        fn new() -> Self {
+            let repo = Repo(tempfile::tempdir().expect("temp dir"));
+            repo.git(&["init", "-q", "-b", "main"]);
+            repo
+        }
+
+        fn path(&self) -> &Path {
+            self.0.path()
+        }
+
+        fn git(&self, args: &[&str]) -> String {
+            let out = Command::new("git")
+                .current_dir(self.path())
+                .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+                .args([
+                    "-c",
+                    "commit.gpgsign=false",
+                    "-c",
+                    "init.defaultBranch=main",
+                ])
+                .args(args)
+                .output()
+                .expect("git runs");
+            assert!(
+                out.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }
+
+        fn write(&self, path: &str, content: &str) {
+            let full = self.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, content).unwrap();
+        }
+
+        fn commit(&self, message: &str) -> String {
+            self.git(&["add", "-A"]);
+            self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+            self.git(&["rev-parse", "HEAD"])
         }
     }
-    Ok(())
+
+    /// A base commit on `main` with `files`, then a `feature` commit with `changes`: (repo,
+    /// base, head).
+    fn pull_request_repo(
+        files: &[(&str, &str)],
+        changes: &[(&str, &str)],
+    ) -> (Repo, String, String) {
+        let repo = Repo::new();
+        for (p, c) in files {
+            repo.write(p, c);
+        }
+        let base = repo.commit("base");
+        repo.git(&["checkout", "-q", "-b", "feature"]);
+        for (p, c) in changes {
+            repo.write(p, c);
+        }
+        let head = repo.commit("change");
+        (repo, base, head)
+    }
+
+    /// Pull request #7 by dana from `head` onto `base` (on `main`).
+    fn facts(base: &str, head: &str) -> PrFacts {
+        PrFacts {
+            pr: PullRequest {
+                number: 7,
+                author: "dana".into(),
+                head_sha: head.into(),
+                ..PullRequest::default()
+            },
+            base_sha: base.into(),
+            base_ref: "main".into(),
+        }
+    }
+
+    fn review(user: &str, state: ReviewState) -> Review {
+        Review {
+            user: user.into(),
+            state,
+            commit: None,
+            submitted_at: None,
+            body: String::new(),
+        }
+    }
+
+    fn check(app: &str, name: &str, conclusion: &str) -> CheckRun {
+        CheckRun {
+            app: app.into(),
+            name: name.into(),
+            status: "completed".into(),
+            conclusion: Some(conclusion.into()),
+        }
+    }
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            target_url: Some(TARGET.into()),
+            ..Settings::default()
+        }
+    }
+
+    /// The one status a run should post on `head`.
+    fn status(head: &str, state: Overall, description: &str) -> CommitStatus {
+        CommitStatus {
+            sha: head.into(),
+            state,
+            description: description.into(),
+            context: "codereview".into(),
+            target_url: Some(TARGET.into()),
+        }
+    }
+
+    /// Run `evaluate_and_publish`: its result and what it printed.
+    fn evaluate(
+        forge: &FakeForge,
+        repo: &Repo,
+        settings: &Settings,
+    ) -> (Result<Option<JobReport>, Failure>, String) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        let result = runtime.block_on(evaluate_and_publish(forge, repo.path(), settings, &mut out));
+        (result, String::from_utf8(out).unwrap())
+    }
+
+    /// A run that must succeed and write a report.
+    fn report(forge: &FakeForge, repo: &Repo) -> JobReport {
+        match evaluate(forge, repo, &settings()).0 {
+            Ok(Some(report)) => report,
+            Ok(None) => panic!("no report"),
+            Err(f) => panic!("exit {}: {}", f.code, f.message),
+        }
+    }
+
+    /// A run that must fail.
+    fn failure(forge: &FakeForge, repo: &Repo, settings: &Settings) -> Failure {
+        match evaluate(forge, repo, settings).0 {
+            Err(f) => f,
+            Ok(r) => panic!("expected a failure, got {r:?}"),
+        }
+    }
+
+    fn outputs(report: &JobReport) -> String {
+        report
+            .outputs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect()
+    }
+
+    /// The methods that write.
+    fn write_calls(forge: &FakeForge) -> usize {
+        [
+            Method::PostStatus,
+            Method::RequestReviewers,
+            Method::UpdateLabels,
+            Method::CreateComment,
+            Method::EditComment,
+        ]
+        .iter()
+        .map(|m| forge.calls(*m))
+        .sum()
+    }
+
+    fn backend_pr() -> (Repo, PrFacts) {
+        let (repo, base, head) = pull_request_repo(
+            &[("CODEREVIEW.toml", CONFIG), ("src/a.rs", "fn a() {}\n")],
+            &[("src/a.rs", "fn a() { b() }\n")],
+        );
+        (repo, facts(&base, &head))
+    }
+
+    #[test]
+    fn without_rules_on_the_base_branch_the_status_is_success_and_nothing_else_happens() {
+        let (repo, base, head) =
+            pull_request_repo(&[("README.md", "hi\n")], &[("CODEREVIEW.toml", CONFIG)]);
+        let forge = FakeForge::new(facts(&base, &head));
+        let (result, out) = evaluate(&forge, &repo, &settings());
+        assert!(matches!(result, Ok(None)));
+        let description = "No CODEREVIEW.toml on the base branch: review rules are not enabled";
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(&head, Overall::Success, description)]
+        );
+        assert_eq!(out, format!("success: {description}\n"));
+        assert_eq!(forge.calls(Method::TeamMembers), 0);
+        assert_eq!(write_calls(&forge), 1);
+    }
+
+    #[test]
+    fn approved_gets_success_labels_and_outputs() {
+        let (repo, mut facts) = backend_pr();
+        facts.pr.labels = strings(&["triage"]);
+        facts.pr.reviews = vec![review("alice", ReviewState::Approved)];
+        let head = facts.pr.head_sha.clone();
+        let forge = FakeForge::new(facts);
+        let report = report(&forge, &repo);
+        let written = forge.written();
+        assert_eq!(
+            written.statuses,
+            vec![status(&head, Overall::Success, "1 scope approved")]
+        );
+        assert_eq!(
+            written.labels,
+            vec![LabelUpdate {
+                current: strings(&["triage"]),
+                add: strings(&["backend"]),
+                remove: vec![],
+            }]
+        );
+        assert!(written.reviewer_requests.iter().all(Vec::is_empty));
+        assert!(
+            report.markdown.contains("## codereview: ✅ success"),
+            "{}",
+            report.markdown
+        );
+        assert!(
+            report
+                .markdown
+                .contains("| backend | ✅ approved by alice | 1/1 | alice, bob | `src/a.rs` |"),
+            "{}",
+            report.markdown
+        );
+        assert_eq!(
+            outputs(&report),
+            "state=success\napproved-scopes=backend\npending-scopes=\nrejected-scopes=\n"
+        );
+    }
+
+    #[test]
+    fn labels_no_scope_wants_any_more_are_removed() {
+        // Only docs change: the backend label goes.
+        let (repo, base, head) =
+            pull_request_repo(&[("CODEREVIEW.toml", CONFIG)], &[("docs/a.md", "a\n")]);
+        let mut facts = facts(&base, &head);
+        facts.pr.labels = strings(&["backend", "triage"]);
+        let forge = FakeForge::new(facts);
+        report(&forge, &repo);
+        assert_eq!(
+            forge.written().labels,
+            vec![LabelUpdate {
+                current: strings(&["backend", "triage"]),
+                add: vec![],
+                remove: strings(&["backend"]),
+            }]
+        );
+    }
+
+    #[test]
+    fn status_context_and_link_come_from_the_settings() {
+        let (repo, facts) = backend_pr();
+        let forge = FakeForge::new(facts);
+        let settings = Settings {
+            context: "review/rules".into(),
+            target_url: None,
+            ..Settings::default()
+        };
+        let (result, _) = evaluate(&forge, &repo, &settings);
+        let report = result.ok().flatten().expect("a report");
+        let posted = &forge.written().statuses[0];
+        assert_eq!(
+            (posted.context.as_str(), posted.target_url.as_deref()),
+            ("review/rules", None)
+        );
+        assert!(
+            report.markdown.starts_with("## review/rules: "),
+            "{}",
+            report.markdown
+        );
+    }
+
+    /// Moved from the GitHub suite (`pending_pull_request_requests_a_reviewer`).
+    #[test]
+    fn pending_pull_request_requests_a_reviewer() {
+        let (repo, base, head) = pull_request_repo(
+            &[(
+                "CODEREVIEW.toml",
+                "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\", \"dana\"]\nalternates = [\"bob\"]\nrequire = 1\nrequest = 1\n",
+            )],
+            &[("src/a.rs", "x\n")],
+        );
+        let forge = FakeForge::new(facts(&base, &head));
+        let report = report(&forge, &repo);
+        // dana is the author and bob only an alternate: alice is the one to ask.
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(
+                &head,
+                Overall::Pending,
+                "1 scope pending: backend needs 1 more (alice, bob)"
+            )]
+        );
+        assert_eq!(forge.written().reviewer_requests, vec![strings(&["alice"])]);
+        assert!(outputs(&report).contains("pending-scopes=backend\n"));
+    }
+
+    /// Moved from the GitHub suite (`change_request_rejects`) and the GitLab suite
+    /// (`requested_changes_reject`).
+    #[test]
+    fn a_change_request_rejects() {
+        let (repo, mut facts) = backend_pr();
+        facts.pr.labels = strings(&["backend"]);
+        facts.pr.reviews = vec![
+            review("alice", ReviewState::Approved),
+            review("bob", ReviewState::ChangesRequested),
+        ];
+        let head = facts.pr.head_sha.clone();
+        let forge = FakeForge::new(facts);
+        let report = report(&forge, &repo);
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(
+                &head,
+                Overall::Failure,
+                "1 scope rejected: backend has changes requested by bob"
+            )]
+        );
+        let outputs = outputs(&report);
+        assert!(outputs.starts_with("state=failure\n"), "{outputs}");
+        assert!(outputs.contains("rejected-scopes=backend\n"), "{outputs}");
+    }
+
+    /// Moved from the GitHub suite (`successful_check_waives_the_scope`) and the GitLab suite
+    /// (`successful_job_on_the_head_waives_the_scope`).
+    #[test]
+    fn a_successful_check_waives_the_scope() {
+        let (repo, base, head) =
+            pull_request_repo(&[("CODEREVIEW.toml", UNLESS)], &[("Cargo.lock", "v2\n")]);
+        let mut facts = facts(&base, &head);
+        facts.pr.check_runs = vec![
+            check("renovate-checks", "safe-update", "success"),
+            check("other", "lint", "failure"),
+        ];
+        let forge = FakeForge::new(facts);
+        report(&forge, &repo);
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(&head, Overall::Success, "1 scope waived")]
+        );
+    }
+
+    /// Moved from the GitHub suite (`failed_check_does_not_waive`).
+    #[test]
+    fn a_failed_check_does_not_waive() {
+        let (repo, base, head) =
+            pull_request_repo(&[("CODEREVIEW.toml", UNLESS)], &[("Cargo.lock", "v2\n")]);
+        let mut facts = facts(&base, &head);
+        facts.pr.check_runs = vec![check("renovate-checks", "safe-update", "failure")];
+        let forge = FakeForge::new(facts);
+        report(&forge, &repo);
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(
+                &head,
+                Overall::Pending,
+                "1 scope pending: deps needs 1 more (alice)"
+            )]
+        );
+    }
+
+    #[test]
+    fn teams_come_from_the_forge() {
+        let (repo, base, head) =
+            pull_request_repo(&[("CODEREVIEW.toml", TEAM_CONFIG)], &[("x.txt", "x\n")]);
+        let mut facts = facts(&base, &head);
+        facts.pr.reviews = vec![review("carol", ReviewState::Approved)];
+        let teams = [("octo/core".to_string(), strings(&["carol", "erin"]))].into();
+        let forge = FakeForge::new(facts).with_teams(teams);
+        let report = report(&forge, &repo);
+        assert_eq!(
+            forge.team_requests(),
+            vec![BTreeSet::from(["octo/core".to_string()])]
+        );
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(&head, Overall::Success, "1 scope approved")]
+        );
+        assert!(
+            report.markdown.contains("carol, erin"),
+            "{}",
+            report.markdown
+        );
+    }
+
+    #[test]
+    fn a_team_the_token_cannot_read_fails_with_the_missing_permission_and_exit_2() {
+        let (repo, base, head) =
+            pull_request_repo(&[("CODEREVIEW.toml", TEAM_CONFIG)], &[("x.txt", "x\n")]);
+        let message = "cannot read team @octo/core: the token needs the organization permission Members: read (GITHUB_TOKEN cannot; use a GitHub App token)";
+        let forge = FakeForge::new(facts(&base, &head))
+            .with_error(Method::TeamMembers, ForgeError::Forbidden(message.into()));
+        let f = failure(&forge, &repo, &settings());
+        assert_eq!((f.code, f.message.as_str()), (2, message));
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(&head, Overall::Failure, message)]
+        );
+        assert_eq!(write_calls(&forge), 1, "only the status");
+    }
+
+    #[test]
+    fn a_team_read_that_fails_otherwise_leaves_no_verdict() {
+        let (repo, base, head) =
+            pull_request_repo(&[("CODEREVIEW.toml", TEAM_CONFIG)], &[("x.txt", "x\n")]);
+        let forge = FakeForge::new(facts(&base, &head)).with_error(
+            Method::TeamMembers,
+            ForgeError::Api("GitHub answered 502".into()),
+        );
+        let f = failure(&forge, &repo, &settings());
+        assert_eq!((f.code, f.message.as_str()), (2, "GitHub answered 502"));
+        assert_eq!(write_calls(&forge), 0);
+    }
+
+    /// Moved from the GitHub suite (`large_scale_change_is_one_scope`).
+    #[test]
+    fn a_large_scale_change_is_one_scope() {
+        let config = "[large_scale_change]\nreviewers = [\"lead\"]\n\n[[scopes]]\nname = \"all\"\npaths = [\"**\"]\nreviewers = [\"alice\"]\nrequire = 1\n";
+        let changes: Vec<(String, String)> = (0..301)
+            .map(|i| (format!("f/{i}.txt"), "x\n".into()))
+            .collect();
+        let changes: Vec<(&str, &str)> = changes
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let (repo, base, head) = pull_request_repo(&[("CODEREVIEW.toml", config)], &changes);
+        let forge = FakeForge::new(facts(&base, &head));
+        let report = report(&forge, &repo);
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(
+                &head,
+                Overall::Pending,
+                "Large-scale change: 1 scope pending: Large-scale change needs 1 more (lead)"
+            )]
+        );
+        assert!(report.markdown.contains("large-scale change"));
+    }
+
+    /// Moved from the GitHub suite (`large_scale_change_without_reviewers_is_a_clear_failure`,
+    /// which passed `--large-scale-files 3`).
+    #[test]
+    fn a_large_scale_change_without_reviewers_is_a_clear_failure() {
+        let changes: Vec<(String, String)> = (0..5)
+            .map(|i| (format!("f/{i}.txt"), "x\n".into()))
+            .collect();
+        let changes: Vec<(&str, &str)> = changes
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let (repo, base, head) = pull_request_repo(&[("CODEREVIEW.toml", CONFIG)], &changes);
+        let forge = FakeForge::new(facts(&base, &head));
+        let settings = Settings {
+            limits: LargeScaleLimits {
+                max_files: 3,
+                ..LargeScaleLimits::default()
+            },
+            ..settings()
+        };
+        let f = failure(&forge, &repo, &settings);
+        assert_eq!(f.code, 1);
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(
+                &head,
+                Overall::Failure,
+                "Large-scale change: configuration required (no reviewers defined)"
+            )]
+        );
+    }
+
+    /// Moved from the GitHub suite (`a_pull_request_cannot_loosen_its_own_rules`) and the GitLab
+    /// suite (`a_merge_request_cannot_loosen_its_own_rules`).
+    #[test]
+    fn a_pull_request_cannot_loosen_its_own_rules() {
+        let loosened = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"*\"]\nrequire = 0\n";
+        let (repo, base, head) = pull_request_repo(
+            &[("CODEREVIEW.toml", CONFIG), ("src/a.rs", "a\n")],
+            &[("CODEREVIEW.toml", loosened), ("src/a.rs", "b\n")],
+        );
+        let forge = FakeForge::new(facts(&base, &head));
+        let report = report(&forge, &repo);
+        // The base branch's rules apply: backend still needs alice or bob. The PR's
+        // CODEREVIEW.toml is owned by no scope of the base rules, so it does not block alone.
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(
+                &head,
+                Overall::Pending,
+                "1 scope pending: backend needs 1 more (alice, bob)"
+            )]
+        );
+        assert_eq!(forge.written().labels[0].add, strings(&["backend"]));
+        assert!(
+            report.markdown.contains("base branch's"),
+            "{}",
+            report.markdown
+        );
+        assert!(
+            report.markdown.contains("CODEREVIEW.toml"),
+            "{}",
+            report.markdown
+        );
+    }
+
+    /// Moved from the GitHub suite (`summary_says_how_many_changed_lines_are_mechanical`).
+    #[test]
+    fn the_summary_says_how_many_changed_lines_are_mechanical() {
+        let (repo, base, head) = pull_request_repo(
+            &[
+                ("CODEREVIEW.toml", CONFIG),
+                ("src/a.rs", "fn a() {}\n"),
+                ("Cargo.lock", "a = 1\n"),
+            ],
+            &[
+                ("src/a.rs", "fn a() { b() }\n"),
+                ("Cargo.lock", "a = 1\nb = 2\nc = 3\n"),
+            ],
+        );
+        let forge = FakeForge::new(facts(&base, &head));
+        let report = report(&forge, &repo);
+        // The lockfile's 2 added lines are mechanical; src/a.rs's 2 changed lines are not.
+        assert!(
+            report
+                .markdown
+                .contains("2 of 4 changed lines are mechanical"),
+            "{}",
+            report.markdown
+        );
+    }
+
+    /// Moved from the GitHub and GitLab suites (`invalid_config_posts_a_failure_naming_file_and_line`).
+    #[test]
+    fn invalid_config_posts_a_failure_naming_file_and_line() {
+        let bad =
+            "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"$missing\"]\n";
+        let (repo, base, head) =
+            pull_request_repo(&[("CODEREVIEW.toml", bad)], &[("src/a.rs", "x\n")]);
+        let forge = FakeForge::new(facts(&base, &head));
+        let f = failure(&forge, &repo, &settings());
+        assert_eq!(f.code, 1);
+        assert!(f.message.contains("CODEREVIEW.toml:4:14"), "{}", f.message);
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(
+                &head,
+                Overall::Failure,
+                "Invalid config: CODEREVIEW.toml:4:14: scope 'backend': Unknown alias: $missing"
+            )]
+        );
+        assert_eq!(write_calls(&forge), 1);
+    }
+
+    /// Moved from the GitLab suite (`draft_is_pending`; the GitHub one stays there, as the only
+    /// check of `isDraft`).
+    #[test]
+    fn a_draft_is_pending() {
+        let (repo, mut facts) = backend_pr();
+        facts.pr.draft = true;
+        facts.pr.labels = strings(&["backend"]);
+        facts.pr.reviews = vec![review("bob", ReviewState::Approved)];
+        let head = facts.pr.head_sha.clone();
+        let forge = FakeForge::new(facts);
+        report(&forge, &repo);
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(
+                &head,
+                Overall::Pending,
+                "Draft is not ready for review"
+            )]
+        );
+    }
+
+    /// Moved from the GitHub and GitLab suites (`dry_run_writes_nothing`).
+    #[test]
+    fn a_dry_run_writes_nothing() {
+        let (repo, facts) = backend_pr();
+        let forge = FakeForge::new(facts);
+        let dry = Settings {
+            dry_run: true,
+            ..settings()
+        };
+        let (result, out) = evaluate(&forge, &repo, &dry);
+        assert!(matches!(result, Ok(None)), "no report to write");
+        assert_eq!(forge.written(), Written::default());
+        assert_eq!(write_calls(&forge), 0);
+        assert_eq!(
+            forge.all_calls(),
+            BTreeMap::from([(Method::PullRequest, 1), (Method::TeamMembers, 1)]),
+            "only the reads"
+        );
+        assert!(
+            out.contains("pending: 1 scope pending: backend needs 1 more (alice, bob)"),
+            "{out}"
+        );
+        assert!(out.contains("| backend | ⏳ pending | 0/1 |"), "{out}");
+    }
+
+    #[test]
+    fn a_dry_run_of_invalid_rules_posts_nothing_and_still_fails() {
+        let (repo, base, head) = pull_request_repo(
+            &[("CODEREVIEW.toml", "[[scopes]]\nname = 1\n")],
+            &[("src/a.rs", "x\n")],
+        );
+        let forge = FakeForge::new(facts(&base, &head));
+        let dry = Settings {
+            dry_run: true,
+            ..settings()
+        };
+        let (result, out) = evaluate(&forge, &repo, &dry);
+        assert_eq!(result.err().map(|f| f.code), Some(1));
+        assert!(
+            out.starts_with("failure: Invalid config: CODEREVIEW.toml:2"),
+            "{out}"
+        );
+        assert_eq!(write_calls(&forge), 0);
+    }
+
+    #[test]
+    fn refused_reviewer_requests_and_labels_are_only_warnings() {
+        let (repo, base, head) = pull_request_repo(
+            &[(
+                "CODEREVIEW.toml",
+                "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\"]\nrequire = 1\nrequest = 1\nlabels = [\"backend\"]\n",
+            )],
+            &[("src/a.rs", "x\n")],
+        );
+        let refused = || ForgeError::Forbidden("Resource not accessible by integration".into());
+        let forge = FakeForge::new(facts(&base, &head))
+            .with_error(Method::RequestReviewers, refused())
+            .with_error(Method::UpdateLabels, refused());
+        let report = report(&forge, &repo);
+        assert_eq!(forge.written().reviewer_requests, vec![strings(&["alice"])]);
+        assert_eq!(forge.calls(Method::UpdateLabels), 1);
+        assert!(outputs(&report).starts_with("state=pending\n"));
+    }
+
+    #[test]
+    fn a_refused_status_is_an_environment_error_and_nothing_else_is_written() {
+        let (repo, facts) = backend_pr();
+        let message = "GitLab refused POST /projects/42/statuses/x (403 Forbidden): CODEREVIEW_GITLAB_TOKEN cannot post commit statuses: it needs the Developer role and the api scope";
+        let forge = FakeForge::new(facts)
+            .with_error(Method::PostStatus, ForgeError::Forbidden(message.into()));
+        let f = failure(&forge, &repo, &settings());
+        assert_eq!((f.code, f.message.as_str()), (2, message));
+        assert_eq!(forge.calls(Method::PostStatus), 1);
+        assert_eq!(
+            write_calls(&forge),
+            1,
+            "no requests, labels or comments after it"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_pull_request_posts_nothing() {
+        let (repo, facts) = backend_pr();
+        let forge = FakeForge::new(facts).with_error(
+            Method::PullRequest,
+            ForgeError::Unauthorized("GitHub rejected the token (401 Bad credentials)".into()),
+        );
+        let f = failure(&forge, &repo, &settings());
+        assert_eq!(f.code, 2);
+        assert!(f.message.contains("401 Bad credentials"), "{}", f.message);
+        assert_eq!(write_calls(&forge), 0);
+    }
+
+    #[test]
+    fn commit_ids_that_are_not_shas_never_reach_git() {
+        let (repo, mut facts) = backend_pr();
+        facts.base_sha = "--upload-pack=touch /tmp/pwned".into();
+        let forge = FakeForge::new(facts);
+        let f = failure(&forge, &repo, &settings());
+        assert_eq!(f.code, 2);
+        assert!(
+            f.message.starts_with("the base commit '--upload-pack"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.message.contains("not a full hexadecimal SHA"),
+            "{}",
+            f.message
+        );
+        assert_eq!(write_calls(&forge), 0);
+    }
+
+    #[test]
+    fn a_base_commit_missing_from_the_checkout_is_an_environment_error() {
+        let (repo, mut facts) = backend_pr();
+        facts.base_sha = "0123456789abcdef0123456789abcdef01234567".into();
+        let forge = FakeForge::new(facts);
+        let f = failure(&forge, &repo, &settings());
+        assert_eq!(f.code, 2);
+        assert!(
+            f.message
+                .contains("the base commit 0123456789ab is not in the checkout"),
+            "{}",
+            f.message
+        );
+        assert_eq!(write_calls(&forge), 0);
+    }
+
+    /// Moved from the GitHub and GitLab suites' `without_history_changed_files_come_from_the_api`
+    /// (the branch; the API's answer format stays tested there).
+    #[test]
+    fn without_history_changed_files_come_from_the_forge() {
+        let repo = Repo::new();
+        repo.write("CODEREVIEW.toml", CONFIG);
+        let base = repo.commit("base");
+        // The head commit is not in this checkout and there is no remote to fetch it from.
+        let head = "0123456789abcdef0123456789abcdef01234567";
+        let mut facts = facts(&base, head);
+        facts.pr.labels = strings(&["backend"]);
+        facts.pr.reviews = vec![review("alice", ReviewState::Approved)];
+        let forge = FakeForge::new(facts).with_changed_files(vec![
+            api_file_diff(
+                "src/new.rs",
+                "src/new.rs",
+                "@@ -0,0 +1 @@\n+fn x() {}",
+                None,
+            ),
+            api_file_diff("docs/a.md", "docs/a.md", "@@ -1 +1 @@\n-a\n+b", None),
+        ]);
+        let report = report(&forge, &repo);
+        assert_eq!(forge.calls(Method::ChangedFiles), 1);
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(head, Overall::Success, "1 scope approved")]
+        );
+        assert!(
+            report.markdown.contains("`docs/a.md`"),
+            "unowned file listed: {}",
+            report.markdown
+        );
+    }
+
+    /// Moved from the GitHub suite (`a_shallow_checkout_is_deepened_from_origin`).
+    #[test]
+    fn a_shallow_checkout_is_deepened_from_origin() {
+        // The forge's side: the full history, base on main and the PR on feature.
+        let (origin, base, head) = pull_request_repo(
+            &[
+                ("CODEREVIEW.toml", CONFIG),
+                ("src/a.rs", "a\n"),
+                ("docs/x.md", "x\n"),
+            ],
+            &[("src/a.rs", "b\n")],
+        );
+        origin.git(&["config", "uploadpack.allowAnySHA1InWant", "true"]);
+        // The runner's side: actions/checkout's default, one commit of the base branch.
+        let checkout = Repo::new();
+        let url = format!("file://{}", origin.path().display());
+        checkout.git(&["fetch", "-q", "--depth=1", &url, "main"]);
+        checkout.git(&["reset", "-q", "--hard", "FETCH_HEAD"]);
+        checkout.git(&["remote", "add", "origin", &url]);
+        assert_eq!(
+            checkout.git(&["rev-parse", "--is-shallow-repository"]),
+            "true"
+        );
+        assert!(!git::has_commit(checkout.path(), &head), "not fetched yet");
+        let mut facts = facts(&base, &head);
+        facts.pr.labels = strings(&["backend"]);
+        facts.pr.reviews = vec![review("alice", ReviewState::Approved)];
+        let forge = FakeForge::new(facts);
+        let report = report(&forge, &checkout);
+        // The diff came from git, not from the API.
+        assert_eq!(forge.calls(Method::ChangedFiles), 0);
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(&head, Overall::Success, "1 scope approved")]
+        );
+        assert!(
+            report.markdown.contains("1 file changed"),
+            "{}",
+            report.markdown
+        );
+    }
+
+    const INSTRUCTED: &str = r#"
+[[scopes]]
+name = "backend"
+paths = ["src/**"]
+reviewers = ["alice"]
+require = 1
+instructions = """
+Run `make migrate` before approving.
+Check the query plans."""
+
+[[scopes]]
+name = "docs"
+paths = ["docs/**"]
+reviewers = ["bob"]
+instructions = "Preview the site."
+"#;
+
+    const INSTRUCTIONS_BODY: &str = "<!-- codereview:instructions -->\n\n#### Review instructions: backend\n\nRun `make migrate` before approving.\nCheck the query plans.\n";
+
+    /// A PR touching `src/` under rules with instructions.
+    fn instructed_pr() -> (Repo, PrFacts) {
+        let (repo, base, head) = pull_request_repo(
+            &[("CODEREVIEW.toml", INSTRUCTED), ("src/a.rs", "fn a() {}\n")],
+            &[("src/a.rs", "fn a() { b() }\n")],
+        );
+        let mut facts = facts(&base, &head);
+        facts.pr.reviews = vec![review("alice", ReviewState::Approved)];
+        (repo, facts)
+    }
+
+    #[test]
+    fn matched_scope_instructions_are_posted_once_as_a_comment() {
+        let (repo, facts) = instructed_pr();
+        let forge = FakeForge::new(facts);
+        let report = report(&forge, &repo);
+        let written = forge.written();
+        assert_eq!(written.comments_created, strings(&[INSTRUCTIONS_BODY]));
+        assert!(written.comments_edited.is_empty());
+        assert!(
+            report
+                .markdown
+                .contains("Instructions posted as a comment for: `backend`"),
+            "{}",
+            report.markdown
+        );
+    }
+
+    #[test]
+    fn a_stale_instructions_comment_is_edited() {
+        let stale = "<!-- codereview:instructions -->\n\n#### Review instructions: docs\n\nPreview the site.\n";
+        let (repo, facts) = instructed_pr();
+        let forge = FakeForge::new(facts).with_comment(11, stale);
+        report(&forge, &repo);
+        let written = forge.written();
+        assert_eq!(
+            written.comments_edited,
+            vec![(11, INSTRUCTIONS_BODY.to_string())]
+        );
+        assert!(written.comments_created.is_empty());
+    }
+
+    /// Moved from the GitHub suite (the second half of
+    /// `instructions_comment_is_edited_when_stale_and_left_alone_when_current`).
+    #[test]
+    fn a_current_instructions_comment_is_left_alone() {
+        let (repo, facts) = instructed_pr();
+        let forge = FakeForge::new(facts).with_comment(11, format!("{INSTRUCTIONS_BODY}\n"));
+        report(&forge, &repo);
+        assert_eq!(forge.calls(Method::FindComment), 1);
+        assert_eq!(forge.calls(Method::CreateComment), 0);
+        assert_eq!(forge.calls(Method::EditComment), 0);
+    }
+
+    #[test]
+    fn without_a_matched_instruction_no_comment_is_started() {
+        let (repo, base, head) =
+            pull_request_repo(&[("CODEREVIEW.toml", INSTRUCTED)], &[("other.txt", "x\n")]);
+        let forge = FakeForge::new(facts(&base, &head));
+        report(&forge, &repo);
+        assert_eq!(forge.calls(Method::FindComment), 1);
+        assert_eq!(forge.calls(Method::CreateComment), 0);
+    }
+
+    #[test]
+    fn an_instructions_comment_that_cannot_be_written_is_only_a_warning() {
+        let (repo, facts) = instructed_pr();
+        let forge =
+            FakeForge::new(facts).with_error(Method::CreateComment, ForgeError::Api("no".into()));
+        let report = report(&forge, &repo);
+        assert_eq!(forge.calls(Method::CreateComment), 1);
+        assert!(outputs(&report).starts_with("state=success\n"));
+    }
 }

@@ -1,7 +1,7 @@
 //! `codereview diff` and `codereview trust`: read a diff (from `git diff ARGS...`, or piped
 //! stdin when no argument is given), classify it, print it.
 
-use crate::cli::Failure;
+use crate::failure::Failure;
 use crate::git;
 use codereview_policy::trust::segment::RawDiff;
 use codereview_policy::trust::{FileVerdict, HideFilter, Label, Mechanical, analyze, mechanical};

@@ -310,6 +310,8 @@ async fn approved_pull_request_gets_success() {
     );
 }
 
+/// The one check of the reviewer request's endpoint and body (the evaluation branch is
+/// `status::tests::pending_pull_request_requests_a_reviewer`).
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_pull_request_requests_a_reviewer() {
     let (repo, base, head) = pull_request_repo(
@@ -333,67 +335,6 @@ async fn pending_pull_request_requests_a_reviewer() {
     assert_ok(&out);
     run.server.verify().await;
     assert!(run.outputs().contains("pending-scopes=backend\n"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn change_request_rejects() {
-    let (run, mut facts) = backend_pr().await;
-    facts.labels = vec!["backend"];
-    facts.reviews = vec![
-        review("alice", "APPROVED", "2026-01-01T00:00:00Z"),
-        review("bob", "CHANGES_REQUESTED", "2026-01-02T00:00:00Z"),
-    ];
-    run.graphql_facts(&facts).await;
-    run.expect_status(
-        "failure",
-        "1 scope rejected: backend has changes requested by bob",
-    )
-    .await;
-    let out = run.status(&[], &[]).await;
-    assert_ok(&out);
-    run.server.verify().await;
-    assert!(run.outputs().starts_with("state=failure\n"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn successful_check_waives_the_scope() {
-    let (repo, base, head) = pull_request_repo(
-        &[(
-            "CODEREVIEW.toml",
-            "[[scopes]]\nname = \"deps\"\npaths = [\"Cargo.lock\"]\nreviewers = [\"alice\"]\nrequire = 1\nunless = [\"renovate-checks/safe-update\"]\n",
-        )],
-        &[("Cargo.lock", "v2\n")],
-    );
-    let run = Run::new(repo, &head).await;
-    let mut facts = Facts::new(&base, &head);
-    facts.checks = vec![
-        ("renovate-checks", "safe-update", "COMPLETED", "SUCCESS"),
-        ("other", "lint", "COMPLETED", "FAILURE"),
-    ];
-    run.graphql_facts(&facts).await;
-    run.expect_status("success", "1 scope waived").await;
-    let out = run.status(&[], &[]).await;
-    assert_ok(&out);
-    run.server.verify().await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn failed_check_does_not_waive() {
-    let (repo, base, head) = pull_request_repo(
-        &[(
-            "CODEREVIEW.toml",
-            "[[scopes]]\nname = \"deps\"\npaths = [\"Cargo.lock\"]\nreviewers = [\"alice\"]\nrequire = 1\nunless = [\"renovate-checks/safe-update\"]\n",
-        )],
-        &[("Cargo.lock", "v2\n")],
-    );
-    let run = Run::new(repo, &head).await;
-    let mut facts = Facts::new(&base, &head);
-    facts.checks = vec![("renovate-checks", "safe-update", "COMPLETED", "FAILURE")];
-    run.graphql_facts(&facts).await;
-    run.expect_status("pending", "1 scope pending: deps needs 1 more (alice)")
-        .await;
-    assert_ok(&run.status(&[], &[]).await);
-    run.server.verify().await;
 }
 
 const TEAM_CONFIG: &str =
@@ -449,106 +390,6 @@ async fn unreadable_team_fails_with_the_missing_permission() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("Members: read"), "{}", stderr(&out));
     run.server.verify().await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn large_scale_change_is_one_scope() {
-    let config = "[large_scale_change]\nreviewers = [\"lead\"]\n\n[[scopes]]\nname = \"all\"\npaths = [\"**\"]\nreviewers = [\"alice\"]\nrequire = 1\n";
-    let changes: Vec<(String, String)> = (0..301)
-        .map(|i| (format!("f/{i}.txt"), "x\n".into()))
-        .collect();
-    let changes: Vec<(&str, &str)> = changes
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let (repo, base, head) = pull_request_repo(&[("CODEREVIEW.toml", config)], &changes);
-    let run = Run::new(repo, &head).await;
-    run.graphql_facts(&Facts::new(&base, &head)).await;
-    run.expect_status(
-        "pending",
-        "Large-scale change: 1 scope pending: Large-scale change needs 1 more (lead)",
-    )
-    .await;
-    assert_ok(&run.status(&[], &[]).await);
-    run.server.verify().await;
-    assert!(run.summary().contains("large-scale change"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn large_scale_change_without_reviewers_is_a_clear_failure() {
-    let changes: Vec<(String, String)> = (0..5)
-        .map(|i| (format!("f/{i}.txt"), "x\n".into()))
-        .collect();
-    let changes: Vec<(&str, &str)> = changes
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let (repo, base, head) = pull_request_repo(&[("CODEREVIEW.toml", CONFIG)], &changes);
-    let run = Run::new(repo, &head).await;
-    run.graphql_facts(&Facts::new(&base, &head)).await;
-    run.expect_status(
-        "failure",
-        "Large-scale change: configuration required (no reviewers defined)",
-    )
-    .await;
-    let out = run.status(&["--large-scale-files", "3"], &[]).await;
-    assert_eq!(out.status.code(), Some(1));
-    run.server.verify().await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_pull_request_cannot_loosen_its_own_rules() {
-    let loosened =
-        "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"*\"]\nrequire = 0\n";
-    let (repo, base, head) = pull_request_repo(
-        &[("CODEREVIEW.toml", CONFIG), ("src/a.rs", "a\n")],
-        &[("CODEREVIEW.toml", loosened), ("src/a.rs", "b\n")],
-    );
-    let run = Run::new(repo, &head).await;
-    run.graphql_facts(&Facts::new(&base, &head)).await;
-    // The base branch's rules apply: backend still needs alice or bob. The PR's CODEREVIEW.toml
-    // is owned by no scope of the base rules, so it does not block on its own.
-    run.expect_status(
-        "pending",
-        "1 scope pending: backend needs 1 more (alice, bob)",
-    )
-    .await;
-    run.expect_labels(&["backend"]).await;
-    assert_ok(&run.status(&[], &[]).await);
-    run.server.verify().await;
-    assert!(run.summary().contains("base branch's"), "{}", run.summary());
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn summary_says_how_many_changed_lines_are_mechanical() {
-    let (repo, base, head) = pull_request_repo(
-        &[
-            ("CODEREVIEW.toml", CONFIG),
-            ("src/a.rs", "fn a() {}\n"),
-            ("Cargo.lock", "a = 1\n"),
-        ],
-        &[
-            ("src/a.rs", "fn a() { b() }\n"),
-            ("Cargo.lock", "a = 1\nb = 2\nc = 3\n"),
-        ],
-    );
-    let run = Run::new(repo, &head).await;
-    run.graphql_facts(&Facts::new(&base, &head)).await;
-    run.expect_status(
-        "pending",
-        "1 scope pending: backend needs 1 more (alice, bob)",
-    )
-    .await;
-    run.expect_labels(&["backend"]).await;
-    assert_ok(&run.status(&[], &[]).await);
-    run.server.verify().await;
-    // The lockfile's 2 added lines are mechanical; src/a.rs's 2 changed lines are not.
-    assert!(
-        run.summary()
-            .contains("2 of 4 changed lines are mechanical"),
-        "{}",
-        run.summary()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -652,23 +493,6 @@ async fn rejected_token_is_a_clear_error() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn invalid_config_posts_a_failure_naming_file_and_line() {
-    let bad = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"$missing\"]\n";
-    let (repo, base, head) = pull_request_repo(&[("CODEREVIEW.toml", bad)], &[("src/a.rs", "x\n")]);
-    let run = Run::new(repo, &head).await;
-    run.graphql_facts(&Facts::new(&base, &head)).await;
-    run.expect_status(
-        "failure",
-        "Invalid config: CODEREVIEW.toml:4:14: scope 'backend': Unknown alias: $missing",
-    )
-    .await;
-    let out = run.status(&[], &[]).await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("CODEREVIEW.toml:4:14"));
-    run.server.verify().await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn draft_is_pending() {
     let (run, mut facts) = backend_pr().await;
     facts.draft = true;
@@ -679,26 +503,6 @@ async fn draft_is_pending() {
         .await;
     assert_ok(&run.status(&[], &[]).await);
     run.server.verify().await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn dry_run_writes_nothing() {
-    let (run, facts) = backend_pr().await;
-    run.graphql_facts(&facts).await;
-    let out = run.status(&["--dry-run"], &[]).await;
-    assert_ok(&out);
-    run.server.verify().await;
-    assert_eq!(run.request_count().await, 1, "only the read");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("pending: 1 scope pending: backend needs 1 more (alice, bob)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("| backend | ⏳ pending | 0/1 |"),
-        "{stdout}"
-    );
-    assert!(run.summary().is_empty() && run.outputs().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -803,53 +607,6 @@ async fn review_events_and_comment_events_find_the_pull_request() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to evaluate"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_shallow_checkout_is_deepened_from_origin() {
-    // The "GitHub" side: the full history, base on main and the PR on feature.
-    let (origin, base, head) = pull_request_repo(
-        &[
-            ("CODEREVIEW.toml", CONFIG),
-            ("src/a.rs", "a\n"),
-            ("docs/x.md", "x\n"),
-        ],
-        &[("src/a.rs", "b\n")],
-    );
-    origin.git(&["config", "uploadpack.allowAnySHA1InWant", "true"]);
-    // The runner's side: actions/checkout's default, one commit of the base branch.
-    let checkout = Repo::new();
-    let url = format!("file://{}", origin.path().display());
-    checkout.git(&["fetch", "-q", "--depth=1", &url, "main"]);
-    checkout.git(&["reset", "-q", "--hard", "FETCH_HEAD"]);
-    checkout.git(&["remote", "add", "origin", &url]);
-    assert_eq!(
-        checkout.git(&["rev-parse", "--is-shallow-repository"]),
-        "true"
-    );
-    assert!(
-        std::process::Command::new("git")
-            .current_dir(checkout.path())
-            .args(["cat-file", "-e", &head])
-            .status()
-            .is_ok_and(|s| !s.success()),
-        "the head commit is not in the shallow checkout yet"
-    );
-    let run = Run::new(checkout, &head).await;
-    let mut facts = Facts::new(&base, &head);
-    facts.labels = vec!["backend"];
-    facts.reviews = vec![review("alice", "APPROVED", "2026-01-01T00:00:00Z")];
-    run.graphql_facts(&facts).await;
-    run.expect_status("success", "1 scope approved").await;
-    assert_ok(&run.status(&[], &[]).await);
-    run.server.verify().await;
-    // The diff came from git, not from the API: one read, one status.
-    assert_eq!(run.request_count().await, 2);
-    assert!(
-        run.summary().contains("1 file changed"),
-        "{}",
-        run.summary()
-    );
-}
-
 const INSTRUCTED: &str = r#"
 [[scopes]]
 name = "backend"
@@ -929,7 +686,7 @@ async fn matched_scope_instructions_are_posted_once_as_a_comment() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn instructions_comment_is_edited_when_stale_and_left_alone_when_current() {
+async fn instructions_comment_is_edited_when_stale() {
     let stale =
         "<!-- codereview:instructions -->\n\n#### Review instructions: docs\n\nPreview the site.\n";
     let run = instructed_pr(
@@ -939,27 +696,7 @@ async fn instructions_comment_is_edited_when_stale_and_left_alone_when_current()
     expect_instructions_write(&run, "PATCH", format!("/repos/{REPO}/issues/comments/11")).await;
     assert_ok(&run.status(&[], &[]).await);
     run.server.verify().await;
-
-    let run = instructed_pr(json!([{ "id": 11, "body": INSTRUCTIONS_BODY, "user": { "login": "github-actions[bot]" } }])).await;
-    let out = run.status(&[], &[]).await;
-    assert_ok(&out);
-    run.server.verify().await;
-    let writes: Vec<_> = run
-        .server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| {
-            r.method.as_str() != "GET"
-                && !r.url.path().ends_with("/graphql")
-                && !r.url.path().contains("/statuses/")
-        })
-        .collect();
-    assert!(
-        writes.is_empty(),
-        "an up-to-date comment is not rewritten: {writes:?}"
-    );
+    // An up-to-date comment is left alone: `status::tests::a_current_instructions_comment_is_left_alone`.
 }
 
 // ---- Large organisations: every connection is paged (issue 11 §2) ----

@@ -4,6 +4,8 @@
 //!
 //! Nothing here decides policy: `codereview_policy::review` does, from the facts these return.
 
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 pub mod github;
 pub mod gitlab;
 pub mod graphql_pages;

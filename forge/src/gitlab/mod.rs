@@ -15,8 +15,16 @@
 //! Every call goes through the crate's endpoint builders, sent by a thin client wrapper that
 //! counts requests and retries 5xx answers and transport errors with a short backoff.
 
-use super::{CommitStatus, Forge, ForgeError, PrFacts};
+mod parse;
+mod retry;
+
+pub use parse::is_gitlab_bot;
+pub use retry::Retry;
+
+use self::parse::{array, file_diff_of, parse_facts, status_and_message, str_at};
+use self::retry::{RetryingClient, is_transport};
 use crate::secret::Secret;
+use crate::{CommitStatus, Forge, ForgeError, PrFacts};
 use ::gitlab::api::common::NameOrId;
 use ::gitlab::api::groups::members::GroupMembers;
 use ::gitlab::api::projects::merge_requests::approvals::MergeRequestApprovals;
@@ -29,26 +37,25 @@ use ::gitlab::api::projects::merge_requests::{
 use ::gitlab::api::projects::pipelines::PipelineJobs;
 use ::gitlab::api::projects::repository::commits::{CommitStatusState, CreateCommitStatus};
 use ::gitlab::api::users::Users;
-use ::gitlab::api::{self, ApiError, AsyncClient, AsyncQuery, Endpoint, Pagination, RestClient};
-use ::gitlab::{AsyncGitlab, CertificateBundle, GitlabBuilder, GitlabError, RestError};
-use codereview_policy::config::Teams;
-use codereview_policy::diff::{self, FileDiff, LineKind};
-use codereview_policy::review::{
-    CheckRun, Overall, PullRequest, Review, ReviewState, ReviewerFacts,
+use ::gitlab::api::{
+    self, ApiError, AsyncClient as _, AsyncQuery, Endpoint, Pagination, RestClient as _,
 };
-use codereview_policy::unread::Unread;
+use ::gitlab::{CertificateBundle, GitlabBuilder, GitlabError, RestError};
+use codereview_policy::config::Teams;
+use codereview_policy::diff::FileDiff;
+use codereview_policy::review::{Overall, ReviewerFacts};
 use http::StatusCode;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 /// The one line `codereview status` prints when `CODEREVIEW_GITLAB_TOKEN` is missing.
 pub const MISSING_TOKEN: &str = "no GitLab token: the job token (CI_JOB_TOKEN) cannot post commit statuses or read approvals; create a project access token (Settings > Access tokens: role Developer, scope api) and add it as a masked CI/CD variable named CODEREVIEW_GITLAB_TOKEN";
 
-/// Where and as whom to talk to GitLab, from the runner's variables.
+/// Where and as whom to talk to GitLab: typed settings (the action's `ci` module reads them
+/// from the runner's variables; this crate reads no environment).
 #[derive(Debug, Clone)]
 pub struct GitlabSettings {
     /// `CI_API_V4_URL`, e.g. `https://gitlab.example.com/api/v4` or
@@ -88,51 +95,6 @@ pub struct MergePipeline {
     pub source_sha: String,
 }
 
-impl MergePipeline {
-    /// From the runner's `CI_MERGE_REQUEST_EVENT_TYPE` (`merged_result`, `merge_train`; a plain
-    /// `detached` pipeline runs on the head itself), `CI_COMMIT_SHA` and
-    /// `CI_MERGE_REQUEST_SOURCE_BRANCH_SHA`.
-    pub fn from_runner(
-        event_type: Option<&str>,
-        commit_sha: Option<&str>,
-        source_sha: Option<&str>,
-    ) -> Option<Self> {
-        let (Some(event), Some(merge), Some(source)) = (event_type, commit_sha, source_sha) else {
-            return None;
-        };
-        let hex = |s: &str| s.len() >= 7 && s.bytes().all(|b| b.is_ascii_hexdigit());
-        (matches!(event, "merged_result" | "merge_train")
-            && merge != source
-            && hex(merge)
-            && hex(source))
-        .then(|| MergePipeline {
-            merge_sha: merge.to_string(),
-            source_sha: source.to_string(),
-        })
-    }
-}
-
-/// How a failed request is retried: `attempts` in all, waiting `first_delay`, then twice as long
-/// each time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retry {
-    /// Attempts in all (at least 1).
-    pub attempts: u32,
-    /// The first wait.
-    pub first_delay: Duration,
-}
-
-impl Default for Retry {
-    /// Four attempts over about two seconds: enough for a GitLab deploy's 502 blip, short
-    /// enough that a broken instance fails the job quickly.
-    fn default() -> Self {
-        Retry {
-            attempts: 4,
-            first_delay: Duration::from_millis(250),
-        }
-    }
-}
-
 /// What GitLab needs to grant for a kind of call, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Need {
@@ -161,116 +123,6 @@ impl Need {
     }
 }
 
-/// The crate's async client, wrapped to count requests and retry transient failures.
-///
-/// The crate ships `api::retry::Client`, but only for its blocking client, and it retries 5xx
-/// answers only; this wrapper does the same for the async client and also retries transport
-/// errors (connection refused or reset), which is what a GitLab restart looks like.
-struct RetryingClient {
-    inner: AsyncGitlab,
-    retry: Retry,
-    requests: AtomicUsize,
-}
-
-impl RestClient for RetryingClient {
-    type Error = RestError;
-
-    fn rest_endpoint(&self, endpoint: &str) -> Result<url::Url, ApiError<Self::Error>> {
-        self.inner.rest_endpoint(endpoint)
-    }
-
-    fn instance_endpoint(&self, endpoint: &str) -> Result<url::Url, ApiError<Self::Error>> {
-        self.inner.instance_endpoint(endpoint)
-    }
-}
-
-/// A copy of a request builder (they are not `Clone`); extensions are not used by the crate.
-fn copy_request(request: &http::request::Builder) -> http::request::Builder {
-    let mut copy = http::Request::builder();
-    if let Some(method) = request.method_ref() {
-        copy = copy.method(method);
-    }
-    if let Some(uri) = request.uri_ref() {
-        copy = copy.uri(uri);
-    }
-    if let Some(version) = request.version_ref() {
-        copy = copy.version(*version);
-    }
-    if let Some(headers) = request.headers_ref() {
-        for (key, value) in headers {
-            copy = copy.header(key, value);
-        }
-    }
-    copy
-}
-
-#[async_trait::async_trait]
-impl AsyncClient for RetryingClient {
-    async fn rest_async(
-        &self,
-        request: http::request::Builder,
-        body: Vec<u8>,
-    ) -> Result<http::Response<bytes::Bytes>, ApiError<Self::Error>> {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut delay = self.retry.first_delay;
-        let mut attempt = 1;
-        loop {
-            let result = self
-                .inner
-                .rest_async(copy_request(&request), body.clone())
-                .await;
-            let transient = match &result {
-                Ok(response) => response.status().is_server_error(),
-                Err(e) => is_transport(e),
-            };
-            if !transient || attempt >= self.retry.attempts {
-                return result;
-            }
-            tracing::debug!(attempt, "GitLab request failed transiently; retrying");
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-            attempt += 1;
-        }
-    }
-}
-
-fn is_transport(e: &ApiError<RestError>) -> bool {
-    matches!(
-        e,
-        ApiError::Client {
-            source: RestError::Communication { .. }
-        }
-    )
-}
-
-/// The HTTP status and GitLab's message in an API error, when it has them. GitLab often repeats
-/// the code in the message (`401 Unauthorized`); that copy is dropped.
-fn status_and_message(e: &ApiError<RestError>) -> (Option<StatusCode>, String) {
-    let (status, message) = raw_status_and_message(e);
-    let message = match status {
-        Some(s) => message
-            .strip_prefix(&format!("{} ", s.as_u16()))
-            .map(String::from)
-            .unwrap_or(message),
-        None => message,
-    };
-    (status, message)
-}
-
-fn raw_status_and_message(e: &ApiError<RestError>) -> (Option<StatusCode>, String) {
-    match e {
-        ApiError::GitlabWithStatus { status, msg } => (Some(*status), msg.clone()),
-        ApiError::GitlabObjectWithStatus { status, obj } => (Some(*status), obj.to_string()),
-        ApiError::GitlabUnrecognizedWithStatus { status, obj } => (Some(*status), obj.to_string()),
-        ApiError::GitlabService { status, data } => {
-            let text = String::from_utf8_lossy(data);
-            let text: String = text.trim().chars().take(200).collect();
-            (Some(*status), text)
-        }
-        other => (None, other.to_string()),
-    }
-}
-
 /// The host argument for [`GitlabBuilder`] and whether the instance speaks plain http.
 ///
 /// The crate builds its base URL as `{scheme}://{host}/api/v4/`, so an instance under a relative
@@ -295,224 +147,6 @@ pub fn builder_host(api_url: &str) -> Result<(String, bool), ForgeError> {
         .strip_suffix("/api/v4")
         .ok_or_else(|| invalid("the path must end in /api/v4"))?;
     Ok((format!("{host}{port}{root}"), insecure))
-}
-
-/// GitLab's own accounts never count as reviewers: project and group access token bots
-/// (`project_42_bot_…`, `group_7_bot_…`), the `ghost` placeholder of deleted users, and any
-/// `name[bot]` account.
-pub fn is_gitlab_bot(username: &str) -> bool {
-    let u = username.to_lowercase();
-    if u == "ghost" || u.ends_with("[bot]") {
-        return true;
-    }
-    ["project_", "group_"].iter().any(|prefix| {
-        u.strip_prefix(prefix).is_some_and(|rest| {
-            let digits = rest.chars().take_while(char::is_ascii_digit).count();
-            digits > 0 && rest[digits..].starts_with("_bot")
-        })
-    })
-}
-
-fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
-fn array(v: &Value) -> &[Value] {
-    v.as_array().map(Vec::as_slice).unwrap_or_default()
-}
-
-/// Map a GitLab job to a check run: `producer` = the job's stage, `name` = the job's name.
-fn check_run_of(job: &Value) -> CheckRun {
-    let status = job.get("status").and_then(Value::as_str).unwrap_or("");
-    let conclusion = match status {
-        "success" => Some("success"),
-        "failed" => Some("failure"),
-        "canceled" => Some("cancelled"),
-        "skipped" => Some("skipped"),
-        _ => None,
-    };
-    CheckRun {
-        app: job
-            .get("stage")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        name: job
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        status: if conclusion.is_some() {
-            "completed".to_string()
-        } else {
-            status.to_string()
-        },
-        conclusion: conclusion.map(String::from),
-    }
-}
-
-fn iid_of(mr: &Value, settings: &GitlabSettings) -> u64 {
-    mr.get("iid")
-        .and_then(Value::as_u64)
-        .unwrap_or(settings.merge_request)
-}
-
-/// The merge commit that a merged results or merge train pipeline of `head` runs on: this job's
-/// (when it runs in one for `head`), else the head pipeline's when it runs on the merge request's
-/// merge or train ref (GitLab picks the head pipeline for the current head).
-fn merge_commit_of_head(
-    settings: &GitlabSettings,
-    mr: &Value,
-    head: &str,
-    iid: u64,
-) -> Option<String> {
-    if let Some(m) = &settings.merge_pipeline
-        && m.source_sha == head
-    {
-        return Some(m.merge_sha.clone());
-    }
-    let pipeline = mr.get("head_pipeline")?;
-    let reference = str_at(pipeline, "/ref")?;
-    let merge_refs = [
-        format!("refs/merge-requests/{iid}/merge"),
-        format!("refs/merge-requests/{iid}/train"),
-    ];
-    merge_refs
-        .contains(&reference.to_string())
-        .then(|| str_at(pipeline, "/sha").map(String::from))
-        .flatten()
-}
-
-/// Turn GitLab's answers into facts. `jobs` are those of the head pipeline.
-fn parse_facts(
-    settings: &GitlabSettings,
-    mr: &Value,
-    approvals: &Value,
-    reviewers: &[Value],
-    jobs: &[Value],
-) -> Result<PrFacts, ForgeError> {
-    let head_sha = str_at(mr, "/sha")
-        .map(String::from)
-        .or_else(|| {
-            settings
-                .merge_pipeline
-                .as_ref()
-                .map(|m| m.source_sha.clone())
-        })
-        .or_else(|| settings.commit_sha.clone())
-        .ok_or_else(|| {
-            ForgeError::Api("GitLab reported no head commit (sha) for the merge request".into())
-        })?;
-    let base_sha = str_at(mr, "/diff_refs/base_sha")
-        .map(String::from)
-        .or_else(|| settings.diff_base_sha.clone())
-        .ok_or_else(|| {
-            ForgeError::Api(
-                "GitLab reported no base commit (diff_refs.base_sha) for the merge request and CI_MERGE_REQUEST_DIFF_BASE_SHA is not set".into(),
-            )
-        })?;
-    let username = |u: &Value| u.get("username").and_then(Value::as_str).map(String::from);
-    let mut reviews = Vec::new();
-    for a in array(approvals.get("approved_by").unwrap_or(&Value::Null)) {
-        if let Some(user) = a.get("user").and_then(username)
-            && !is_gitlab_bot(&user)
-        {
-            reviews.push(Review {
-                user,
-                state: ReviewState::Approved,
-                commit: None,
-                submitted_at: None,
-                body: String::new(),
-            });
-        }
-    }
-    // GitLab 17+ keeps a review state per reviewer. Approving replaces "requested changes", so a
-    // reviewer still in that state requested changes after any approval: list it last.
-    for r in reviewers {
-        if r.get("state").and_then(Value::as_str) == Some("requested_changes")
-            && let Some(user) = r.get("user").and_then(username)
-            && !is_gitlab_bot(&user)
-        {
-            reviews.push(Review {
-                user,
-                state: ReviewState::ChangesRequested,
-                commit: None,
-                submitted_at: None,
-                body: String::new(),
-            });
-        }
-    }
-    // Only jobs that ran on the head commit can waive a scope, or on the merge commit of a
-    // merged results / merge train pipeline of that head.
-    let merge_sha = merge_commit_of_head(settings, mr, &head_sha, iid_of(mr, settings));
-    let check_runs = jobs
-        .iter()
-        .filter(|j| {
-            str_at(j, "/commit/id")
-                .or_else(|| str_at(j, "/pipeline/sha"))
-                .is_some_and(|sha| sha == head_sha || Some(sha) == merge_sha.as_deref())
-        })
-        .map(check_run_of)
-        .collect();
-    Ok(PrFacts {
-        pr: PullRequest {
-            number: mr
-                .get("iid")
-                .and_then(Value::as_u64)
-                .unwrap_or(settings.merge_request),
-            author: str_at(mr, "/author/username").unwrap_or("").to_string(),
-            head_sha,
-            draft: mr.get("draft").and_then(Value::as_bool).unwrap_or(false)
-                || mr
-                    .get("work_in_progress")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-            labels: array(mr.get("labels").unwrap_or(&Value::Null))
-                .iter()
-                .filter_map(|l| l.as_str().map(String::from))
-                .collect(),
-            requested_reviewers: array(mr.get("reviewers").unwrap_or(&Value::Null))
-                .iter()
-                .filter_map(username)
-                .collect(),
-            reviews,
-            check_runs,
-            files: Vec::new(),
-            reviewer_facts: Default::default(),
-        },
-        base_sha,
-        base_ref: str_at(mr, "/target_branch").unwrap_or("").to_string(),
-    })
-}
-
-/// A file of `GET .../merge_requests/:iid/diffs` as a [`FileDiff`].
-fn file_diff_of(d: &Value) -> FileDiff {
-    let new_path = str_at(d, "/new_path").unwrap_or("").to_string();
-    let old_path = str_at(d, "/old_path").unwrap_or(&new_path).to_string();
-    let patch = d.get("diff").and_then(Value::as_str).unwrap_or("");
-    // GitLab sends an empty `diff` for files over its diff limits (`too_large`, `collapsed`)
-    // and for some large new files without either flag: only a pure rename has no lines.
-    let flag = |key: &str| d.get(key).and_then(Value::as_bool).unwrap_or(false);
-    let when_empty = if flag("too_large") || flag("collapsed") {
-        Some(Unread::TooLarge)
-    } else if flag("renamed_file") && !flag("new_file") && !flag("deleted_file") {
-        None
-    } else {
-        Some(Unread::NoPatch)
-    };
-    let mut file = diff::api_file_diff(&old_path, &new_path, patch, when_empty);
-    let count = |kind: LineKind| {
-        file.hunks
-            .iter()
-            .flat_map(|h| &h.lines)
-            .filter(|l| l.kind == kind)
-            .count()
-    };
-    file.additions = count(LineKind::Added);
-    file.deletions = count(LineKind::Removed);
-    file
 }
 
 /// What the facts taught us that later writes need.
@@ -1106,68 +740,12 @@ impl Forge for Gitlab {
     }
 }
 
-/// GitLab CI's dotenv report (`artifacts:reports:dotenv`) wants `KEY=value` with keys of ASCII
-/// letters, digits and `_`: `state` → `CODEREVIEW_STATE`, `approved-scopes` →
-/// `CODEREVIEW_APPROVED_SCOPES`. Lines that are not `key=value` are dropped.
-pub fn dotenv_from_outputs(outputs: &str) -> String {
-    let mut by_key = BTreeMap::new();
-    let mut order = Vec::new();
-    for line in outputs.lines() {
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let key: String = key
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let key = format!("CODEREVIEW_{key}");
-        if by_key.insert(key.clone(), value.to_string()).is_none() {
-            order.push(key);
-        }
-    }
-    order
-        .iter()
-        .map(|k| format!("{k}={}\n", by_key[k]))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use std::time::Duration;
 
-    #[test]
-    fn empty_api_diffs_fail_closed_except_pure_renames() {
-        let file = |extra: serde_json::Value| {
-            let mut d = json!({ "old_path": "a.js", "new_path": "a.js", "diff": "",
-                "new_file": false, "renamed_file": false, "deleted_file": false });
-            d.as_object_mut()
-                .unwrap()
-                .extend(extra.as_object().unwrap().clone());
-            file_diff_of(&d).unreadable
-        };
-        assert_eq!(file(json!({ "too_large": true })), Some(Unread::TooLarge));
-        assert_eq!(file(json!({ "collapsed": true })), Some(Unread::TooLarge));
-        assert_eq!(file(json!({ "new_file": true })), Some(Unread::NoPatch));
-        assert_eq!(file(json!({})), Some(Unread::NoPatch));
-        assert_eq!(
-            file(json!({ "old_path": "b.js", "renamed_file": true })),
-            None
-        );
-        assert_eq!(
-            file(json!({ "diff": "Binary files a/a.js and b/a.js differ\n" })),
-            Some(Unread::Binary)
-        );
-        assert_eq!(file(json!({ "diff": "@@ -1 +1 @@\n-a\n+b\n" })), None);
-    }
-
-    fn settings() -> GitlabSettings {
+    pub(super) fn settings() -> GitlabSettings {
         GitlabSettings {
             api_url: "https://gitlab.example.com/api/v4".into(),
             project: "42".into(),
@@ -1199,112 +777,6 @@ mod tests {
         assert!(builder_host("https://example.com/api/v3").is_err());
         assert!(builder_host("ftp://example.com/api/v4").is_err());
         assert!(builder_host("not a url").is_err());
-    }
-
-    #[test]
-    fn gitlab_bots_are_recognised() {
-        for bot in [
-            "project_42_bot_3f9a2c",
-            "project_7_bot",
-            "group_12_bot_ab",
-            "ghost",
-            "renovate[bot]",
-        ] {
-            assert!(is_gitlab_bot(bot), "{bot}");
-        }
-        for human in [
-            "alice",
-            "project_manager",
-            "group_bot",
-            "botany",
-            "project_x_bot",
-        ] {
-            assert!(!is_gitlab_bot(human), "{human}");
-        }
-    }
-
-    #[test]
-    fn facts_map_approvals_change_requests_and_head_jobs() {
-        let mr = json!({
-            "iid": 7, "sha": "head", "draft": false, "work_in_progress": true,
-            "author": { "id": 1, "username": "dana" },
-            "diff_refs": { "base_sha": "base", "head_sha": "head", "start_sha": "tip" },
-            "target_branch": "main",
-            "labels": ["backend"],
-            "reviewers": [ { "id": 2, "username": "alice" } ]
-        });
-        let approvals = json!({ "approved_by": [
-            { "user": { "id": 2, "username": "alice" } },
-            { "user": { "id": 9, "username": "project_42_bot_x" } }
-        ] });
-        let reviewers = vec![
-            json!({ "user": { "id": 3, "username": "bob" }, "state": "requested_changes" }),
-            json!({ "user": { "id": 2, "username": "alice" }, "state": "approved" }),
-        ];
-        let jobs = vec![
-            json!({ "name": "safe-update", "stage": "test", "status": "success", "commit": { "id": "head" } }),
-            json!({ "name": "lint", "stage": "test", "status": "failed", "commit": { "id": "head" } }),
-            json!({ "name": "old", "stage": "test", "status": "success", "commit": { "id": "older" } }),
-            json!({ "name": "slow", "stage": "test", "status": "running", "commit": { "id": "head" } }),
-        ];
-        let facts = parse_facts(&settings(), &mr, &approvals, &reviewers, &jobs).unwrap();
-        assert_eq!(facts.base_sha, "base");
-        assert_eq!(facts.base_ref, "main");
-        assert!(facts.pr.draft, "work_in_progress counts as draft");
-        assert_eq!(facts.pr.author, "dana");
-        assert_eq!(facts.pr.requested_reviewers, vec!["alice"]);
-        let reviews: Vec<(&str, ReviewState)> = facts
-            .pr
-            .reviews
-            .iter()
-            .map(|r| (r.user.as_str(), r.state))
-            .collect();
-        assert_eq!(
-            reviews,
-            vec![
-                ("alice", ReviewState::Approved),
-                ("bob", ReviewState::ChangesRequested)
-            ]
-        );
-        let runs: Vec<(&str, &str, Option<&str>)> = facts
-            .pr
-            .check_runs
-            .iter()
-            .map(|c| (c.name.as_str(), c.status.as_str(), c.conclusion.as_deref()))
-            .collect();
-        assert_eq!(
-            runs,
-            vec![
-                ("safe-update", "completed", Some("success")),
-                ("lint", "completed", Some("failure")),
-                ("slow", "running", None),
-            ]
-        );
-        assert!(facts.pr.check_runs.iter().all(|c| c.app == "test"));
-    }
-
-    #[test]
-    fn facts_fall_back_to_the_runner_variables() {
-        let facts = parse_facts(&settings(), &json!({ "iid": 7 }), &json!({}), &[], &[]).unwrap();
-        assert_eq!(facts.pr.head_sha, "head");
-        assert_eq!(facts.base_sha, "base-from-env");
-        let mut s = settings();
-        s.diff_base_sha = None;
-        assert!(parse_facts(&s, &json!({ "sha": "x" }), &json!({}), &[], &[]).is_err());
-    }
-
-    #[test]
-    fn api_diffs_become_file_diffs() {
-        let f = file_diff_of(&json!({
-            "old_path": "src/old.rs", "new_path": "src/new.rs", "renamed_file": true,
-            "diff": "@@ -1,2 +1,2 @@\n-a\n+b\n c\n"
-        }));
-        assert_eq!(f.path, "src/new.rs");
-        assert_eq!(f.old_path.as_deref(), Some("src/old.rs"));
-        assert_eq!((f.additions, f.deletions), (1, 1));
-        assert_eq!(f.hunks.len(), 1);
-        let same = file_diff_of(&json!({ "old_path": "a", "new_path": "a", "diff": "" }));
-        assert_eq!(same.old_path, None);
     }
 
     /// A server that drops every connection listed in `drop` (1-based, in accept order) without
@@ -1378,72 +850,5 @@ mod tests {
             "{e}"
         );
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
-    }
-
-    #[test]
-    fn outputs_become_a_dotenv_report() {
-        assert_eq!(
-            dotenv_from_outputs(
-                "state=pending\napproved-scopes=a,Large-scale change\npending-scopes=\nnot a pair\n"
-            ),
-            "CODEREVIEW_STATE=pending\nCODEREVIEW_APPROVED_SCOPES=a,Large-scale change\nCODEREVIEW_PENDING_SCOPES=\n"
-        );
-    }
-
-    #[test]
-    fn merged_results_pipelines_are_recognised_from_the_runner() {
-        let (merge, head) = ("4b825dc642cb", "8c5a5a2e4d9b");
-        assert_eq!(
-            MergePipeline::from_runner(Some("merged_result"), Some(merge), Some(head)),
-            Some(MergePipeline {
-                merge_sha: merge.into(),
-                source_sha: head.into()
-            })
-        );
-        assert!(MergePipeline::from_runner(Some("merge_train"), Some(merge), Some(head)).is_some());
-        // A detached pipeline runs on the head itself; anything missing or not a sha is ignored.
-        assert_eq!(
-            MergePipeline::from_runner(Some("detached"), Some(head), Some(head)),
-            None
-        );
-        assert_eq!(
-            MergePipeline::from_runner(Some("merged_result"), Some(head), Some(head)),
-            None
-        );
-        assert_eq!(
-            MergePipeline::from_runner(None, Some(merge), Some(head)),
-            None
-        );
-        assert_eq!(
-            MergePipeline::from_runner(Some("merged_result"), Some("-x"), Some(head)),
-            None
-        );
-    }
-
-    #[test]
-    fn jobs_of_a_merged_results_head_pipeline_can_waive() {
-        let job = |sha: &str| json!({ "stage": "test", "name": "safe", "status": "success", "commit": { "id": sha } });
-        let mr = |reference: &str| {
-            json!({ "iid": 7, "sha": "head", "diff_refs": { "base_sha": "base" },
-                    "head_pipeline": { "id": 1, "sha": "merge", "ref": reference } })
-        };
-        let runs = |mr: &Value| {
-            parse_facts(
-                &settings(),
-                mr,
-                &json!({}),
-                &[],
-                &[job("merge"), job("other")],
-            )
-            .unwrap()
-            .pr
-            .check_runs
-            .len()
-        };
-        assert_eq!(runs(&mr("refs/merge-requests/7/merge")), 1);
-        assert_eq!(runs(&mr("refs/merge-requests/7/train")), 1);
-        // Another merge request's merge ref, or a branch pipeline: not this head's.
-        assert_eq!(runs(&mr("refs/merge-requests/8/merge")), 0);
-        assert_eq!(runs(&mr("feature")), 0);
     }
 }
