@@ -27,6 +27,19 @@ pub struct Settings {
     pub context: String,
     /// Link to the CI job for the status.
     pub target_url: Option<String>,
+    /// How `request = N` picks reviewers.
+    pub request_strategy: RequestStrategy,
+}
+
+/// How reviewers are picked for `request = N` (`--request-strategy`,
+/// `CODEREVIEW_REQUEST_STRATEGY`, the action's `request-strategy` input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RequestStrategy {
+    /// PullApprove's pick: a stable order seeded by the pull request number.
+    #[default]
+    Deterministic,
+    /// The fewest open review requests in the repository first (ties: the stable order).
+    Balanced,
 }
 
 impl Default for Settings {
@@ -37,6 +50,7 @@ impl Default for Settings {
             limits: LargeScaleLimits::default(),
             context: "codereview".to_string(),
             target_url: None,
+            request_strategy: RequestStrategy::Deterministic,
         }
     }
 }
@@ -155,20 +169,23 @@ pub async fn assess<F: Forge>(
     let mut pr = facts.pr.clone();
     pr.files = changed;
     let assessment = match review::evaluate(&configs, &pr, settings.limits) {
-        Ok(evaluation) => Assessment::Evaluated {
-            mechanical: have_history
-                .then(|| {
-                    crate::trust_command::mechanical_since_merge_base(
-                        root,
-                        &facts.base_sha,
-                        &pr.head_sha,
-                    )
-                })
-                .flatten(),
-            evaluation: Box::new(evaluation),
-            pr,
-            configs_modified,
-        },
+        Ok(evaluation) => {
+            let evaluation = with_more_facts(forge, &configs, &mut pr, settings, evaluation).await;
+            Assessment::Evaluated {
+                mechanical: have_history
+                    .then(|| {
+                        crate::trust_command::mechanical_since_merge_base(
+                            root,
+                            &facts.base_sha,
+                            &pr.head_sha,
+                        )
+                    })
+                    .flatten(),
+                evaluation: Box::new(evaluation),
+                pr,
+                configs_modified,
+            }
+        }
         Err(e) => {
             let description = report::truncate(&e.0, report::MAX_DESCRIPTION);
             early(Overall::Failure, description, Some(Failure::failed(e.0)))
@@ -176,6 +193,77 @@ pub async fn assess<F: Forge>(
     };
     Ok((facts, assessment))
 }
+
+/// The evaluation again with what only matters once the first one is known, each asked of the
+/// forge only when needed (so a repository without checklists or `request` pays nothing):
+/// the approvers' checklist answers where the forge keeps them apart from the approval
+/// (GitLab), then the availability and, when balanced, the load of the people a `request`
+/// could pick. Both are refinements: when the forge cannot say, the run goes on without them.
+async fn with_more_facts<F: Forge>(
+    forge: &F,
+    configs: &config::ConfigSet,
+    pr: &mut review::PullRequest,
+    settings: &Settings,
+    mut evaluation: Evaluation,
+) -> Evaluation {
+    let reevaluate = |pr: &review::PullRequest, previous: Evaluation| {
+        review::evaluate(configs, pr, settings.limits).unwrap_or(previous)
+    };
+    let unanswered: Vec<String> = evaluation
+        .scopes
+        .iter()
+        .flat_map(|s| &s.incomplete_checklists)
+        .map(|(login, _)| login.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !unanswered.is_empty() {
+        match forge.checklist_answers(&unanswered).await {
+            Ok(answers) if !answers.is_empty() => {
+                for review in &mut pr.reviews {
+                    if let Some(text) = answers.get(&review.user.to_lowercase())
+                        && review.state == review::ReviewState::Approved
+                        && review.body.trim().is_empty()
+                    {
+                        review.body = text.clone();
+                    }
+                }
+                evaluation = reevaluate(pr, evaluation);
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: could not read the approvers' checklist answers: {e}"),
+        }
+    }
+    if !evaluation.request_candidates.is_empty() {
+        let people: Vec<String> = evaluation
+            .request_candidates
+            .iter()
+            .take(MAX_AVAILABILITY_LOOKUPS)
+            .cloned()
+            .collect();
+        let balanced = settings.request_strategy == RequestStrategy::Balanced;
+        match forge.reviewer_facts(&people, balanced).await {
+            Ok(facts) if facts != review::ReviewerFacts::default() => {
+                pr.reviewer_facts = facts;
+                evaluation = reevaluate(pr, evaluation);
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!(
+                "warning: could not read reviewers' availability{}: {e}",
+                if balanced {
+                    " and open review requests"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+    evaluation
+}
+
+/// At most this many people's availability is asked in the one request (GitHub and GitLab
+/// answer 100 nodes a query).
+const MAX_AVAILABILITY_LOOKUPS: usize = 100;
 
 /// The forge-independent part of CI mode: assess, print, post. Returns the job report to write
 /// when a verdict was evaluated and posted (none for a dry run or a verdict reached early).
@@ -1279,5 +1367,142 @@ instructions = "Preview the site."
         let report = report(&forge, &repo);
         assert_eq!(forge.calls(Method::CreateComment), 1);
         assert!(outputs(&report).starts_with("state=success\n"));
+    }
+
+    const REQUEST_TWO: &str = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\", \"bob\", \"carol\"]\nrequire = 1\nrequest = 2\n";
+
+    fn requesting_pr(config: &str) -> (Repo, PrFacts) {
+        let (repo, base, head) = pull_request_repo(
+            &[("CODEREVIEW.toml", config), ("src/a.rs", "fn a() {}\n")],
+            &[("src/a.rs", "fn a() { b() }\n")],
+        );
+        (repo, facts(&base, &head))
+    }
+
+    #[test]
+    fn away_reviewers_are_not_requested_and_the_summary_says_so() {
+        let (repo, facts) = requesting_pr(REQUEST_TWO);
+        let forge = FakeForge::new(facts).with_away(&["Alice"]);
+        let report = report(&forge, &repo);
+        assert_eq!(forge.calls(Method::ReviewerFacts), 1);
+        assert_eq!(
+            forge.reviewer_fact_requests(),
+            vec![(strings(&["alice", "bob", "carol"]), false)]
+        );
+        let requested = forge.written().reviewer_requests;
+        assert_eq!(requested.len(), 1);
+        let mut picked = requested[0].clone();
+        picked.sort();
+        assert_eq!(picked, strings(&["bob", "carol"]));
+        assert!(
+            report.markdown.contains("Away (not requested): alice"),
+            "{}",
+            report.markdown
+        );
+    }
+
+    #[test]
+    fn when_everyone_is_away_they_are_requested_anyway() {
+        let (repo, facts) = requesting_pr(REQUEST_TWO);
+        let forge = FakeForge::new(facts).with_away(&["alice", "bob", "carol"]);
+        let report = report(&forge, &repo);
+        assert_eq!(forge.written().reviewer_requests[0].len(), 2);
+        assert!(
+            report
+                .markdown
+                .contains("Requested although away (everyone who could review is away)"),
+            "{}",
+            report.markdown
+        );
+    }
+
+    #[test]
+    fn balanced_asks_the_least_loaded_in_one_lookup() {
+        let (repo, facts) = requesting_pr(REQUEST_TWO);
+        let forge =
+            FakeForge::new(facts).with_open_requests(&[("alice", 9), ("bob", 1), ("carol", 0)]);
+        let settings = Settings {
+            request_strategy: RequestStrategy::Balanced,
+            ..settings()
+        };
+        let (result, _) = evaluate(&forge, &repo, &settings);
+        assert!(matches!(result, Ok(Some(_))));
+        assert_eq!(forge.calls(Method::ReviewerFacts), 1);
+        assert!(forge.reviewer_fact_requests()[0].1, "asked for load");
+        assert_eq!(
+            forge.written().reviewer_requests,
+            vec![strings(&["carol", "bob"])]
+        );
+    }
+
+    #[test]
+    fn nobody_to_request_means_no_availability_lookup() {
+        let (repo, mut facts) = requesting_pr(REQUEST_TWO);
+        facts.pr.reviews = vec![review("alice", ReviewState::Approved)];
+        let forge = FakeForge::new(facts).with_away(&["bob"]);
+        report(&forge, &repo);
+        assert_eq!(forge.calls(Method::ReviewerFacts), 0);
+        let (repo, facts) = backend_pr(); // request = 0
+        let forge = FakeForge::new(facts);
+        report(&forge, &repo);
+        assert_eq!(forge.calls(Method::ReviewerFacts), 0);
+    }
+
+    #[test]
+    fn an_unreadable_availability_is_a_warning_not_a_failure() {
+        let (repo, facts) = requesting_pr(REQUEST_TWO);
+        let forge = FakeForge::new(facts).with_error(
+            Method::ReviewerFacts,
+            ForgeError::Forbidden("no user scope".into()),
+        );
+        report(&forge, &repo);
+        assert_eq!(forge.written().reviewer_requests[0].len(), 2);
+    }
+
+    const CHECKLIST: &str = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\", \"bob\"]\nrequire = 1\n\
+        checklist = { items = [{ label = \"Migrations reviewed\" }] }\n";
+
+    #[test]
+    fn a_checklist_answered_in_a_separate_comment_completes_the_approval() {
+        let (repo, mut facts) = requesting_pr(CHECKLIST);
+        facts.pr.reviews = vec![review("alice", ReviewState::Approved)];
+        let head = facts.pr.head_sha.clone();
+
+        // Unanswered: the approval does not count, and the instructions show the checklist.
+        let forge = FakeForge::new(facts.clone());
+        let first = report(&forge, &repo);
+        assert_eq!(forge.calls(Method::ChecklistAnswers), 1);
+        assert_eq!(forge.written().statuses[0].state, Overall::Pending);
+        assert!(
+            first
+                .markdown
+                .contains("alice approved backend without checking 'Migrations reviewed'"),
+            "{}",
+            first.markdown
+        );
+        assert!(forge.written().comments_created[0].contains("- [ ] Migrations reviewed"));
+
+        // Answered in the approver's comment (GitLab): it counts.
+        let forge = FakeForge::new(facts).with_checklist_answer(
+            "alice",
+            "#### Checklist: backend\n- [x] Migrations reviewed",
+        );
+        report(&forge, &repo);
+        assert_eq!(
+            forge.written().statuses,
+            vec![status(&head, Overall::Success, "1 scope approved")]
+        );
+    }
+
+    #[test]
+    fn a_complete_review_body_needs_no_lookup() {
+        let (repo, mut facts) = requesting_pr(CHECKLIST);
+        let mut approval = review("alice", ReviewState::Approved);
+        approval.body = "- [x] Migrations reviewed".into();
+        facts.pr.reviews = vec![approval];
+        let forge = FakeForge::new(facts);
+        report(&forge, &repo);
+        assert_eq!(forge.calls(Method::ChecklistAnswers), 0);
+        assert_eq!(forge.written().statuses[0].state, Overall::Success);
     }
 }

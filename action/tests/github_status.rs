@@ -139,6 +139,42 @@ impl Run {
             .await;
     }
 
+    /// The one availability (and, for `load`, open review requests) query, answered by
+    /// executing it on a world where `busy` people set a busy status and `load` counts the
+    /// open pull requests requesting each person's review.
+    async fn graphql_availability(&self, people: &[&str], busy: &[&str], load: &[(&str, u64)]) {
+        let users: serde_json::Map<String, Value> = people
+            .iter()
+            .map(|p| {
+                let limited = busy.contains(p);
+                (
+                    p.to_string(),
+                    json!({ "status": { "indicatesLimitedAvailability": limited } }),
+                )
+            })
+            .collect();
+        let searches: serde_json::Map<String, Value> = load
+            .iter()
+            .map(|(p, n)| {
+                (
+                    format!("ISSUE/repo:{REPO} is:pr is:open review-requested:{p}"),
+                    json!({ "issueCount": n }),
+                )
+            })
+            .collect();
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(Self::auth())
+            .and(body_string_contains("indicatesLimitedAvailability"))
+            .respond_with(FakeGraphql::new(
+                json!({ "user": users, "search": searches }),
+            ))
+            .expect(1)
+            .named("availability query")
+            .mount(&self.server)
+            .await;
+    }
+
     /// Every GraphQL query, answered from `world` (pages included).
     async fn graphql_world(&self, world: Value) {
         Mock::given(method("POST"))
@@ -330,6 +366,7 @@ async fn pending_pull_request_requests_a_reviewer() {
         "1 scope pending: backend needs 1 more (alice, bob)",
     )
     .await;
+    run.graphql_availability(&["alice"], &[], &[]).await;
     run.expect_reviewers(&["alice"]).await;
     let out = run.status(&[], &[]).await;
     assert_ok(&out);
@@ -1144,4 +1181,122 @@ async fn a_merge_queue_that_cannot_be_read_posts_nothing() {
     );
     q.run.server.verify().await;
     assert!(q.writes().await.is_empty(), "no status without a verdict");
+}
+
+// ---- Who gets asked, and approval checklists (issue 14 §1, §4) ----
+
+const THREE_CANDIDATES: &str = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\", \"bob\", \"carol\"]\nrequire = 1\nrequest = 1\n";
+
+async fn three_candidates_pr() -> (Run, Facts) {
+    let (repo, base, head) = pull_request_repo(
+        &[("CODEREVIEW.toml", THREE_CANDIDATES), ("src/a.rs", "x\n")],
+        &[("src/a.rs", "y\n")],
+    );
+    let run = Run::new(repo, &head).await;
+    (run, Facts::new(&base, &head))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn busy_reviewers_are_skipped_in_one_extra_query() {
+    let (run, facts) = three_candidates_pr().await;
+    run.graphql_facts(&facts).await;
+    run.expect_status(
+        "pending",
+        "1 scope pending: backend needs 1 more (alice, bob, carol)",
+    )
+    .await;
+    run.graphql_availability(&["alice", "bob", "carol"], &["alice", "carol"], &[])
+        .await;
+    run.expect_reviewers(&["bob"]).await;
+    let out = run.status(&[], &[]).await;
+    assert_ok(&out);
+    run.server.verify().await;
+    // read, availability, status, request.
+    assert_eq!(run.request_count().await, 4);
+    assert!(
+        run.summary().contains("Away (not requested): alice, carol"),
+        "{}",
+        run.summary()
+    );
+    let queries = run.graphql_requests().await;
+    assert!(
+        !queries[1].0.contains("search("),
+        "no load query unless balanced: {}",
+        queries[1].0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn balanced_asks_whoever_has_the_fewest_open_review_requests() {
+    // Two load tables with different winners: the pick follows the load, not the seed.
+    for (load, picked) in [
+        ([("alice", 7), ("bob", 3), ("carol", 1)], "carol"),
+        ([("alice", 2), ("bob", 0), ("carol", 5)], "bob"),
+    ] {
+        let (run, facts) = three_candidates_pr().await;
+        run.graphql_facts(&facts).await;
+        run.expect_status(
+            "pending",
+            "1 scope pending: backend needs 1 more (alice, bob, carol)",
+        )
+        .await;
+        run.graphql_availability(&["alice", "bob", "carol"], &[], &load)
+            .await;
+        run.expect_reviewers(&[picked]).await;
+        let out = run.status(&["--request-strategy", "balanced"], &[]).await;
+        assert_ok(&out);
+        run.server.verify().await;
+        assert_eq!(run.request_count().await, 4);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_counts_only_with_the_checklist_in_its_review_body() {
+    const CHECKLISTED: &str = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\", \"bob\"]\nrequire = 1\n\
+        checklist = { items = [{ label = \"Migrations reviewed\" }] }\n";
+    for (body, state, description) in [
+        (
+            "LGTM",
+            "pending",
+            "1 scope pending: backend needs 1 more (alice, bob); alice approved backend without checking 'Migrations reviewed'",
+        ),
+        (
+            "Checklist: backend\n- [x] Migrations reviewed",
+            "success",
+            "1 scope approved",
+        ),
+    ] {
+        let (repo, base, head) = pull_request_repo(
+            &[("CODEREVIEW.toml", CHECKLISTED), ("src/a.rs", "x\n")],
+            &[("src/a.rs", "y\n")],
+        );
+        let run = Run::new(repo, &head).await;
+        let mut facts = Facts::new(&base, &head);
+        let mut approval = review("alice", "APPROVED", "2026-01-02T00:00:00Z");
+        approval["body"] = json!(body);
+        facts.reviews = vec![approval];
+        run.graphql_facts(&facts).await;
+        run.expect_status(state, description).await;
+        // The instructions comment carries the checklist to copy.
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/issues/{NUMBER}/comments")))
+            .and(Run::auth())
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .expect(1)
+            .mount(&run.server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{REPO}/issues/{NUMBER}/comments")))
+            .and(Run::auth())
+            .and(body_string_contains("- [ ] Migrations reviewed"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
+            .expect(1)
+            .mount(&run.server)
+            .await;
+        let out = run.status(&[], &[]).await;
+        assert_ok(&out);
+        run.server.verify().await;
+        // GitHub's review bodies come with the reviews: no extra request.
+        assert_eq!(run.request_count().await, 4);
+    }
 }

@@ -76,6 +76,7 @@ impl Mr {
             "draft": self.draft, "work_in_progress": self.draft,
             "author": user(1, self.author),
             "source_branch": "feature", "target_branch": "main",
+            "references": { "short": format!("!{IID}"), "full": format!("acme/app!{IID}") },
             "labels": self.labels,
             "reviewers": self.reviewers.iter().map(|(id, n)| user(*id, n)).collect::<Vec<_>>(),
             "diff_refs": { "base_sha": self.base, "head_sha": self.head, "start_sha": self.base },
@@ -312,6 +313,64 @@ impl Run {
             .await;
     }
 
+    /// GitLab's GraphQL endpoint (`/api/graphql` at the instance root), asked once for the
+    /// availability (and, when `load` is given, the open review requests in `acme/app`) of
+    /// the people a `request` could pick. The answer is built from the usernames the query
+    /// names, so a wrong variable shows as a wrong pick.
+    async fn expect_availability(
+        &self,
+        busy: &[&'static str],
+        load: Option<Vec<(&'static str, u64)>>,
+    ) {
+        let root = self.prefix.trim_end_matches("/api/v4").to_string();
+        let busy: Vec<String> = busy.iter().map(|b| b.to_string()).collect();
+        let with_load = load.is_some();
+        let mut matcher = Mock::given(method("POST"))
+            .and(path(format!("{root}/api/graphql")))
+            .and(Self::token())
+            .and(header("content-type", "application/json"))
+            .and(body_string_contains_all(&[
+                "users(usernames: $usernames",
+                "status { availability }",
+            ]));
+        if with_load {
+            matcher = matcher.and(body_string_contains_all(&[
+                r#"reviewRequestedMergeRequests(projectPath: \"acme/app\", state: opened) { count }"#,
+            ]));
+        }
+        matcher
+            .respond_with(move |request: &wiremock::Request| {
+                let body: Value = serde_json::from_slice(&request.body).unwrap();
+                let nodes: Vec<Value> = body["variables"]["usernames"]
+                    .as_array()
+                    .expect("usernames is a list")
+                    .iter()
+                    .map(|u| {
+                        let name = u.as_str().expect("a username").to_string();
+                        let availability = if busy.contains(&name) {
+                            "BUSY"
+                        } else {
+                            "NOT_SET"
+                        };
+                        let mut node =
+                            json!({ "username": name, "status": { "availability": availability } });
+                        if let Some(load) = &load {
+                            let count =
+                                load.iter().find(|(n, _)| *n == name).map_or(0, |(_, c)| *c);
+                            node["reviewRequestedMergeRequests"] = json!({ "count": count });
+                        }
+                        node
+                    })
+                    .collect();
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "data": { "users": { "nodes": nodes } } }))
+            })
+            .expect(1)
+            .named("POST /api/graphql (availability)")
+            .mount(&self.server)
+            .await;
+    }
+
     async fn expect_user_lookup(&self, username: &str, id: u64) {
         Mock::given(method("GET"))
             .and(path(self.api("/users")))
@@ -432,6 +491,7 @@ async fn pending_merge_request_requests_a_reviewer_and_keeps_the_others() {
         "1 scope pending: backend needs 1 more (alice, bob)",
     )
     .await;
+    run.expect_availability(&[], None).await;
     run.expect_user_lookup("alice", 5).await;
     run.expect_edit("reviewer_ids%5B%5D=3&reviewer_ids%5B%5D=5")
         .await;
@@ -517,13 +577,14 @@ async fn subgroups_are_expanded_through_the_api_across_pages() {
     .await;
     // carol approved, so one more is requested, picked deterministically (seeded by the merge
     // request's iid): m98. Its id comes from the member list, so there is no user lookup.
+    run.expect_availability(&[], None).await;
     run.expect_edit("reviewer_ids%5B%5D=1098").await;
     let out = run.status(&[]).await;
     assert_ok(&out);
     run.server.verify().await;
     assert!(run.summary().contains("carol"), "{}", run.summary());
-    // user, MR, approvals, reviewers, jobs, 2 member pages, status, PUT.
-    assert_eq!(run.request_count().await, 9);
+    // user, MR, approvals, reviewers, jobs, 2 member pages, availability, status, PUT.
+    assert_eq!(run.request_count().await, 10);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -989,4 +1050,131 @@ async fn in_a_merged_results_pipeline_the_status_lands_on_its_merge_commit() {
     let out = run.exec(&[], vars).await;
     assert_ok(&out);
     run.server.verify().await;
+}
+
+// ---- Who gets asked, and approval checklists (issue 14 §1, §4) ----
+
+const TWO_CANDIDATES: &str = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\", \"bob\"]\nrequire = 1\nrequest = 1\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_reviewer_is_not_requested() {
+    let (repo, base, head) = pull_request_repo(
+        &[
+            ("CODEREVIEW.toml", TWO_CANDIDATES),
+            ("src/a.rs", "fn a() {}\n"),
+        ],
+        &[("src/a.rs", "fn a() { b() }\n")],
+    );
+    let run = Run::new(repo, &head).await;
+    run.facts(&Mr::new(&base, &head)).await;
+    run.expect_status(
+        "pending",
+        "1 scope pending: backend needs 1 more (alice, bob)",
+    )
+    .await;
+    run.expect_availability(&["alice"], None).await;
+    run.expect_user_lookup("bob", 6).await;
+    run.expect_edit("reviewer_ids%5B%5D=6").await;
+    let out = run.status(&[]).await;
+    assert_ok(&out);
+    run.server.verify().await;
+    assert!(
+        run.summary().contains("Away (not requested): alice"),
+        "{}",
+        run.summary()
+    );
+    // user, MR, approvals, reviewers, jobs, availability, status, user lookup, PUT.
+    assert_eq!(run.request_count().await, 9);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn balanced_requests_the_reviewer_with_fewer_open_review_requests() {
+    for (load, picked, id) in [
+        (vec![("alice", 4), ("bob", 1)], "bob", 6),
+        (vec![("alice", 0), ("bob", 3)], "alice", 5),
+    ] {
+        let (repo, base, head) = pull_request_repo(
+            &[
+                ("CODEREVIEW.toml", TWO_CANDIDATES),
+                ("src/a.rs", "fn a() {}\n"),
+            ],
+            &[("src/a.rs", "fn a() { b() }\n")],
+        );
+        let run = Run::new(repo, &head).await;
+        run.facts(&Mr::new(&base, &head)).await;
+        run.expect_status(
+            "pending",
+            "1 scope pending: backend needs 1 more (alice, bob)",
+        )
+        .await;
+        run.expect_availability(&[], Some(load)).await;
+        run.expect_user_lookup(picked, id).await;
+        run.expect_edit(&format!("reviewer_ids%5B%5D={id}")).await;
+        let mut vars = run.vars();
+        vars.push(("CODEREVIEW_REQUEST_STRATEGY", "balanced".into()));
+        let out = run.exec(&[], vars).await;
+        assert_ok(&out);
+        run.server.verify().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_counts_once_the_approvers_comment_completes_the_checklist() {
+    const CHECKLISTED: &str = "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"alice\", \"bob\"]\nrequire = 1\n\
+        checklist = { items = [{ label = \"Migrations reviewed\" }, { label = \"Rollback plan\", notes = \"required\" }] }\n";
+    let notes_path = format!("/projects/{PROJECT}/merge_requests/{IID}/notes");
+    let ours = "<!-- codereview:instructions -->\n\n### Approval checklists\n";
+    for (answer, state, description) in [
+        (
+            "#### Checklist: backend\n- [x] Migrations reviewed\n- [x] Rollback plan — notes:",
+            "pending",
+            "1 scope pending: backend needs 1 more (alice, bob); alice approved backend without a note for 'Rollback plan'",
+        ),
+        (
+            "#### Checklist: backend\n- [x] Migrations reviewed\n- [x] Rollback plan — notes: revert 4f2a",
+            "success",
+            "1 scope approved",
+        ),
+    ] {
+        let (repo, base, head) = pull_request_repo(
+            &[
+                ("CODEREVIEW.toml", CHECKLISTED),
+                ("src/a.rs", "fn a() {}\n"),
+            ],
+            &[("src/a.rs", "fn a() { b() }\n")],
+        );
+        let run = Run::new(repo, &head).await;
+        let mut mr = Mr::new(&base, &head);
+        mr.approved_by = vec![(2, "alice")];
+        mr.reviewer_states = vec![(2, "alice", "approved")];
+        run.facts(&mr).await;
+        // The notes are read once for both the answer and the instructions note.
+        run.pages(
+            &notes_path,
+            &[("sort", "asc")],
+            vec![
+                json!({ "id": 8, "body": format!("{ours}old"), "system": false, "author": user(99, "project_42_bot_4f2a") }),
+                json!({ "id": 9, "body": "- [x] Migrations reviewed", "system": false, "author": user(3, "bob") }),
+                json!({ "id": 10, "body": answer, "system": false, "author": user(2, "alice") }),
+                json!({ "id": 11, "body": "approved this merge request", "system": true, "author": user(2, "alice") }),
+            ],
+        )
+        .await;
+        Mock::given(method("PUT"))
+            .and(path(run.api(&format!("{notes_path}/8"))))
+            .and(Run::token())
+            .and(body_string_contains_all(&[
+                "Checklist%3A+backend",
+                "Migrations+reviewed",
+            ]))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": 8 })))
+            .expect(1)
+            .named("PUT instructions note")
+            .mount(&run.server)
+            .await;
+        run.expect_status(state, description).await;
+        let out = run.status(&[]).await;
+        assert_ok(&out);
+        run.server.verify().await;
+    }
 }

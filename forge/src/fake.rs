@@ -11,6 +11,7 @@
 use crate::{CommitStatus, Forge, ForgeError, PrFacts};
 use codereview_policy::config::Teams;
 use codereview_policy::diff::FileDiff;
+use codereview_policy::review::ReviewerFacts;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
@@ -35,6 +36,10 @@ pub enum Method {
     EditComment,
     /// [`Forge::update_labels`].
     UpdateLabels,
+    /// [`Forge::reviewer_facts`].
+    ReviewerFacts,
+    /// [`Forge::checklist_answers`].
+    ChecklistAnswers,
 }
 
 /// One [`Forge::update_labels`] call, as made.
@@ -69,6 +74,8 @@ struct State {
     errors: BTreeMap<Method, ForgeError>,
     written: Written,
     team_requests: Vec<BTreeSet<String>>,
+    /// (people, balanced) of each [`Forge::reviewer_facts`] call.
+    reviewer_fact_requests: Vec<(Vec<String>, bool)>,
 }
 
 /// An in-memory forge holding one pull request. Build it with [`FakeForge::new`] and the
@@ -79,6 +86,9 @@ pub struct FakeForge {
     teams: Teams,
     changed_files: Vec<FileDiff>,
     comment: Option<(u64, String)>,
+    away: Vec<String>,
+    open_requests: BTreeMap<String, u32>,
+    checklist_answers: BTreeMap<String, String>,
     state: Mutex<State>,
 }
 
@@ -107,6 +117,30 @@ impl FakeForge {
     pub fn with_comment(mut self, id: u64, body: impl Into<String>) -> Self {
         self.comment = Some((id, body.into()));
         self
+    }
+
+    /// People [`Forge::reviewer_facts`] reports away (when asked about them).
+    pub fn with_away(mut self, people: &[&str]) -> Self {
+        self.away = people.iter().map(|p| p.to_string()).collect();
+        self
+    }
+
+    /// Open review requests per person, reported by [`Forge::reviewer_facts`] when balanced.
+    pub fn with_open_requests(mut self, counts: &[(&str, u32)]) -> Self {
+        self.open_requests = counts.iter().map(|(p, n)| (p.to_lowercase(), *n)).collect();
+        self
+    }
+
+    /// `login`'s checklist answer, as [`Forge::checklist_answers`] finds it.
+    pub fn with_checklist_answer(mut self, login: &str, text: &str) -> Self {
+        self.checklist_answers
+            .insert(login.to_lowercase(), text.to_string());
+        self
+    }
+
+    /// The (people, balanced) arguments of each [`Forge::reviewer_facts`] call.
+    pub fn reviewer_fact_requests(&self) -> Vec<(Vec<String>, bool)> {
+        self.lock().reviewer_fact_requests.clone()
     }
 
     /// Make `method` fail with `error` (writes are still recorded, as a request was sent).
@@ -235,6 +269,49 @@ impl Forge for FakeForge {
                 })
             },
             || (),
+        )
+    }
+    async fn reviewer_facts(
+        &self,
+        people: &[String],
+        balanced: bool,
+    ) -> Result<ReviewerFacts, ForgeError> {
+        let asked = |p: &String| people.iter().any(|q| q.eq_ignore_ascii_case(p));
+        self.call(
+            Method::ReviewerFacts,
+            |s| s.reviewer_fact_requests.push((people.to_vec(), balanced)),
+            || ReviewerFacts {
+                away: self.away.iter().filter(|p| asked(p)).cloned().collect(),
+                open_requests: balanced.then(|| {
+                    people
+                        .iter()
+                        .map(|p| {
+                            let key = p.to_lowercase();
+                            let n = self.open_requests.get(&key).copied().unwrap_or(0);
+                            (key, n)
+                        })
+                        .collect()
+                }),
+            },
+        )
+    }
+
+    async fn checklist_answers(
+        &self,
+        approvers: &[String],
+    ) -> Result<BTreeMap<String, String>, ForgeError> {
+        self.call(
+            Method::ChecklistAnswers,
+            |_| {},
+            || {
+                approvers
+                    .iter()
+                    .filter_map(|a| {
+                        let key = a.to_lowercase();
+                        Some((key.clone(), self.checklist_answers.get(&key)?.clone()))
+                    })
+                    .collect()
+            },
         )
     }
 }

@@ -12,7 +12,7 @@ pub mod gitlab;
 
 use crate::failure::Failure;
 use crate::git;
-use crate::status::Settings;
+use crate::status::{RequestStrategy, Settings};
 use clap::ValueEnum;
 use codereview_policy::review::LargeScaleLimits;
 use std::io::Write;
@@ -33,6 +33,16 @@ pub struct StatusArgs {
     /// More changed lines than this is reviewed as one large-scale change.
     #[arg(long, env = "CODEREVIEW_LARGE_SCALE_LINES", default_value_t = 3000)]
     pub large_scale_lines: usize,
+    /// How `request = N` picks reviewers: `deterministic` (PullApprove's) or `balanced` (the
+    /// fewest open review requests first). Away reviewers are skipped either way.
+    #[arg(
+        long,
+        value_enum,
+        env = "CODEREVIEW_REQUEST_STRATEGY",
+        default_value_t = RequestStrategy::Deterministic,
+        ignore_case = true
+    )]
+    pub request_strategy: RequestStrategy,
 }
 
 /// Supported forges.
@@ -94,6 +104,7 @@ impl CiEnv {
             },
             context: self.status_context.clone(),
             target_url,
+            request_strategy: args.request_strategy,
         }
     }
 
@@ -188,6 +199,7 @@ mod tests {
             forge: None,
             large_scale_files: 300,
             large_scale_lines: 3000,
+            request_strategy: RequestStrategy::Deterministic,
         }
     }
 

@@ -159,6 +159,9 @@ struct Known {
     /// The project's full path (`group/project`), from the merge request's references: the
     /// GraphQL API names projects by path.
     project_path: Option<String>,
+    /// The merge request's notes, once read: the checklist answers and the instructions
+    /// comment are both found in them, with one paged read per run.
+    notes: Option<Vec<Value>>,
 }
 
 /// A GitLab merge request, as a [`Forge`].
@@ -310,6 +313,22 @@ impl Gitlab {
                 known.user_ids.insert(name.to_lowercase(), id);
             }
         }
+    }
+
+    /// The merge request's notes, oldest first, read once per run (every page).
+    async fn notes(&self) -> Result<Vec<Value>, ForgeError> {
+        if let Some(notes) = self.known.lock().expect("not poisoned").notes.clone() {
+            return Ok(notes);
+        }
+        let endpoint = MergeRequestNotes::builder()
+            .project(self.project())
+            .merge_request(self.settings.merge_request)
+            .sort(api::common::SortOrder::Ascending)
+            .build()
+            .map_err(Self::bad_endpoint)?;
+        let notes = self.get_all(endpoint, Need::Read).await?;
+        self.known.lock().expect("not poisoned").notes = Some(notes.clone());
+        Ok(notes)
     }
 
     fn bad_endpoint(e: impl std::fmt::Display) -> ForgeError {
@@ -569,13 +588,7 @@ impl Forge for Gitlab {
     }
 
     async fn find_comment(&self, marker: &str) -> Result<Option<(u64, String)>, ForgeError> {
-        let endpoint = MergeRequestNotes::builder()
-            .project(self.project())
-            .merge_request(self.settings.merge_request)
-            .sort(api::common::SortOrder::Ascending)
-            .build()
-            .map_err(Self::bad_endpoint)?;
-        let notes = self.get_all(endpoint, Need::Read).await?;
+        let notes = self.notes().await?;
         Ok(notes.iter().find_map(|n| {
             let body = n.get("body")?.as_str()?;
             let id = n.get("id")?.as_u64()?;
@@ -711,13 +724,7 @@ impl Forge for Gitlab {
             return Ok(BTreeMap::new());
         }
         let wanted: BTreeSet<String> = approvers.iter().map(|a| a.to_lowercase()).collect();
-        let endpoint = MergeRequestNotes::builder()
-            .project(self.project())
-            .merge_request(self.settings.merge_request)
-            .sort(api::common::SortOrder::Ascending)
-            .build()
-            .map_err(Self::bad_endpoint)?;
-        let notes = self.get_all(endpoint, Need::Read).await?;
+        let notes = self.notes().await?;
         let mut out = BTreeMap::new();
         for note in &notes {
             if note.get("system").and_then(Value::as_bool) == Some(true) {
