@@ -82,7 +82,7 @@ pub enum Assessment {
         /// The verdict per scope and overall.
         evaluation: Box<Evaluation>,
         /// The pull request as evaluated (files filled in).
-        pr: review::PullRequest,
+        pr: Box<review::PullRequest>,
         /// Config files the change modifies (they take effect only after merging).
         configs_modified: Vec<String>,
         /// How many changed lines are mechanical, when the checkout has the history.
@@ -182,7 +182,7 @@ pub async fn assess<F: Forge>(
                     })
                     .flatten(),
                 evaluation: Box::new(evaluation),
-                pr,
+                pr: Box::new(pr),
                 configs_modified,
             }
         }
