@@ -48,7 +48,7 @@ impl Default for Settings {
         Settings {
             dry_run: false,
             limits: LargeScaleLimits::default(),
-            context: "codereview".to_string(),
+            context: codereview_policy::STATUS_CONTEXT.to_string(),
             target_url: None,
             request_strategy: RequestStrategy::Deterministic,
         }

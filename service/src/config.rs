@@ -414,7 +414,7 @@ impl Default for SyncConfig {
     fn default() -> Self {
         Self {
             github_app_id: None,
-            status_context: "codereview".into(),
+            status_context: codereview_policy::STATUS_CONTEXT.into(),
         }
     }
 }

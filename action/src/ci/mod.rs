@@ -86,7 +86,7 @@ impl CiEnv {
         CiEnv {
             detected,
             status_context: var(&lookup, "CODEREVIEW_STATUS_CONTEXT")
-                .unwrap_or_else(|| "codereview".to_string()),
+                .unwrap_or_else(|| codereview_policy::STATUS_CONTEXT.to_string()),
             debug_requests: var(&lookup, "CODEREVIEW_DEBUG_REQUESTS").is_some(),
             workspace: var(&lookup, "GITHUB_WORKSPACE")
                 .or_else(|| var(&lookup, "CI_PROJECT_DIR"))
