@@ -586,6 +586,11 @@ labels = ["backend"]
         }
     }
 
+    /// `text` contains `part` (the whole text shows when it does not).
+    fn assert_has(text: &str, part: &str) {
+        assert!(text.contains(part), "{part:?} is not in:\n{text}");
+    }
+
     fn strings(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
     }
@@ -709,11 +714,7 @@ labels = ["backend"]
             }]
         );
         assert!(written.reviewer_requests.iter().all(Vec::is_empty));
-        assert!(
-            report.markdown.contains("## codereview: ✅ success"),
-            "{}",
-            report.markdown
-        );
+        assert_has(&report.markdown, "## codereview: ✅ success");
         assert!(
             report
                 .markdown
@@ -875,11 +876,7 @@ labels = ["backend"]
             forge.written().statuses,
             vec![status(&head, Overall::Success, "1 scope approved")]
         );
-        assert!(
-            report.markdown.contains("carol, erin"),
-            "{}",
-            report.markdown
-        );
+        assert_has(&report.markdown, "carol, erin");
     }
 
     #[test]
@@ -990,16 +987,8 @@ labels = ["backend"]
             )]
         );
         assert_eq!(forge.written().labels[0].add, strings(&["backend"]));
-        assert!(
-            report.markdown.contains("base branch's"),
-            "{}",
-            report.markdown
-        );
-        assert!(
-            report.markdown.contains("CODEREVIEW.toml"),
-            "{}",
-            report.markdown
-        );
+        assert_has(&report.markdown, "base branch's");
+        assert_has(&report.markdown, "CODEREVIEW.toml");
     }
 
     /// Moved from the GitHub suite (`summary_says_how_many_changed_lines_are_mechanical`).
@@ -1038,7 +1027,7 @@ labels = ["backend"]
         let forge = FakeForge::new(facts(&base, &head));
         let f = failure(&forge, &repo, &settings());
         assert_eq!(f.code, 1);
-        assert!(f.message.contains("CODEREVIEW.toml:4:14"), "{}", f.message);
+        assert_has(&f.message, "CODEREVIEW.toml:4:14");
         assert_eq!(
             forge.written().statuses,
             vec![status(
@@ -1160,7 +1149,7 @@ labels = ["backend"]
         );
         let f = failure(&forge, &repo, &settings());
         assert_eq!(f.code, 2);
-        assert!(f.message.contains("401 Bad credentials"), "{}", f.message);
+        assert_has(&f.message, "401 Bad credentials");
         assert_eq!(write_calls(&forge), 0);
     }
 
@@ -1176,11 +1165,7 @@ labels = ["backend"]
             "{}",
             f.message
         );
-        assert!(
-            f.message.contains("not a full hexadecimal SHA"),
-            "{}",
-            f.message
-        );
+        assert_has(&f.message, "not a full hexadecimal SHA");
         assert_eq!(write_calls(&forge), 0);
     }
 
@@ -1191,11 +1176,9 @@ labels = ["backend"]
         let forge = FakeForge::new(facts);
         let f = failure(&forge, &repo, &settings());
         assert_eq!(f.code, 2);
-        assert!(
-            f.message
-                .contains("the base commit 0123456789ab is not in the checkout"),
-            "{}",
-            f.message
+        assert_has(
+            &f.message,
+            "the base commit 0123456789ab is not in the checkout",
         );
         assert_eq!(write_calls(&forge), 0);
     }
@@ -1269,11 +1252,7 @@ labels = ["backend"]
             forge.written().statuses,
             vec![status(&head, Overall::Success, "1 scope approved")]
         );
-        assert!(
-            report.markdown.contains("1 file changed"),
-            "{}",
-            report.markdown
-        );
+        assert_has(&report.markdown, "1 file changed");
     }
 
     const INSTRUCTED: &str = r#"
@@ -1394,11 +1373,7 @@ instructions = "Preview the site."
         let mut picked = requested[0].clone();
         picked.sort();
         assert_eq!(picked, strings(&["bob", "carol"]));
-        assert!(
-            report.markdown.contains("Away (not requested): alice"),
-            "{}",
-            report.markdown
-        );
+        assert_has(&report.markdown, "Away (not requested): alice");
     }
 
     #[test]
