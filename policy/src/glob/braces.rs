@@ -18,7 +18,7 @@ pub fn expand_braces(pattern: &str) -> Result<Vec<String>, GlobError> {
 }
 
 /// [`expand_braces`] with a given limit (what is left of a pattern list's shared budget).
-pub fn expand_braces_within(pattern: &str, limit: usize) -> Result<Vec<String>, GlobError> {
+pub(crate) fn expand_braces_within(pattern: &str, limit: usize) -> Result<Vec<String>, GlobError> {
     let too_many = || {
         GlobError(format!(
             "pattern '{pattern}' expands to more than {limit} patterns"

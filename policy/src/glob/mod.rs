@@ -3,9 +3,9 @@
 //! PullApprove matches `paths` with Python `wcmatch.glob.globmatch` and the flags GLOBSTAR, BRACE,
 //! NEGATE, IGNORECASE and DOTGLOB. Our answers must be the same as theirs, so this module
 //! implements exactly that dialect instead of borrowing another library's: braces expand first
-//! ([`braces`]: bash-style, with `{1..3}` sequences), each expanded pattern is then translated to
-//! one anchored regular expression ([`translate`]), and pattern lists are compiled together into
-//! a [`GlobSet`] ([`set`]), once per config, never per file. [`GlobSet`] is the only way to
+//! (`braces.rs`: bash-style, with `{1..3}` sequences), each expanded pattern is then translated to
+//! one anchored regular expression (`translate.rs`), and pattern lists are compiled together into
+//! a [`GlobSet`] (`set.rs`), once per config, never per file. [`GlobSet`] is the only way to
 //! match: production matching ([`crate::matching`]) and the wcmatch differential test use the
 //! same type, so the test proves what ships.
 //!
@@ -21,9 +21,9 @@ mod braces;
 mod set;
 mod translate;
 
-pub use braces::{expand_braces, expand_braces_within};
+pub use braces::expand_braces;
+use braces::expand_braces_within;
 pub use set::{GlobSet, SetCache};
-pub use translate::glob_to_regex;
 
 /// The most patterns one glob may expand to (`{a,b}{c,d}` is four); more is an error, as in
 /// wcmatch, because it is almost certainly a mistake and would slow every match.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// Pattern lists with PullApprove's list semantics, compiled together: a path matches a list
 /// when it matches some positive pattern of it and no `!` pattern.
 ///
-/// The globs are grouped by the plain directory they start with (see [`literal_dir`]) and each
+/// The globs are grouped by the plain directory they start with (see `literal_dir`) and each
 /// group is one `RegexSet`, so matching a path costs one pass over it per ancestor directory
 /// that has globs, however many lists there are. One set for everything would be simplest, but a
 /// set of hundreds of globs makes the lazy DFA build a new state for almost every byte of every

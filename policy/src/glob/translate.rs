@@ -64,7 +64,7 @@ enum Segment {
 /// escaped `\/`; a run of plain `/` after a separator counts as one, but a second escaped `\/`
 /// starts a new separator that needs its own `/` in the path. So a glob with an empty segment
 /// (leading or trailing separator, or `/\/`) can never match a file and becomes [`NEVER`].
-pub fn glob_to_regex(glob: &str) -> String {
+fn glob_to_regex(glob: &str) -> String {
     let Some(segments) = parse_segments(glob) else {
         return NEVER.to_string();
     };
