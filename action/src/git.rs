@@ -128,10 +128,10 @@ pub fn ls_files(root: &Path) -> Result<Vec<String>, GitError> {
 ///
 /// The answer is `git ls-files --cached --others --exclude-standard`'s, but git's own walk for
 /// `--others` reads every directory and tries to open a `.gitignore` in each (on a 20k-file
-/// monorepo, most of `codereview match`'s time). Instead the index is listed alone, the working
-/// tree is walked here in parallel, only into directories that hold tracked files, and git is
-/// asked about what the walk could not rule out (see [`untracked_candidates`]): usually nothing,
-/// so no second git run at all.
+/// monorepo with 9,300 directories, 85 ms of CPU on one core). Instead the index is listed
+/// alone, the working tree is walked here in parallel, only into directories that hold tracked
+/// files, and git is asked about what the walk could not rule out (see `untracked_candidates`):
+/// usually nothing, so no second git run at all. Same CPU, less wall time on several cores.
 pub fn ls_files_in_git_order(root: &Path) -> Result<Vec<String>, GitError> {
     let cached = run(root, &["ls-files", "-z", "--cached", "--full-name"])?;
     let tracked: Vec<String> = nul_separated(&cached).collect();
