@@ -1,8 +1,8 @@
 //! Which scopes own which files and lines.
 //!
-//! Every config's globs are compiled once into a few `RegexSet`s, one per plain directory the
-//! globs start with, so matching a path costs one pass over it per ancestor directory that has
-//! globs, however many scopes there are. The ownership rules are PullApprove 5's:
+//! Every config's globs are compiled once into one [`GlobSet`] (one pattern list per scope), so
+//! matching a path costs one pass over it per ancestor directory that has globs, however many
+//! scopes there are. The ownership rules are PullApprove 5's:
 //! - a file is governed by its closest `CODEREVIEW.toml`;
 //! - among that config's matching scopes without `code`, the **last** primary scope owns the
 //!   file, `append` scopes before it stay joint owners and `global` scopes stack on top;
@@ -13,17 +13,15 @@
 
 use crate::config::{ConfigSet, Ownership, Scope};
 use crate::diff::{FileDiff, Hunk};
+use crate::glob::{GlobSet, SetCache};
 use crate::unread::Unread;
 use regex::RegexSet;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// A config's compiled globs and regexes.
 struct ConfigMatcher {
-    /// The config's globs, grouped by the plain directory they start with (see [`literal_dir`]).
-    groups: Vec<GlobGroup>,
-    /// Group index by its lowercased directory (`""` for globs that can match anywhere).
-    by_prefix: HashMap<String, usize>,
+    /// The config's globs: one list per scope, in declaration order.
+    globs: GlobSet,
     /// Compiled `code` regexes per scope (empty for path-only scopes).
     code: Vec<Vec<fancy_regex::Regex>>,
     /// One pass over a text tells which `code` regexes can match it at all (see [`Prefilter`]).
@@ -68,18 +66,6 @@ impl Prefilter {
             .ok()?;
         Some(Prefilter { set, index })
     }
-}
-
-/// Globs that can only match paths under one directory, compiled into one set.
-///
-/// One set per config would be simplest, but a set of hundreds of globs makes the lazy DFA
-/// build a new state for almost every byte of every new path (the live patterns differ from one
-/// directory to the next), which dominated `codereview match` on a large monorepo. Splitting by
-/// directory keeps each set small: a path only runs the groups of its own ancestors.
-struct GlobGroup {
-    globs: Arc<RegexSet>,
-    /// For each regex of `globs`: (scope index, negated).
-    owners: Vec<(usize, bool)>,
 }
 
 /// The scopes one file matched by path, before looking at its content.
@@ -195,31 +181,25 @@ impl<'c> Matcher<'c> {
     /// Compile every config's globs and regexes once.
     pub fn new(set: &'c ConfigSet) -> Result<Self, MatcherError> {
         let mut configs = Vec::with_capacity(set.configs.len());
-        let mut compiled: HashMap<Vec<String>, Arc<RegexSet>> = HashMap::new();
+        let mut cache = SetCache::default();
         for config in &set.configs {
-            // Lowercased directory -> (scope, negated, the regexes of its globs there). All the
-            // expansions of a scope's globs under one directory become one member of the set:
-            // fewer members means fewer distinct lazy-DFA states.
-            let mut grouped: HashMap<String, Vec<(usize, bool, Vec<String>)>> = HashMap::new();
+            let globs = GlobSet::from_lists(config.scopes.iter().map(|s| &s.paths), &mut cache)
+                .map_err(|(i, e)| MatcherError {
+                    config: config.path.clone(),
+                    scope: config
+                        .scopes
+                        .get(i)
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default(),
+                    message: e.0,
+                })?;
             let mut code = Vec::new();
-            for (i, scope) in config.scopes.iter().enumerate() {
+            for scope in &config.scopes {
                 let err = |message: String| MatcherError {
                     config: config.path.clone(),
                     scope: scope.name.clone(),
                     message,
                 };
-                for pattern in &scope.paths {
-                    let members = grouped.entry(literal_dir(pattern)).or_default();
-                    for t in crate::glob::translate(pattern).map_err(|e| err(e.0))? {
-                        match members
-                            .iter_mut()
-                            .find(|(s, negated, _)| *s == i && *negated == t.negated)
-                        {
-                            Some((_, _, regexes)) => regexes.push(t.regex),
-                            None => members.push((i, t.negated, vec![t.regex])),
-                        }
-                    }
-                }
                 code.push(
                     scope
                         .code
@@ -228,43 +208,8 @@ impl<'c> Matcher<'c> {
                         .collect::<Result<Vec<_>, _>>()?,
                 );
             }
-            let mut groups = Vec::with_capacity(grouped.len());
-            let mut by_prefix = HashMap::with_capacity(grouped.len());
-            for (dir, members) in grouped {
-                let regexes: Vec<String> = members
-                    .iter()
-                    .map(|(_, _, alternatives)| match alternatives.as_slice() {
-                        [one] => one.clone(),
-                        many => format!("(?:(?:{}))", many.join(")|(?:")),
-                    })
-                    .collect();
-                // A config that extends another repeats its parent's globs: compile them once.
-                let globs = match compiled.get(&regexes) {
-                    Some(globs) => Arc::clone(globs),
-                    None => {
-                        let globs = regex::RegexSetBuilder::new(&regexes)
-                            .size_limit(64 << 20)
-                            .dfa_size_limit(64 << 20)
-                            .build()
-                            .map_err(|e| MatcherError {
-                                config: config.path.clone(),
-                                scope: String::new(),
-                                message: e.to_string(),
-                            })?;
-                        let globs = Arc::new(globs);
-                        compiled.insert(regexes, Arc::clone(&globs));
-                        globs
-                    }
-                };
-                by_prefix.insert(dir, groups.len());
-                groups.push(GlobGroup {
-                    globs,
-                    owners: members.iter().map(|(s, n, _)| (*s, *n)).collect(),
-                });
-            }
             configs.push(ConfigMatcher {
-                groups,
-                by_prefix,
+                globs,
                 code,
                 prefilter: Prefilter::new(&config.scopes),
             });
@@ -314,46 +259,12 @@ impl<'c> Matcher<'c> {
         let Some(ci) = self.governing(path) else {
             return PathMatch::default();
         };
-        let cm = &self.configs[ci];
         let scopes = &self.set.configs[ci].scopes;
-        // 0 = no match, 1 = positive, 2 = excluded.
-        let mut state = vec![0u8; scopes.len()];
-        let mut run = |group: &GlobGroup| {
-            for idx in group.globs.matches(path).iter() {
-                let (scope, negated) = group.owners[idx];
-                if negated {
-                    state[scope] = 2;
-                } else if state[scope] == 0 {
-                    state[scope] = 1;
-                }
-            }
-        };
-        if path.is_ascii() {
-            // Only the groups of the path's own ancestor directories can match it.
-            if let Some(&g) = cm.by_prefix.get("") {
-                run(&cm.groups[g]);
-            }
-            if cm.groups.len() > usize::from(cm.by_prefix.contains_key("")) {
-                let lower = path.to_ascii_lowercase();
-                for (i, _) in lower.match_indices('/') {
-                    if let Some(&g) = cm.by_prefix.get(&lower[..i]) {
-                        run(&cm.groups[g]);
-                    }
-                }
-            }
-        } else {
-            // Case-insensitive matching folds some non-ASCII letters onto ASCII ones (the Kelvin
-            // sign matches `k`), so a non-ASCII path is checked against every group.
-            cm.groups.iter().for_each(&mut run);
-        }
         let mut result = PathMatch {
             config: Some(ci),
             ..PathMatch::default()
         };
-        for (i, s) in state.iter().enumerate() {
-            if *s != 1 {
-                continue;
-            }
+        for i in self.configs[ci].globs.matching_lists(path) {
             if scopes[i].code.is_empty() {
                 add_owner(&mut result.scopes, i, scopes);
             } else {
@@ -467,32 +378,6 @@ impl<'c> Matcher<'c> {
         }
         found
     }
-}
-
-/// The lowercased leading directories of a glob that are plain names, e.g. `services/api` for
-/// `services/api/src/**/*.rs` or `!Services/API/*.md`: the glob can only match paths under them.
-/// Stops at the first segment holding anything but ASCII letters, digits, `-`, `_` and `.`
-/// (wildcards, braces, escapes, `.` or `..`), so a shorter answer is always safe; `""` means the
-/// glob may match anywhere. The last segment names files and is never part of it.
-fn literal_dir(pattern: &str) -> String {
-    let glob = pattern.strip_prefix('!').unwrap_or(pattern);
-    let segments: Vec<&str> = glob.split('/').collect();
-    let mut dir = String::new();
-    for segment in &segments[..segments.len() - 1] {
-        let plain = !segment.is_empty()
-            && !segment.bytes().all(|b| b == b'.')
-            && segment
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !plain {
-            break;
-        }
-        if !dir.is_empty() {
-            dir.push('/');
-        }
-        dir.push_str(&segment.to_ascii_lowercase());
-    }
-    dir
 }
 
 /// After this many regex runtime errors in one text, a regex stops scanning it (each error
@@ -640,22 +525,8 @@ code = ["TODO"]
 "#;
 
     #[test]
-    fn literal_dir_stops_at_the_first_segment_that_is_not_a_plain_name() {
-        assert_eq!(literal_dir("services/API/src/**/*.rs"), "services/api/src");
-        assert_eq!(literal_dir("!docs/guide/*.md"), "docs/guide");
-        assert_eq!(literal_dir("libs/{a,b}/x.rs"), "libs");
-        assert_eq!(literal_dir("src/{a/x,b/y}/z"), "src");
-        assert_eq!(literal_dir("a//b/c"), "a");
-        assert_eq!(literal_dir("./src/x"), "");
-        assert_eq!(literal_dir("**/*.rs"), "");
-        assert_eq!(literal_dir("README.md"), "");
-        assert_eq!(literal_dir("x\\*/y"), "");
-        assert_eq!(literal_dir("a b/c"), "");
-    }
-
-    #[test]
     fn grouping_by_directory_gives_the_answer_of_one_pattern_list() {
-        // Every path against every scope, compared with the plain list semantics of glob.rs.
+        // Every path against every scope, compared with each scope's list on its own.
         let scopes: &[&[&str]] = &[
             &["**/*"],
             &["src/**", "!src/gen/**"],
@@ -694,7 +565,7 @@ code = ["TODO"]
             let expected: Vec<usize> = scopes
                 .iter()
                 .enumerate()
-                .filter(|(_, paths)| crate::glob::matches(path, paths).unwrap())
+                .filter(|(_, paths)| GlobSet::new(paths).unwrap().is_match(path))
                 .map(|(i, _)| i)
                 .collect();
             assert_eq!(m.match_path(path).scopes, expected, "{path}");
