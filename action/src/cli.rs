@@ -37,7 +37,7 @@ pub enum Command {
         #[arg(long, value_name = "PATH", num_args = 0..=1)]
         from_codeowners: Option<Option<PathBuf>>,
         /// The CODEOWNERS dialect; detected when absent (GitLab for .gitlab/CODEOWNERS, a file
-        /// with [Section] headers, or a repository with .gitlab-ci.yml; GitHub otherwise).
+        /// with `[Section]` headers, or a repository with .gitlab-ci.yml; GitHub otherwise).
         #[arg(long, value_enum, requires = "from_codeowners")]
         forge: Option<crate::ci::ForgeKind>,
     },
