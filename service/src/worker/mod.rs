@@ -4,6 +4,7 @@
 //!
 //! [`LogOnlyHandler`] remains for tests and tools that want the queue drained without effects.
 
+mod cache;
 pub mod handler;
 
 use async_trait::async_trait;

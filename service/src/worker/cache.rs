@@ -1,0 +1,118 @@
+//! In-memory helpers of the worker: a small cache with expiry for lookups (names, ids,
+//! identities; never persisted) and one async lock per key, so events of one pull request
+//! are handled one at a time in a process.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// A small in-memory cache with expiry (lookups only; nothing here is persisted).
+pub(crate) struct TtlCache<K, V> {
+    map: Mutex<HashMap<K, (Instant, V)>>,
+    ttl: Option<Duration>,
+}
+
+impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+    pub(crate) fn new(ttl: Option<Duration>) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            ttl,
+        }
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
+        let map = self.map.lock().ok()?;
+        let (at, v) = map.get(key)?;
+        match self.ttl {
+            Some(ttl) if at.elapsed() > ttl => None,
+            _ => Some(v.clone()),
+        }
+    }
+
+    pub(crate) fn put(&self, key: K, value: V) {
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(key, (Instant::now(), value));
+        }
+    }
+}
+
+/// One async mutex per key (a PR), created on demand and dropped when unused.
+#[derive(Default)]
+pub(crate) struct KeyedLocks {
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyedLocks {
+    pub(crate) async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.locks.lock().expect("lock map poisoned");
+            if map.len() > 1024 {
+                map.retain(|_, w| w.strong_count() > 0);
+            }
+            match map.get(key).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    map.insert(key.to_string(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_after_their_ttl_and_never_without_one() {
+        let short = TtlCache::new(Some(Duration::from_millis(20)));
+        short.put("a", 1);
+        assert_eq!(short.get(&"a"), Some(1));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(short.get(&"a"), None, "expired");
+        let forever = TtlCache::new(None);
+        forever.put("a", 1);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(forever.get(&"a"), Some(1));
+    }
+
+    #[test]
+    fn a_full_cache_starts_over_instead_of_growing() {
+        let cache = TtlCache::new(None);
+        for i in 0..=10_001 {
+            cache.put(i, i);
+        }
+        assert_eq!(cache.get(&0), None, "cleared once past 10,000 entries");
+        assert_eq!(cache.get(&10_001), Some(10_001));
+    }
+
+    #[tokio::test]
+    async fn one_key_is_held_by_one_task_at_a_time_and_others_are_free() {
+        let locks = Arc::new(KeyedLocks::default());
+        let held = locks.lock("pr-1").await;
+        // Another key is not blocked.
+        let other = tokio::time::timeout(Duration::from_millis(100), locks.lock("pr-2")).await;
+        assert!(other.is_ok());
+        // The same key waits until the first guard is dropped.
+        let waiting = {
+            let locks = Arc::clone(&locks);
+            tokio::spawn(async move {
+                let _guard = locks.lock("pr-1").await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        drop(held);
+        tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("released")
+            .expect("no panic");
+    }
+}
