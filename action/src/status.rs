@@ -8,8 +8,9 @@
 
 use crate::failure::{Failure, forge_failure};
 use crate::git;
+use codereview_forge::evaluate;
 use codereview_forge::{CommitStatus, Forge, ForgeError, PrFacts};
-use codereview_policy::config::{self, ConfigErrors, RawSet, is_config_path};
+use codereview_policy::config::{ConfigErrors, is_config_path};
 use codereview_policy::diff::FileDiff;
 use codereview_policy::report::{self, SummaryContext};
 use codereview_policy::review::{self, Evaluation, LargeScaleLimits, Overall};
@@ -128,32 +129,10 @@ pub async fn assess<F: Forge>(
         )));
     }
     let files = crate::discover::from_revision(root, &facts.base_sha)?;
-    if !files.iter().any(|f| f.path == config::CONFIG_FILENAME) {
-        let description = "No CODEREVIEW.toml on the base branch: review rules are not enabled";
-        return Ok((facts, early(Overall::Success, description.into(), None)));
-    }
-
-    // Invalid rules fail the status and name the file and line.
-    let raw = match RawSet::parse(files) {
-        Ok(raw) => raw,
-        Err(errors) => return Ok((facts, config_failure(&errors))),
-    };
-    let team_refs = match raw.team_refs() {
-        Ok(t) => t,
-        Err(errors) => return Ok((facts, config_failure(&errors))),
-    };
-    let teams = match forge.team_members(&team_refs).await {
-        Ok(t) => t,
-        Err(ForgeError::Forbidden(message)) => {
-            let description = report::truncate(&message, report::MAX_DESCRIPTION);
-            let failure = Some(Failure::usage(message));
-            return Ok((facts, early(Overall::Failure, description, failure)));
-        }
+    let configs = match evaluate::load_rules(forge, files).await {
+        Ok(Ok(configs)) => configs,
+        Ok(Err(early_verdict)) => return Ok((facts, early_assessment(early_verdict))),
         Err(e) => return Err(forge_failure(e)),
-    };
-    let configs = match raw.compile(Some(&teams)) {
-        Ok(c) => c,
-        Err(errors) => return Ok((facts, config_failure(&errors))),
     };
 
     let changed = match have_history.then(|| local_changes(root, &facts)).flatten() {
@@ -168,24 +147,25 @@ pub async fn assess<F: Forge>(
         .collect();
     let mut pr = facts.pr.clone();
     pr.files = changed;
-    let assessment = match review::evaluate(&configs, &pr, settings.limits) {
-        Ok(evaluation) => {
-            let evaluation = with_more_facts(forge, &configs, &mut pr, settings, evaluation).await;
-            Assessment::Evaluated {
-                mechanical: have_history
-                    .then(|| {
-                        crate::trust_command::mechanical_since_merge_base(
-                            root,
-                            &facts.base_sha,
-                            &pr.head_sha,
-                        )
-                    })
-                    .flatten(),
-                evaluation: Box::new(evaluation),
-                pr: Box::new(pr),
-                configs_modified,
-            }
-        }
+    let options = evaluate::Options {
+        limits: settings.limits,
+        balanced: settings.request_strategy == RequestStrategy::Balanced,
+    };
+    let assessment = match evaluate::evaluate(forge, &configs, &mut pr, options).await {
+        Ok(evaluation) => Assessment::Evaluated {
+            mechanical: have_history
+                .then(|| {
+                    crate::trust_command::mechanical_since_merge_base(
+                        root,
+                        &facts.base_sha,
+                        &pr.head_sha,
+                    )
+                })
+                .flatten(),
+            evaluation: Box::new(evaluation),
+            pr: Box::new(pr),
+            configs_modified,
+        },
         Err(e) => {
             let description = report::truncate(&e.0, report::MAX_DESCRIPTION);
             early(Overall::Failure, description, Some(Failure::failed(e.0)))
@@ -193,77 +173,6 @@ pub async fn assess<F: Forge>(
     };
     Ok((facts, assessment))
 }
-
-/// The evaluation again with what only matters once the first one is known, each asked of the
-/// forge only when needed (so a repository without checklists or `request` pays nothing):
-/// the approvers' checklist answers where the forge keeps them apart from the approval
-/// (GitLab), then the availability and, when balanced, the load of the people a `request`
-/// could pick. Both are refinements: when the forge cannot say, the run goes on without them.
-async fn with_more_facts<F: Forge>(
-    forge: &F,
-    configs: &config::ConfigSet,
-    pr: &mut review::PullRequest,
-    settings: &Settings,
-    mut evaluation: Evaluation,
-) -> Evaluation {
-    let reevaluate = |pr: &review::PullRequest, previous: Evaluation| {
-        review::evaluate(configs, pr, settings.limits).unwrap_or(previous)
-    };
-    let unanswered: Vec<String> = evaluation
-        .scopes
-        .iter()
-        .flat_map(|s| &s.incomplete_checklists)
-        .map(|(login, _)| login.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if !unanswered.is_empty() {
-        match forge.checklist_answers(&unanswered).await {
-            Ok(answers) if !answers.is_empty() => {
-                for review in &mut pr.reviews {
-                    if let Some(text) = answers.get(&review.user.to_lowercase())
-                        && review.state == review::ReviewState::Approved
-                        && review.body.trim().is_empty()
-                    {
-                        review.body = text.clone();
-                    }
-                }
-                evaluation = reevaluate(pr, evaluation);
-            }
-            Ok(_) => {}
-            Err(e) => eprintln!("warning: could not read the approvers' checklist answers: {e}"),
-        }
-    }
-    if !evaluation.request_candidates.is_empty() {
-        let people: Vec<String> = evaluation
-            .request_candidates
-            .iter()
-            .take(MAX_AVAILABILITY_LOOKUPS)
-            .cloned()
-            .collect();
-        let balanced = settings.request_strategy == RequestStrategy::Balanced;
-        match forge.reviewer_facts(&people, balanced).await {
-            Ok(facts) if facts != review::ReviewerFacts::default() => {
-                pr.reviewer_facts = facts;
-                evaluation = reevaluate(pr, evaluation);
-            }
-            Ok(_) => {}
-            Err(e) => eprintln!(
-                "warning: could not read reviewers' availability{}: {e}",
-                if balanced {
-                    " and open review requests"
-                } else {
-                    ""
-                }
-            ),
-        }
-    }
-    evaluation
-}
-
-/// At most this many people's availability is asked in the one request (GitHub and GitLab
-/// answer 100 nodes a query).
-const MAX_AVAILABILITY_LOOKUPS: usize = 100;
 
 /// The forge-independent part of CI mode: assess, print, post. Returns the job report to write
 /// when a verdict was evaluated and posted (none for a dry run or a verdict reached early).
@@ -357,6 +266,26 @@ async fn keep_instructions_comment<F: Forge>(
         Some((id, _)) => forge.edit_comment(id, &comment.body).await,
         None if comment.post_new => forge.create_comment(&comment.body).await,
         None => Ok(()),
+    }
+}
+
+/// The verdict and exit of a run that could not evaluate: no rules (success, exit 0), invalid
+/// rules (failure naming file and line, exit 1), a team the token cannot read (failure, exit
+/// 2 with the permission to add).
+fn early_assessment(early: evaluate::Early) -> Assessment {
+    match early {
+        evaluate::Early::NoRules => Assessment::Early {
+            state: Overall::Success,
+            description: "No CODEREVIEW.toml on the base branch: review rules are not enabled"
+                .into(),
+            failure: None,
+        },
+        evaluate::Early::InvalidConfig(errors) => config_failure(&errors),
+        evaluate::Early::TeamUnreadable(message) => Assessment::Early {
+            state: Overall::Failure,
+            description: report::truncate(&message, report::MAX_DESCRIPTION),
+            failure: Some(Failure::usage(message)),
+        },
     }
 }
 

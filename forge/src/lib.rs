@@ -4,6 +4,7 @@
 //!
 //! Nothing here decides policy: `codereview_policy::review` does, from the facts these return.
 
+pub mod evaluate;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod github;

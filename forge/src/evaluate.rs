@@ -1,0 +1,132 @@
+//! The one way a pull/merge request is judged, whoever asks: the `codereview` action (rules
+//! read from its checkout, changes from `git diff`) and the sync service (rules and changes
+//! from the API) hand their inputs to these two steps, so both reach the same verdict from the
+//! same facts.
+//!
+//! 1. [`load_rules`]: the base branch's config files → parsed, teams expanded through the
+//!    forge, compiled; or the early verdict (no rules, invalid rules, a team the token cannot
+//!    read).
+//! 2. [`evaluate`]: the rules and the pull request → the evaluation, refined with what only
+//!    matters once it is known (the approvers' checklist answers where the forge keeps them
+//!    apart, the availability and load of the people a `request` could pick), each asked of
+//!    the forge only when needed.
+
+use crate::{Forge, ForgeError};
+use codereview_policy::config::{CONFIG_FILENAME, ConfigErrors, ConfigFile, ConfigSet, RawSet};
+use codereview_policy::review::{
+    self, Evaluation, EvaluationError, LargeScaleLimits, PullRequest, ReviewState, ReviewerFacts,
+};
+use std::collections::BTreeSet;
+
+/// Why there is a verdict without an evaluation.
+#[derive(Debug, Clone)]
+pub enum Early {
+    /// No `CODEREVIEW.toml` at the root of the base branch: review rules are not enabled.
+    NoRules,
+    /// The rules do not parse or compile; the errors name file, line and column.
+    InvalidConfig(ConfigErrors),
+    /// A team the rules reference cannot be read with this token (the message says which
+    /// permission is missing).
+    TeamUnreadable(String),
+}
+
+/// The base branch's rules, ready to evaluate: parsed, with their teams expanded.
+pub async fn load_rules<F: Forge>(
+    forge: &F,
+    files: Vec<ConfigFile>,
+) -> Result<Result<ConfigSet, Early>, ForgeError> {
+    if !files.iter().any(|f| f.path == CONFIG_FILENAME) {
+        return Ok(Err(Early::NoRules));
+    }
+    let raw = match RawSet::parse(files) {
+        Ok(raw) => raw,
+        Err(errors) => return Ok(Err(Early::InvalidConfig(errors))),
+    };
+    let team_refs = match raw.team_refs() {
+        Ok(t) => t,
+        Err(errors) => return Ok(Err(Early::InvalidConfig(errors))),
+    };
+    let teams = match forge.team_members(&team_refs).await {
+        Ok(t) => t,
+        Err(ForgeError::Forbidden(message)) => return Ok(Err(Early::TeamUnreadable(message))),
+        Err(e) => return Err(e),
+    };
+    Ok(raw.compile(Some(&teams)).map_err(Early::InvalidConfig))
+}
+
+/// How an evaluation is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    /// Where a change becomes one large-scale change.
+    pub limits: LargeScaleLimits,
+    /// Pick requested reviewers by their open review requests (fewest first).
+    pub balanced: bool,
+}
+
+/// At most this many people's availability is asked in the one request (GitHub and GitLab
+/// answer 100 nodes a query).
+pub const MAX_AVAILABILITY_LOOKUPS: usize = 100;
+
+/// Evaluate `pr` (its changed files filled in) under `configs`. `pr` gains what the forge
+/// added (checklist answers, reviewer facts). A warning is printed, and the evaluation goes on
+/// without it, when the forge cannot say.
+pub async fn evaluate<F: Forge>(
+    forge: &F,
+    configs: &ConfigSet,
+    pr: &mut PullRequest,
+    options: Options,
+) -> Result<Evaluation, EvaluationError> {
+    let mut evaluation = review::evaluate(configs, pr, options.limits)?;
+    let reevaluate = |pr: &PullRequest, previous: Evaluation| {
+        review::evaluate(configs, pr, options.limits).unwrap_or(previous)
+    };
+    let unanswered: Vec<String> = evaluation
+        .scopes
+        .iter()
+        .flat_map(|s| &s.incomplete_checklists)
+        .map(|(login, _)| login.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !unanswered.is_empty() {
+        match forge.checklist_answers(&unanswered).await {
+            Ok(answers) if !answers.is_empty() => {
+                for review in &mut pr.reviews {
+                    if let Some(text) = answers.get(&review.user.to_lowercase())
+                        && review.state == ReviewState::Approved
+                        && review.body.trim().is_empty()
+                    {
+                        review.body = text.clone();
+                    }
+                }
+                evaluation = reevaluate(pr, evaluation);
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: could not read the approvers' checklist answers: {e}"),
+        }
+    }
+    if !evaluation.request_candidates.is_empty() {
+        let people: Vec<String> = evaluation
+            .request_candidates
+            .iter()
+            .take(MAX_AVAILABILITY_LOOKUPS)
+            .cloned()
+            .collect();
+        match forge.reviewer_facts(&people, options.balanced).await {
+            Ok(facts) if facts != ReviewerFacts::default() => {
+                pr.reviewer_facts = facts;
+                evaluation = reevaluate(pr, evaluation);
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!(
+                "warning: could not read reviewers' availability{}: {e}",
+                if options.balanced {
+                    " and open review requests"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+    Ok(evaluation)
+}
