@@ -9,7 +9,7 @@
 //! authentication headers, request counts).
 
 use crate::{CommitStatus, Forge, ForgeError, PrFacts};
-use codereview_policy::config::Teams;
+use codereview_policy::config::{ConfigFile, Teams};
 use codereview_policy::diff::FileDiff;
 use codereview_policy::review::ReviewerFacts;
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,6 +40,8 @@ pub enum Method {
     ReviewerFacts,
     /// [`Forge::checklist_answers`].
     ChecklistAnswers,
+    /// [`Forge::config_files`].
+    ConfigFiles,
 }
 
 /// One [`Forge::update_labels`] call, as made.
@@ -89,6 +91,7 @@ pub struct FakeForge {
     away: Vec<String>,
     open_requests: BTreeMap<String, u32>,
     checklist_answers: BTreeMap<String, String>,
+    config_files: Vec<ConfigFile>,
     state: Mutex<State>,
 }
 
@@ -135,6 +138,18 @@ impl FakeForge {
     pub fn with_checklist_answer(mut self, login: &str, text: &str) -> Self {
         self.checklist_answers
             .insert(login.to_lowercase(), text.to_string());
+        self
+    }
+
+    /// What [`Forge::config_files`] answers (whatever the revision).
+    pub fn with_config_files(mut self, files: &[(&str, &str)]) -> Self {
+        self.config_files = files
+            .iter()
+            .map(|(path, text)| ConfigFile {
+                path: path.to_string(),
+                text: text.to_string(),
+            })
+            .collect();
         self
     }
 
@@ -271,6 +286,10 @@ impl Forge for FakeForge {
             || (),
         )
     }
+    async fn config_files(&self, _rev: &str) -> Result<Vec<ConfigFile>, ForgeError> {
+        self.call(Method::ConfigFiles, |_| {}, || self.config_files.clone())
+    }
+
     async fn reviewer_facts(
         &self,
         people: &[String],

@@ -12,7 +12,7 @@ use super::graphql_pages::{
 };
 use super::{CommitStatus, Forge, ForgeError, PrFacts};
 use crate::secret::Secret;
-use codereview_policy::config::Teams;
+use codereview_policy::config::{ConfigFile, Teams, is_config_path};
 use codereview_policy::diff::{self, FileDiff};
 use codereview_policy::review::{
     CheckRun, Overall, PullRequest, Review, ReviewState, ReviewerFacts,
@@ -601,6 +601,11 @@ fn login_of(actor: &Value) -> Option<String> {
     }
 }
 
+/// The items of a JSON array (none when it is missing or not an array).
+fn nodes_of(v: Option<&Value>) -> impl Iterator<Item = &Value> {
+    v.and_then(Value::as_array).into_iter().flatten()
+}
+
 fn nodes(v: &Value) -> impl Iterator<Item = &Value> {
     v.get("nodes")
         .and_then(Value::as_array)
@@ -944,6 +949,62 @@ impl Forge for Github {
         self.send("PUT", &url, Some(&json!({ "labels": labels })))
             .await
             .map(|_| ())
+    }
+
+    /// The tree of `rev` (one REST request, recursive), then the text of every config file in
+    /// one GraphQL query.
+    async fn config_files(&self, rev: &str) -> Result<Vec<ConfigFile>, ForgeError> {
+        let tree = self
+            .send(
+                "GET",
+                &self.repo_url(&format!("/git/trees/{rev}?recursive=1")),
+                None,
+            )
+            .await?;
+        if tree.get("truncated").and_then(Value::as_bool) == Some(true) {
+            return Err(ForgeError::Api(format!(
+                "GitHub cut the file list of {} at {rev} (too many files for one answer): the rules cannot be read through the API",
+                self.settings.repository
+            )));
+        }
+        let paths: Vec<String> = nodes_of(tree.get("tree"))
+            .filter(|e| e.get("type").and_then(Value::as_str) == Some("blob"))
+            .filter_map(|e| e.get("path")?.as_str().map(String::from))
+            .filter(|p| is_config_path(p))
+            .collect();
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (owner, name) = self.owner_name()?;
+        let mut query = format!(
+            "query {{\n  repository(owner: {}, name: {}) {{\n",
+            literal(owner),
+            literal(name)
+        );
+        for (i, path) in paths.iter().enumerate() {
+            query.push_str(&format!(
+                "    f{i}: object(expression: {}) {{ ... on Blob {{ text isBinary }} }}\n",
+                literal(&format!("{rev}:{path}"))
+            ));
+        }
+        query.push_str("  }\n}");
+        let data = self.graphql(&query, json!({})).await?;
+        paths
+            .into_iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let blob = data.pointer(&format!("/data/repository/f{i}"));
+                match blob.and_then(|b| b.get("text")).and_then(Value::as_str) {
+                    Some(text) => Ok(ConfigFile {
+                        path,
+                        text: text.to_string(),
+                    }),
+                    None => Err(ForgeError::Api(format!(
+                        "GitHub did not return the text of {path} at {rev}"
+                    ))),
+                }
+            })
+            .collect()
     }
 
     async fn reviewer_facts(

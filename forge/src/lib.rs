@@ -14,7 +14,7 @@ pub mod secret;
 
 pub use secret::Secret;
 
-use codereview_policy::config::Teams;
+use codereview_policy::config::{ConfigFile, Teams};
 use codereview_policy::diff::FileDiff;
 use codereview_policy::review::{Overall, PullRequest, ReviewerFacts};
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +88,9 @@ pub trait Forge {
         add: &[String],
         remove: &[String],
     ) -> Result<(), ForgeError>;
+    /// Every `CODEREVIEW*.toml` of the repository at commit `rev`, read through the API: how a
+    /// caller without a checkout (the sync service) gets the base branch's rules.
+    async fn config_files(&self, rev: &str) -> Result<Vec<ConfigFile>, ForgeError>;
     /// Who of `people` is away and, when `balanced`, how many open review requests each has in
     /// this repository: one request for everyone, asked only when someone is to be requested.
     /// A forge that cannot tell says nobody is away (the default).

@@ -408,6 +408,29 @@ pub struct SyncConfig {
     pub github_app_id: Option<i64>,
     /// `CODEREVIEW_STATUS_CONTEXT` (default `codereview`): the status shown on parents.
     pub status_context: String,
+    /// `CODEREVIEW_SYNC_LIVE_REVIEW=on`: parents show each matched scope's state and who can
+    /// still approve, evaluated here from the repository's `CODEREVIEW.toml`.
+    pub live_review: Option<LiveReview>,
+}
+
+/// Where the live review state reads the rules and facts from (the same APIs as the sync).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveReview {
+    /// GitHub's REST base (`GITHUB_API_URL`); GraphQL is `{this}/graphql`.
+    pub github_api_url: String,
+    /// GitLab's API base (`GITLAB_URL` + `/api/v4`), when GitLab is configured.
+    pub gitlab_api_url: Option<String>,
+}
+
+impl LiveReview {
+    /// The API bases of the service's GitHub and (optional) GitLab.
+    pub fn new(github_api_url: &Url, gitlab_url: Option<&Url>) -> Self {
+        LiveReview {
+            github_api_url: github_api_url.as_str().trim_end_matches('/').to_string(),
+            gitlab_api_url: gitlab_url
+                .map(|u| format!("{}/api/v4", u.as_str().trim_end_matches('/'))),
+        }
+    }
 }
 
 impl Default for SyncConfig {
@@ -415,6 +438,7 @@ impl Default for SyncConfig {
         Self {
             github_app_id: None,
             status_context: codereview_policy::STATUS_CONTEXT.into(),
+            live_review: None,
         }
     }
 }
@@ -441,7 +465,19 @@ pub fn sync_config(env: &impl Lookup) -> Result<SyncConfig, ConfigError> {
     Ok(SyncConfig {
         github_app_id,
         status_context,
+        live_review: None,
     })
+}
+
+/// `CODEREVIEW_SYNC_LIVE_REVIEW`: `on` or `off` (the default while the cockpit grows).
+pub fn live_review_on(env: &impl Lookup) -> Result<bool, ConfigError> {
+    match env("CODEREVIEW_SYNC_LIVE_REVIEW").as_deref().map(str::trim) {
+        None | Some("") | Some("off") | Some("false") | Some("0") => Ok(false),
+        Some("on") | Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ConfigError(format!(
+            "CODEREVIEW_SYNC_LIVE_REVIEW must be `on` or `off`, got `{other}`"
+        ))),
+    }
 }
 
 /// `LLM_API_URL`, `LLM_MODEL`, `LLM_DIFF_BUDGET`, `LLM_TIMEOUT_SECS`: `None` (summaries off)
@@ -511,6 +547,13 @@ impl Settings {
             }
         };
         let worker = worker_settings(env)?;
+        let github_api_url =
+            url_var(env, "GITHUB_API_URL", Some("https://api.github.com"))?.expect("has a default");
+        let gitlab_url = url_var(env, "GITLAB_URL", None)?;
+        let mut sync = sync_config(env)?;
+        if live_review_on(env)? {
+            sync.live_review = Some(LiveReview::new(&github_api_url, gitlab_url.as_ref()));
+        }
         Ok(Self {
             database_url,
             listen,
@@ -518,14 +561,13 @@ impl Settings {
             webhooks,
             slack_api_url: url_var(env, "SLACK_API_URL", Some("https://slack.com/api"))?
                 .expect("has a default"),
-            github_api_url: url_var(env, "GITHUB_API_URL", Some("https://api.github.com"))?
-                .expect("has a default"),
-            gitlab_url: url_var(env, "GITLAB_URL", None)?,
+            github_api_url,
+            gitlab_url,
             log_format,
             http: http_settings(env)?,
             llm: llm_settings(env, &worker)?,
             worker,
-            sync: sync_config(env)?,
+            sync,
             slack_install: slack_install(env)?,
         })
     }

@@ -25,9 +25,10 @@ use wiremock::{Match, Request, Respond, ResponseTemplate};
 pub fn schema() -> &'static Valid<Schema> {
     static SCHEMA: OnceLock<Valid<Schema>> = OnceLock::new();
     SCHEMA.get_or_init(|| {
+        // From the action's tests and the service's alike (sibling crates).
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/github/schema.graphql"
+            "/../action/tests/fixtures/github/schema.graphql"
         );
         let sdl = std::fs::read_to_string(path).expect("the GitHub schema fixture");
         let schema = match Schema::parse(sdl, "schema.graphql") {

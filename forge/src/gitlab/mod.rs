@@ -36,12 +36,13 @@ use ::gitlab::api::projects::merge_requests::{
 };
 use ::gitlab::api::projects::pipelines::PipelineJobs;
 use ::gitlab::api::projects::repository::commits::{CommitStatusState, CreateCommitStatus};
+use ::gitlab::api::projects::repository::files::FileRaw;
 use ::gitlab::api::users::Users;
 use ::gitlab::api::{
     self, ApiError, AsyncClient as _, AsyncQuery, Endpoint, Pagination, RestClient as _,
 };
 use ::gitlab::{CertificateBundle, GitlabBuilder, GitlabError, RestError};
-use codereview_policy::config::Teams;
+use codereview_policy::config::{ConfigFile, Teams, is_config_path};
 use codereview_policy::diff::FileDiff;
 use codereview_policy::review::{Overall, ReviewerFacts};
 use http::StatusCode;
@@ -641,6 +642,46 @@ impl Forge for Gitlab {
         self.send(endpoint, Need::Edit).await
     }
 
+    /// The tree of `rev` (recursive, every page), then each config file's raw text.
+    async fn config_files(&self, rev: &str) -> Result<Vec<ConfigFile>, ForgeError> {
+        let tree = RecursiveTree {
+            project: self.project(),
+            rev,
+        };
+        let entries = self.get_all(tree, Need::Read).await?;
+        let paths: Vec<String> = entries
+            .iter()
+            .filter(|e| e.get("type").and_then(Value::as_str) == Some("blob"))
+            .filter_map(|e| e.get("path")?.as_str().map(String::from))
+            .filter(|p| is_config_path(p))
+            .collect();
+        let mut files = Vec::with_capacity(paths.len());
+        for path in paths {
+            let endpoint = FileRaw::builder()
+                .project(self.project())
+                .file_path(path.as_str())
+                .ref_(rev)
+                .build()
+                .map_err(Self::bad_endpoint)?;
+            let bytes = api::raw(endpoint)
+                .query_async(&self.client)
+                .await
+                .map_err(|e| {
+                    self.error(
+                        "GET",
+                        &format!("repository/files/{path}/raw"),
+                        Need::Read,
+                        e,
+                    )
+                })?;
+            files.push(ConfigFile {
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+                path,
+            });
+        }
+        Ok(files)
+    }
+
     /// One GraphQL request (`POST /api/graphql`) for everyone: `users(usernames:)` with their
     /// status' `availability` and, when balanced, the count of open merge requests in this
     /// project where each is a requested reviewer.
@@ -746,6 +787,31 @@ impl Forge for Gitlab {
         Ok(out)
     }
 }
+
+/// `GET /projects/:id/repository/tree?ref=REV&recursive=true`, paged. The crate's `Tree`
+/// endpoint sends `ref` and `recursive` as a form body, which GitLab ignores on a `GET`.
+struct RecursiveTree<'a> {
+    project: NameOrId<'a>,
+    rev: &'a str,
+}
+
+impl Endpoint for RecursiveTree<'_> {
+    fn method(&self) -> http::Method {
+        http::Method::GET
+    }
+
+    fn endpoint(&self) -> std::borrow::Cow<'static, str> {
+        format!("projects/{}/repository/tree", self.project).into()
+    }
+
+    fn parameters(&self) -> api::QueryParams<'_> {
+        let mut params = api::QueryParams::default();
+        params.push("ref", self.rev).push("recursive", true);
+        params
+    }
+}
+
+impl api::Pageable for RecursiveTree<'_> {}
 
 #[cfg(test)]
 mod tests {

@@ -17,5 +17,6 @@ pub mod gitlab;
 pub mod markup;
 pub mod model;
 pub mod render;
+pub mod review_state;
 pub mod slack;
 pub mod summary;

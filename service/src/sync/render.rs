@@ -79,8 +79,14 @@ pub fn notice(notice: Notice) -> SlackText {
     }
 }
 
-/// The parent message: linked title, author, branches, size, state and review state.
-pub fn parent(forge: Forge, pr: &PrFacts, status: Option<&ReviewStatus>) -> SlackText {
+/// The parent message: linked title, author, branches, size, state and review state, then
+/// (with the live review state on) one line per matched scope ([`super::review_state`]).
+pub fn parent(
+    forge: Forge,
+    pr: &PrFacts,
+    status: Option<&ReviewStatus>,
+    scopes: &[String],
+) -> SlackText {
     let sigil = match forge {
         Forge::GitHub => '#',
         Forge::GitLab => '!',
@@ -110,11 +116,18 @@ pub fn parent(forge: Forge, pr: &PrFacts, status: Option<&ReviewStatus>) -> Slac
         details.push_str(&size.join(", "));
     }
     let state = format!("{} · {}", state_label(pr.state), review_label(status));
-    let text = format!("{title}\n{details}\n{state}");
-    let blocks = json!([
-        {"type": "section", "text": {"type": "mrkdwn", "text": format!("{title}\n{details}")}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": state}]},
-    ]);
+    let mut text = format!("{title}\n{details}\n{state}");
+    let mut blocks = vec![
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{title}\n{details}")}}),
+        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": state}]}),
+    ];
+    if !scopes.is_empty() {
+        let lines = scopes.join("\n");
+        text.push('\n');
+        text.push_str(&lines);
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": lines}}));
+    }
+    let blocks = serde_json::Value::Array(blocks);
     SlackText {
         text,
         blocks: Some(blocks),
@@ -191,7 +204,7 @@ mod tests {
 
     #[test]
     fn parent_shows_every_fact_escaped() {
-        let m = parent(Forge::GitHub, &facts(), None);
+        let m = parent(Forge::GitHub, &facts(), None, &[]);
         assert_eq!(
             m.text,
             "*<https://github.com/acme/web/pull/7|#7 Fix &lt;script&gt; &amp; stuff>*\n\
@@ -209,7 +222,7 @@ mod tests {
             files: Some(4),
             ..facts()
         };
-        let m = parent(Forge::GitLab, &merged, Some(&status));
+        let m = parent(Forge::GitLab, &merged, Some(&status), &[]);
         assert!(m.text.contains("|!7 Fix"), "{}", m.text);
         assert!(m.text.contains("· 4 files\n"), "{}", m.text);
         assert!(
@@ -317,7 +330,7 @@ mod tests {
             title: "<!here>".into(),
             ..facts()
         };
-        let m = parent(Forge::GitHub, &hostile, None);
+        let m = parent(Forge::GitHub, &hostile, None, &[]);
         assert!(m.text.starts_with("*#7 &lt;!here&gt;*\n"), "{}", m.text);
         let c = ForgeComment {
             url: "@U0ADMIN".into(),

@@ -20,6 +20,7 @@ mod actions;
 mod ai;
 mod credentials;
 mod mentions;
+mod review_state;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -204,6 +205,13 @@ impl SyncHandler {
             summary: None,
             github_app: None,
         }
+    }
+
+    /// Shows the live review state on parents, reading rules and facts from these APIs (what
+    /// `CODEREVIEW_SYNC_LIVE_REVIEW=on` sets up).
+    pub fn with_live_review(mut self, live: crate::config::LiveReview) -> Self {
+        self.config.live_review = Some(live);
+        self
     }
 
     /// Authenticates GitHub calls as this App's installation when the App is installed on the

@@ -5,11 +5,18 @@
 
 mod helpers;
 
+/// The fake GitHub GraphQL API the action's tests use: queries are validated against
+/// GitHub's published schema and answered from an in-memory world.
+#[path = "../../../action/tests/ci_support/github_graphql.rs"]
+#[allow(dead_code)]
+mod github_graphql;
+
 mod ai_summary;
 mod cli;
 mod crash;
 mod hostile;
 mod http;
+mod live_review;
 mod outage;
 mod redeliver;
 mod slack_install;

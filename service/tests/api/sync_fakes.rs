@@ -347,6 +347,8 @@ pub struct SyncOptions {
     pub secrets: Option<codereview_sync::config::WebhookSecrets>,
     /// Authenticate GitHub calls as this App (`GITHUB_APP_ID`) against the fake GitHub.
     pub github_app_id: Option<i64>,
+    /// `CODEREVIEW_SYNC_LIVE_REVIEW=on`, against the fake forges.
+    pub live_review: bool,
 }
 
 /// [`spawn_sync_app_with`] plus [`SyncOptions`].
@@ -406,6 +408,14 @@ pub async fn spawn_sync_app_full(
         .await
         .unwrap();
     let mut handler = sync_handler(&store, vault.clone(), &slack, &github, &gitlab);
+    if options.live_review {
+        let github_url = url::Url::parse(&github.uri()).unwrap();
+        let gitlab_url = url::Url::parse(&gitlab.uri()).unwrap();
+        handler = handler.with_live_review(codereview_sync::config::LiveReview::new(
+            &github_url,
+            Some(&gitlab_url),
+        ));
+    }
     if let Some(ai) = ai(&github, &gitlab) {
         handler = handler.with_ai_summary(ai);
     }
@@ -456,6 +466,7 @@ pub fn sync_handler(
         SyncConfig {
             github_app_id: Some(4242),
             status_context: "codereview".into(),
+            live_review: None,
         },
     )
 }

@@ -262,7 +262,7 @@ matrix! {
     }
 
     async fn a_forged_gitlab_approval_starts_no_pipeline(db) {
-        let app = spawn_sync_app_full(db, |_, _| None, None, SyncOptions { secrets: Some(per_repo_only()), github_app_id: None }).await;
+        let app = spawn_sync_app_full(db, |_, _| None, None, SyncOptions { secrets: Some(per_repo_only()), ..SyncOptions::default() }).await;
         let vault = vault(1);
         app.store().put_webhook_secret(&vault, Forge::GitLab, HookScope::Repo, GL_REPO, &Secret::new(SECRET_B.into())).await.unwrap();
         app.store().put_webhook_secret(&vault, Forge::GitLab, HookScope::Repo, "group/evil", &Secret::new(SECRET_A.into())).await.unwrap();
@@ -371,7 +371,7 @@ fn rfc3339_in(secs: i64) -> String {
 
 matrix! {
     async fn github_app_installation_tokens_replace_the_stored_token(db) {
-        let app = spawn_sync_app_full(db, |_, _| None, None, SyncOptions { secrets: None, github_app_id: Some(APP_ID) }).await;
+        let app = spawn_sync_app_full(db, |_, _| None, None, SyncOptions { github_app_id: Some(APP_ID), ..SyncOptions::default() }).await;
         // The key as an operator stores it, through the binary; refused without GITHUB_APP_ID
         // and when it is not a private key.
         let id = APP_ID.to_string();
@@ -415,7 +415,7 @@ matrix! {
     }
 
     async fn a_repository_outside_the_app_installation_uses_the_stored_token(db) {
-        let app = spawn_sync_app_full(db, |_, _| None, None, SyncOptions { secrets: None, github_app_id: Some(APP_ID) }).await;
+        let app = spawn_sync_app_full(db, |_, _| None, None, SyncOptions { github_app_id: Some(APP_ID), ..SyncOptions::default() }).await;
         app.store().put_credential(&vault(1), CredentialKind::GitHubApp, &APP_ID.to_string(), &Secret::new(APP_KEY.into())).await.unwrap();
         let lookups = Arc::new(Mutex::new(0));
         Mock::given(method("GET"))

@@ -39,7 +39,8 @@ impl SyncHandler {
                     }
                     (None, None) => None,
                 };
-                let content = render::parent(thread.pr.forge, &facts, status.as_ref());
+                let scopes = self.review_lines(&thread.pr).await;
+                let content = render::parent(thread.pr.forge, &facts, status.as_ref(), &scopes);
                 let slack_token = self.slack_token(&thread.thread.team_id).await?;
                 if !self
                     .slack
@@ -268,7 +269,8 @@ impl SyncHandler {
         };
         let token = self.slack_token(&channel.team_id).await?;
         let key = format!("{}:parent", pr_key(pr));
-        let content = render::parent(pr.forge, &facts, status.as_ref());
+        let scopes = self.review_lines(pr).await;
+        let content = render::parent(pr.forge, &facts, status.as_ref(), &scopes);
         let ts = self
             .post_once(&token, channel, None, &content, &key, run.attempts)
             .await?;

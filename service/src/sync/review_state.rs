@@ -1,0 +1,172 @@
+//! The live review state a thread's parent shows: one line per matched scope, from the
+//! engine's evaluation of the repository's `CODEREVIEW.toml` (the same evaluation the
+//! `codereview` status comes from), e.g. `⏳ backend · needs 1 more: ana or li`.
+
+use super::markup::escape_slack;
+use codereview_policy::report;
+use codereview_policy::review::{Evaluation, ScopeResult, ScopeState};
+
+/// One line per matched scope, in the rules' order; names are escaped for Slack, and people
+/// who said they are away carry "(away)".
+pub fn scope_lines(e: &Evaluation) -> Vec<String> {
+    e.scopes.iter().map(|s| scope_line(e, s)).collect()
+}
+
+fn scope_line(e: &Evaluation, s: &ScopeResult) -> String {
+    let name = escape_slack(&s.name);
+    let people = |list: &[String]| {
+        list.iter()
+            .map(|p| {
+                let away = e.away.iter().any(|a| a.eq_ignore_ascii_case(p));
+                format!("{}{}", escape_slack(p), if away { " (away)" } else { "" })
+            })
+            .collect::<Vec<_>>()
+    };
+    match s.state {
+        ScopeState::Approved => format!(
+            "✅ {name} · approved by {}",
+            people(&s.approved_by).join(", ")
+        ),
+        ScopeState::Waived => format!(
+            "✅ {name} · waived by {}",
+            escape_slack(&s.waived_by.join(", "))
+        ),
+        ScopeState::Rejected => format!(
+            "❌ {name} · changes requested by {}",
+            people(&s.rejected_by).join(", ")
+        ),
+        ScopeState::Pending => {
+            let more = s.required.saturating_sub(s.points);
+            let who = if s.can_approve.iter().any(|c| c == "*") {
+                "anyone".to_string()
+            } else {
+                let missing: Vec<String> = s
+                    .can_approve
+                    .iter()
+                    .filter(|c| !s.approved_by.iter().any(|a| a.eq_ignore_ascii_case(c)))
+                    .cloned()
+                    .collect();
+                or_list(&people(&missing))
+            };
+            let mut line = format!("⏳ {name} · needs {more} more: {who}");
+            for sentence in report::incomplete_checklist_sentences(s) {
+                line.push_str(&format!(" ({})", escape_slack(&sentence)));
+            }
+            line
+        }
+    }
+}
+
+/// "a", "a or b", "a, b or c"; at most five names, then "+N".
+fn or_list(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let shown = &names[..names.len().min(SHOWN)];
+    let mut text = match shown {
+        [] => "nobody".to_string(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    };
+    if names.len() > SHOWN {
+        text.push_str(&format!(" +{}", names.len() - SHOWN));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codereview_policy::config::{ConfigFile, RawSet};
+    use codereview_policy::diff::FileDiff;
+    use codereview_policy::review::{
+        LargeScaleLimits, PullRequest, Review, ReviewState, ReviewerFacts, evaluate,
+    };
+
+    fn evaluation(reviews: &[(&str, ReviewState)], away: &[&str]) -> Evaluation {
+        let configs = RawSet::parse([ConfigFile {
+            path: "CODEREVIEW.toml".into(),
+            text: "[[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"ana\", \"li\", \"mo\"]\nrequire = 2\nrequest = 1\n\n\
+                   [[scopes]]\nname = \"docs\"\npaths = [\"docs/**\"]\nreviewers = [\"*\"]\nrequire = 1\n"
+                .into(),
+        }])
+        .unwrap()
+        .compile(None)
+        .unwrap();
+        let file = |p: &str| FileDiff {
+            path: p.into(),
+            additions: 1,
+            ..FileDiff::default()
+        };
+        let pr = PullRequest {
+            number: 3,
+            author: "bob".into(),
+            files: vec![file("src/a.rs"), file("docs/a.md")],
+            reviews: reviews
+                .iter()
+                .map(|(u, s)| Review {
+                    user: u.to_string(),
+                    state: *s,
+                    commit: None,
+                    submitted_at: None,
+                    body: String::new(),
+                })
+                .collect(),
+            reviewer_facts: ReviewerFacts {
+                away: away.iter().map(|a| a.to_string()).collect(),
+                open_requests: None,
+            },
+            ..PullRequest::default()
+        };
+        evaluate(&configs, &pr, LargeScaleLimits::default()).unwrap()
+    }
+
+    #[test]
+    fn each_scope_says_its_state_and_who_can_still_approve() {
+        let e = evaluation(&[("ana", ReviewState::Approved)], &[]);
+        assert_eq!(
+            scope_lines(&e),
+            [
+                "⏳ backend · needs 1 more: li or mo",
+                "✅ docs · approved by ana"
+            ]
+        );
+        let e = evaluation(
+            &[
+                ("ana", ReviewState::Approved),
+                ("li", ReviewState::Approved),
+                ("zed", ReviewState::Approved),
+            ],
+            &[],
+        );
+        assert_eq!(
+            scope_lines(&e),
+            [
+                "✅ backend · approved by ana, li",
+                "✅ docs · approved by ana, li, zed"
+            ]
+        );
+        let e = evaluation(&[("mo", ReviewState::ChangesRequested)], &[]);
+        assert_eq!(
+            scope_lines(&e),
+            [
+                "❌ backend · changes requested by mo",
+                "❌ docs · changes requested by mo"
+            ]
+        );
+    }
+
+    #[test]
+    fn away_people_are_marked() {
+        let e = evaluation(&[], &["li"]);
+        assert_eq!(
+            scope_lines(&e)[0],
+            "⏳ backend · needs 2 more: ana, li (away) or mo"
+        );
+    }
+
+    #[test]
+    fn long_lists_are_cut() {
+        let names: Vec<String> = (1..=7).map(|i| format!("p{i}")).collect();
+        assert_eq!(or_list(&names), "p1, p2, p3, p4 or p5 +2");
+        assert_eq!(or_list(&[]), "nobody");
+    }
+}

@@ -1,0 +1,104 @@
+//! The live review state of a parent (`CODEREVIEW_SYNC_LIVE_REVIEW=on`): the repository's
+//! rules at the base commit, the pull request's facts and changes, read through
+//! `codereview_forge` with the repository's token and judged by
+//! [`codereview_forge::evaluate`] — the path the `codereview` action takes — then shown one
+//! line per matched scope. Nothing is stored; a failure only leaves the lines out.
+
+use super::*;
+use codereview_forge::evaluate::{self, Early};
+use codereview_forge::github::{Github, GithubSettings};
+use codereview_forge::gitlab::{Gitlab, GitlabSettings};
+use codereview_forge::{Forge as ForgeApiTrait, ForgeError};
+
+impl SyncHandler {
+    /// The scope lines for `pr`'s parent, or none when the live review state is off or cannot
+    /// be read now (logged).
+    pub(super) async fn review_lines(&self, pr: &PrRef) -> Vec<String> {
+        let Some(live) = &self.config.live_review else {
+            return Vec::new();
+        };
+        let Some(token) = self.optional_forge_token(pr.forge, &pr.repo).await else {
+            return Vec::new();
+        };
+        let number = u64::try_from(pr.number).unwrap_or_default();
+        let lines = match pr.forge {
+            Forge::GitHub => {
+                let settings = GithubSettings {
+                    api_url: live.github_api_url.clone(),
+                    graphql_url: format!("{}/graphql", live.github_api_url),
+                    repository: pr.repo.clone(),
+                    number,
+                    token,
+                };
+                match Github::new(settings) {
+                    Ok(forge) => judge(&forge).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Forge::GitLab => {
+                let Some(api_url) = &live.gitlab_api_url else {
+                    return Vec::new();
+                };
+                let settings = GitlabSettings {
+                    api_url: api_url.clone(),
+                    project: pr.repo.clone(),
+                    merge_request: number,
+                    token,
+                    commit_sha: None,
+                    diff_base_sha: None,
+                    pipeline_id: None,
+                    merge_pipeline: None,
+                    ca_file: None,
+                    retry: Default::default(),
+                };
+                match Gitlab::connect(settings).await {
+                    Ok(forge) => judge(&forge).await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match lines {
+            Ok(lines) => lines,
+            Err(e) => {
+                tracing::warn!(pr = %pr_key(pr), error = %e, "live review state not available");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Rules at the base commit, facts and changes from the API, then the one evaluation.
+async fn judge<F: ForgeApiTrait>(forge: &F) -> Result<Vec<String>, ForgeError> {
+    let facts = forge.pull_request().await?;
+    let files = forge.config_files(&facts.base_sha).await?;
+    let configs = match evaluate::load_rules(forge, files).await? {
+        Ok(configs) => configs,
+        Err(Early::NoRules) => return Ok(Vec::new()),
+        Err(Early::InvalidConfig(errors)) => {
+            let first = errors
+                .first()
+                .map(codereview_policy::report::config_error_description)
+                .unwrap_or_else(|| "invalid rules".into());
+            return Ok(vec![format!(
+                "❌ {}",
+                crate::sync::markup::escape_slack(&first)
+            )]);
+        }
+        Err(Early::TeamUnreadable(message)) => {
+            return Ok(vec![format!(
+                "❌ {}",
+                crate::sync::markup::escape_slack(&message)
+            )]);
+        }
+    };
+    let mut pr = facts.pr.clone();
+    pr.files = forge.changed_files().await?;
+    let options = evaluate::Options::default();
+    match evaluate::evaluate(forge, &configs, &mut pr, options).await {
+        Ok(evaluation) => Ok(crate::sync::review_state::scope_lines(&evaluation)),
+        Err(e) => Ok(vec![format!(
+            "❌ {}",
+            crate::sync::markup::escape_slack(&e.0)
+        )]),
+    }
+}

@@ -1,0 +1,173 @@
+//! The live review state on a thread's parent (`CODEREVIEW_SYNC_LIVE_REVIEW=on`): the real
+//! service reads the repository's rules at the base commit, the pull request's facts and its
+//! changes from a fake GitHub (GraphQL validated against GitHub's schema, REST checked for
+//! method, path and token), evaluates them with the engine, and shows one line per matched
+//! scope under the parent. Nothing of it is stored.
+
+use serde_json::{Value, json};
+use wiremock::matchers::{body_string_contains, header, method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::github_graphql::{FakeGraphql, InvalidGraphql, RefuseInvalid};
+use crate::helpers::*;
+use crate::sync_fakes::*;
+
+const BASE_SHA: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
+
+const RULES: &str = "[[scopes]]\nname = \"docs\"\npaths = [\"README.md\"]\nreviewers = [\"ana\", \"li\"]\nrequire = 1\n\n\
+                     [[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"mo\"]\nrequire = 1\n";
+
+fn auth() -> wiremock::matchers::HeaderExactMatcher {
+    header("authorization", format!("Bearer {GITHUB_TOKEN}").as_str())
+}
+
+/// The fake GitHub's world: pull request #2 (with these reviews) and the rules at its base.
+fn world(reviews: Vec<Value>) -> Value {
+    json!({
+        "repository": { REPO: {
+            "pullRequest": { "2": {
+                "__typename": "PullRequest",
+                "number": 2,
+                "isDraft": false,
+                "headRefOid": HEAD_SHA,
+                "baseRefOid": BASE_SHA,
+                "baseRefName": "master",
+                "author": { "__typename": "User", "login": "Codertocat" },
+                "labels": [],
+                "reviewRequests": [],
+                "reviews": reviews,
+                "commits": [ { "commit": { "__typename": "Commit", "id": "C_head", "oid": HEAD_SHA, "checkSuites": [] } } ]
+            } },
+            "object": { format!("{BASE_SHA}:CODEREVIEW.toml"): { "__typename": "Blob", "text": RULES, "isBinary": false } }
+        } }
+    })
+}
+
+/// Every read the evaluation makes, each expected `times` times.
+async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, times: u64) {
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(InvalidGraphql)
+        .respond_with(RefuseInvalid)
+        .with_priority(1)
+        .expect(0)
+        .named("a GraphQL query GitHub's schema refuses")
+        .mount(&app.github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(auth())
+        .respond_with(FakeGraphql::new(world(reviews)))
+        .expect(2 * times) // the pull request, then the rules' text
+        .mount(&app.github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/git/trees/{BASE_SHA}")))
+        .and(query_param("recursive", "1"))
+        .and(auth())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "sha": BASE_SHA, "truncated": false,
+            "tree": [
+                { "path": "CODEREVIEW.toml", "type": "blob" },
+                { "path": "README.md", "type": "blob" },
+                { "path": "src", "type": "tree" }
+            ]
+        })))
+        .expect(times)
+        .mount(&app.github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/pulls/2/files")))
+        .and(auth())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            { "filename": "README.md", "status": "modified", "additions": 1, "deletions": 1, "changes": 2,
+              "patch": "@@ -1 +1 @@\n-# Hello-World\n+# Hello World" }
+        ])))
+        .expect(times)
+        .mount(&app.github)
+        .await;
+}
+
+fn approval(user: &str) -> Value {
+    json!({ "state": "APPROVED", "submittedAt": "2026-01-02T00:00:00Z", "body": "",
+            "author": { "__typename": "User", "login": user }, "commit": { "oid": HEAD_SHA } })
+}
+
+matrix! {
+    async fn the_parent_shows_each_matched_scope_and_who_can_still_approve(db) {
+        let app = spawn_sync_app_full(
+            db,
+            |_, _| None,
+            None,
+            SyncOptions { live_review: true, ..SyncOptions::default() },
+        )
+        .await;
+        mount_forge(&app, vec![], 1).await;
+        let opened = fixture("pull_request.opened.payload.json");
+        app.github("pull_request", "d-open", &opened).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 1);
+        assert_eq!(
+            w[0].text(),
+            "*<https://github.com/Codertocat/Hello-World/pull/2|#2 Update the README with new information.>*\n\
+             by *Codertocat* · `master` ← `changes` · +1 −1, 1 file\n\
+             🟢 Open · ⏳ review not evaluated yet\n\
+             ⏳ docs · needs 1 more: ana or li"
+        );
+        assert_eq!(w[0].body["blocks"][2]["text"]["text"], "⏳ docs · needs 1 more: ana or li");
+        app.github.verify().await;
+
+        // ana approves: the next update of the parent says so.
+        app.github.reset().await;
+        mount_forge(&app, vec![approval("ana")], 1).await;
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/pulls/2")))
+            .and(auth())
+            .respond_with(ResponseTemplate::new(200).set_body_json(pull(json!({}))))
+            .mount(&app.github)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/commits/{HEAD_SHA}/status")))
+            .and(auth())
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "state": "success", "sha": HEAD_SHA,
+                "statuses": [ {"context": "codereview", "state": "success", "description": "1 scope approved"} ]
+            })))
+            .mount(&app.github)
+            .await;
+        let mut again = opened.clone();
+        again["pull_request"]["updated_at"] = json!("2019-05-15T15:30:00Z");
+        app.github("pull_request", "d-open-again", &again).await;
+        let update = app.slack.writes().await.last().unwrap().clone();
+        assert_eq!(update.path, "/api/chat.update");
+        assert!(
+            update.text().ends_with("✅ success: 1 scope approved\n✅ docs · approved by ana"),
+            "{}",
+            update.text()
+        );
+        app.github.verify().await;
+        app.assert_no_text().await;
+    }
+
+    async fn without_rules_or_when_github_fails_the_parent_is_posted_without_scope_lines(db) {
+        let app = spawn_sync_app_full(
+            db,
+            |_, _| None,
+            None,
+            SyncOptions { live_review: true, ..SyncOptions::default() },
+        )
+        .await;
+        // The pull request query fails: the parent is still posted, as before.
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(body_string_contains("pullRequest(number: $number)"))
+            .respond_with(ResponseTemplate::new(502))
+            .mount(&app.github)
+            .await;
+        app.github("pull_request", "d-open", &fixture("pull_request.opened.payload.json")).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 1);
+        assert!(w[0].text().ends_with("🟢 Open · ⏳ review not evaluated yet"), "{}", w[0].text());
+        assert_eq!(w[0].body["blocks"].as_array().unwrap().len(), 2);
+    }
+}
