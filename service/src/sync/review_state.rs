@@ -5,20 +5,41 @@
 use super::markup::escape_slack;
 use codereview_policy::report;
 use codereview_policy::review::{Evaluation, ScopeResult, ScopeState};
+use std::collections::{BTreeSet, HashMap};
 
-/// One line per matched scope, in the rules' order; names are escaped for Slack, and people
-/// who said they are away carry "(away)".
-pub fn scope_lines(e: &Evaluation) -> Vec<String> {
-    e.scopes.iter().map(|s| scope_line(e, s)).collect()
+/// One line per matched scope, in the rules' order. People in `users` (lowercased forge login
+/// → Slack user id, the workspace's user map) are Slack mentions, others plain names escaped
+/// for Slack; people who said they are away carry "(away)".
+pub fn scope_lines(e: &Evaluation, users: &HashMap<String, String>) -> Vec<String> {
+    e.scopes.iter().map(|s| scope_line(e, s, users)).collect()
 }
 
-fn scope_line(e: &Evaluation, s: &ScopeResult) -> String {
+/// Every login a scope line may name: whose Slack ids to look up.
+pub fn people(e: &Evaluation) -> BTreeSet<String> {
+    e.scopes
+        .iter()
+        .flat_map(|s| {
+            s.approved_by
+                .iter()
+                .chain(&s.rejected_by)
+                .chain(&s.can_approve)
+        })
+        .filter(|p| *p != "*")
+        .map(|p| p.to_lowercase())
+        .collect()
+}
+
+fn scope_line(e: &Evaluation, s: &ScopeResult, users: &HashMap<String, String>) -> String {
     let name = escape_slack(&s.name);
     let people = |list: &[String]| {
         list.iter()
             .map(|p| {
                 let away = e.away.iter().any(|a| a.eq_ignore_ascii_case(p));
-                format!("{}{}", escape_slack(p), if away { " (away)" } else { "" })
+                let shown = match users.get(&p.to_lowercase()) {
+                    Some(id) => format!("<@{id}>"),
+                    None => escape_slack(p),
+                };
+                format!("{shown}{}", if away { " (away)" } else { "" })
             })
             .collect::<Vec<_>>()
     };
@@ -123,7 +144,7 @@ mod tests {
     fn each_scope_says_its_state_and_who_can_still_approve() {
         let e = evaluation(&[("ana", ReviewState::Approved)], &[]);
         assert_eq!(
-            scope_lines(&e),
+            scope_lines(&e, &HashMap::new()),
             [
                 "⏳ backend · needs 1 more: li or mo",
                 "✅ docs · approved by ana"
@@ -138,7 +159,7 @@ mod tests {
             &[],
         );
         assert_eq!(
-            scope_lines(&e),
+            scope_lines(&e, &HashMap::new()),
             [
                 "✅ backend · approved by ana, li",
                 "✅ docs · approved by ana, li, zed"
@@ -146,7 +167,7 @@ mod tests {
         );
         let e = evaluation(&[("mo", ReviewState::ChangesRequested)], &[]);
         assert_eq!(
-            scope_lines(&e),
+            scope_lines(&e, &HashMap::new()),
             [
                 "❌ backend · changes requested by mo",
                 "❌ docs · changes requested by mo"
@@ -158,8 +179,22 @@ mod tests {
     fn away_people_are_marked() {
         let e = evaluation(&[], &["li"]);
         assert_eq!(
-            scope_lines(&e)[0],
+            scope_lines(&e, &HashMap::new())[0],
             "⏳ backend · needs 2 more: ana, li (away) or mo"
+        );
+    }
+
+    #[test]
+    fn mapped_people_are_mentioned() {
+        let e = evaluation(&[], &[]);
+        assert_eq!(
+            people(&e),
+            BTreeSet::from(["ana".into(), "li".into(), "mo".into()])
+        );
+        let users = HashMap::from([("li".to_string(), "U0LI".to_string())]);
+        assert_eq!(
+            scope_lines(&e, &users)[0],
+            "⏳ backend · needs 2 more: ana, <@U0LI> or mo"
         );
     }
 

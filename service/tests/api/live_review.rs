@@ -14,7 +14,7 @@ use crate::sync_fakes::*;
 
 const BASE_SHA: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
 
-const RULES: &str = "[[scopes]]\nname = \"docs\"\npaths = [\"README.md\"]\nreviewers = [\"ana\", \"li\"]\nrequire = 1\n\n\
+const RULES: &str = "[[scopes]]\nname = \"docs\"\npaths = [\"README.md\"]\nreviewers = [\"ana\", \"bob\"]\nrequire = 1\n\n\
                      [[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"mo\"]\nrequire = 1\n";
 
 fn auth() -> wiremock::matchers::HeaderExactMatcher {
@@ -112,9 +112,9 @@ matrix! {
             "*<https://github.com/Codertocat/Hello-World/pull/2|#2 Update the README with new information.>*\n\
              by *Codertocat* · `master` ← `changes` · +1 −1, 1 file\n\
              🟢 Open · ⏳ review not evaluated yet\n\
-             ⏳ docs · needs 1 more: ana or li"
+             ⏳ docs · needs 1 more: ana or <@U0BOB>"
         );
-        assert_eq!(w[0].body["blocks"][2]["text"]["text"], "⏳ docs · needs 1 more: ana or li");
+        assert_eq!(w[0].body["blocks"][2]["text"]["text"], "⏳ docs · needs 1 more: ana or <@U0BOB>");
         app.github.verify().await;
 
         // ana approves: the next update of the parent says so.

@@ -5,6 +5,7 @@
 //! line per matched scope. Nothing is stored; a failure only leaves the lines out.
 
 use super::*;
+use crate::sync::markup::escape_slack;
 use codereview_forge::evaluate::{self, Early};
 use codereview_forge::github::{Github, GithubSettings};
 use codereview_forge::gitlab::{Gitlab, GitlabSettings};
@@ -58,7 +59,17 @@ impl SyncHandler {
             }
         };
         match lines {
-            Ok(lines) => lines,
+            Ok(Judged::Lines(lines)) => lines,
+            Ok(Judged::Evaluated(evaluation)) => {
+                // Mentions from the workspace's user map only: no lookups per parent update.
+                let mut users = HashMap::new();
+                for login in crate::sync::review_state::people(&evaluation) {
+                    if let Ok(Some(id)) = self.store.slack_user_for_login(pr.forge, &login).await {
+                        users.insert(login, id);
+                    }
+                }
+                crate::sync::review_state::scope_lines(&evaluation, &users)
+            }
             Err(e) => {
                 tracing::warn!(pr = %pr_key(pr), error = %e, "live review state not available");
                 Vec::new()
@@ -67,38 +78,36 @@ impl SyncHandler {
     }
 }
 
+/// What the parent can show: the evaluation, or lines saying why there is none.
+enum Judged {
+    Lines(Vec<String>),
+    Evaluated(Box<codereview_policy::review::Evaluation>),
+}
+
 /// Rules at the base commit, facts and changes from the API, then the one evaluation.
-async fn judge<F: ForgeApiTrait>(forge: &F) -> Result<Vec<String>, ForgeError> {
+async fn judge<F: ForgeApiTrait>(forge: &F) -> Result<Judged, ForgeError> {
+    let problem = |text: &str| Judged::Lines(vec![format!("❌ {}", escape_slack(text))]);
     let facts = forge.pull_request().await?;
     let files = forge.config_files(&facts.base_sha).await?;
     let configs = match evaluate::load_rules(forge, files).await? {
         Ok(configs) => configs,
-        Err(Early::NoRules) => return Ok(Vec::new()),
+        Err(Early::NoRules) => return Ok(Judged::Lines(Vec::new())),
         Err(Early::InvalidConfig(errors)) => {
             let first = errors
                 .first()
                 .map(codereview_policy::report::config_error_description)
                 .unwrap_or_else(|| "invalid rules".into());
-            return Ok(vec![format!(
-                "❌ {}",
-                crate::sync::markup::escape_slack(&first)
-            )]);
+            return Ok(problem(&first));
         }
-        Err(Early::TeamUnreadable(message)) => {
-            return Ok(vec![format!(
-                "❌ {}",
-                crate::sync::markup::escape_slack(&message)
-            )]);
-        }
+        Err(Early::TeamUnreadable(message)) => return Ok(problem(&message)),
     };
     let mut pr = facts.pr.clone();
     pr.files = forge.changed_files().await?;
     let options = evaluate::Options::default();
-    match evaluate::evaluate(forge, &configs, &mut pr, options).await {
-        Ok(evaluation) => Ok(crate::sync::review_state::scope_lines(&evaluation)),
-        Err(e) => Ok(vec![format!(
-            "❌ {}",
-            crate::sync::markup::escape_slack(&e.0)
-        )]),
-    }
+    Ok(
+        match evaluate::evaluate(forge, &configs, &mut pr, options).await {
+            Ok(evaluation) => Judged::Evaluated(Box::new(evaluation)),
+            Err(e) => problem(&e.0),
+        },
+    )
 }
