@@ -9,6 +9,10 @@ use wiremock::matchers::{body_string_contains, header, method, path, query_param
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::github_graphql::{FakeGraphql, InvalidGraphql, RefuseInvalid};
+
+const GL_PROJECT: &str = "/api/v4/projects/group%2Fapp";
+const GL_HEAD: &str = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+const GL_BASE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 use crate::helpers::*;
 use crate::sync_fakes::*;
 
@@ -169,5 +173,102 @@ matrix! {
         assert_eq!(w.len(), 1);
         assert!(w[0].text().ends_with("🟢 Open · ⏳ review not evaluated yet"), "{}", w[0].text());
         assert_eq!(w[0].body["blocks"].as_array().unwrap().len(), 2);
+    }
+
+    async fn gitlab_parents_show_the_scopes_from_the_projects_rules(db) {
+        let app = spawn_sync_app_full(
+            db,
+            |_, _| None,
+            None,
+            SyncOptions { live_review: true, ..SyncOptions::default() },
+        )
+        .await;
+        let token = || header("private-token", GITLAB_API_TOKEN);
+        let user = |id: u64, name: &str| json!({ "id": id, "username": name, "name": name, "state": "active" });
+        let page = |body: Value| {
+            ResponseTemplate::new(200)
+                .set_body_json(body)
+                .insert_header("x-page", "1")
+                .insert_header("x-per-page", "100")
+                .insert_header("x-next-page", "")
+                .insert_header("x-total", "1")
+                .insert_header("x-total-pages", "1")
+        };
+        let get = |p: String, answer: ResponseTemplate, name: &'static str| {
+            Mock::given(method("GET"))
+                .and(path(p))
+                .and(token())
+                .respond_with(answer)
+                .expect(1)
+                .named(name)
+        };
+        get("/api/v4/user".into(), ResponseTemplate::new(200).set_body_json(user(99, "group_15_bot_x")), "token check")
+            .mount(&app.gitlab).await;
+        get(
+            format!("{GL_PROJECT}/merge_requests/1"),
+            ResponseTemplate::new(200).set_body_json(json!({
+                "id": 99, "iid": 1, "project_id": 15, "state": "opened", "title": "Add a response cache",
+                "sha": GL_HEAD, "draft": false, "author": user(11, "ada"),
+                "source_branch": "cache", "target_branch": "main", "labels": [], "reviewers": [],
+                "references": { "full": "group/app!1" },
+                "diff_refs": { "base_sha": GL_BASE, "head_sha": GL_HEAD, "start_sha": GL_BASE },
+                "head_pipeline": null
+            })),
+            "merge request",
+        )
+        .mount(&app.gitlab).await;
+        get(
+            format!("{GL_PROJECT}/merge_requests/1/approvals"),
+            ResponseTemplate::new(200).set_body_json(json!({ "approved_by": [ { "user": user(12, "ana") } ] })),
+            "approvals",
+        )
+        .mount(&app.gitlab).await;
+        get(format!("{GL_PROJECT}/merge_requests/1/reviewers"), page(json!([])), "reviewers")
+            .mount(&app.gitlab).await;
+        Mock::given(method("GET"))
+            .and(path(format!("{GL_PROJECT}/repository/tree")))
+            .and(query_param("ref", GL_BASE))
+            .and(query_param("recursive", "true"))
+            .and(token())
+            .respond_with(page(json!([
+                { "path": "CODEREVIEW.toml", "type": "blob" },
+                { "path": "src", "type": "tree" },
+                { "path": "src/cache.rs", "type": "blob" }
+            ])))
+            .expect(1)
+            .named("tree")
+            .mount(&app.gitlab)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("{GL_PROJECT}/repository/files/CODEREVIEW.toml/raw")))
+            .and(query_param("ref", GL_BASE))
+            .and(token())
+            .respond_with(ResponseTemplate::new(200).set_body_string(RULES))
+            .expect(1)
+            .named("rules")
+            .mount(&app.gitlab)
+            .await;
+        get(
+            format!("{GL_PROJECT}/merge_requests/1/diffs"),
+            page(json!([ { "old_path": "src/cache.rs", "new_path": "src/cache.rs", "new_file": false,
+                           "renamed_file": false, "deleted_file": false, "diff": "@@ -1 +1 @@\n-a\n+b\n" },
+                { "old_path": "README.md", "new_path": "README.md", "new_file": false,
+                  "renamed_file": false, "deleted_file": false, "diff": "@@ -1 +1 @@\n-a\n+b\n" },
+            ])),
+            "diffs",
+        )
+        .mount(&app.gitlab).await;
+
+        app.gitlab("Merge Request Hook", "k-open", &gitlab_mr("open", "opened")).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 1);
+        // docs (README.md) is approved by ana; backend (src/**) still needs mo.
+        assert!(
+            w[0].text().ends_with("⏳ review not evaluated yet\n✅ docs · approved by ana\n⏳ backend · needs 1 more: mo"),
+            "{}",
+            w[0].text()
+        );
+        app.gitlab.verify().await;
+        app.assert_no_text().await;
     }
 }
