@@ -1409,4 +1409,150 @@ instructions = "Preview the site."
         assert_eq!(forge.calls(Method::ChecklistAnswers), 0);
         assert_eq!(forge.written().statuses[0].state, Overall::Success);
     }
+
+    // ---- The service's path gives the same verdict (issue 15 §1) ----
+
+    /// The verdict `codereview status` posts for `facts` in `repo`, and the one the sync
+    /// service's live review state reaches for the same pull request with every input from the
+    /// API (`forge::evaluate::from_api`): the rules as the API lists them at the base commit,
+    /// the changes as the API diffs them (here: the checkout's diff, which the API would give).
+    fn both_verdicts(
+        repo: &Repo,
+        facts: &PrFacts,
+        extra: impl Fn(FakeForge) -> FakeForge,
+    ) -> ((Overall, String), (Overall, String)) {
+        let action = extra(FakeForge::new(facts.clone()));
+        let _ = evaluate(&action, repo, &settings());
+        let posted = action.written().statuses[0].clone();
+
+        let configs = crate::discover::from_revision(repo.path(), &facts.base_sha).unwrap();
+        let pairs: Vec<(&str, &str)> = configs
+            .iter()
+            .map(|c| (c.path.as_str(), c.text.as_str()))
+            .collect();
+        let changed = local_changes(repo.path(), facts).expect("the checkout has the history");
+        let api = extra(FakeForge::new(facts.clone()))
+            .with_config_files(&pairs)
+            .with_changed_files(changed);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let judged = runtime
+            .block_on(evaluate::from_api(&api, evaluate::Options::default()))
+            .unwrap();
+        let service = match judged {
+            evaluate::Judgement::Early(early) => early_assessment(early).verdict(),
+            evaluate::Judgement::Evaluated { evaluation, .. } => {
+                (evaluation.overall, report::description(&evaluation))
+            }
+            evaluate::Judgement::Failed(message) => (
+                Overall::Failure,
+                report::truncate(&message, report::MAX_DESCRIPTION),
+            ),
+        };
+        ((posted.state, posted.description), service)
+    }
+
+    #[test]
+    fn the_service_reaches_the_verdict_the_action_posts() {
+        let approved = |user: &str| review(user, ReviewState::Approved);
+        let mut answered = approved("alice");
+        answered.body = "- [x] Migrations reviewed".into();
+        let teams = || -> codereview_policy::config::Teams {
+            [("octo/core".to_string(), strings(&["carol", "erin"]))].into()
+        };
+        type Extra = fn(FakeForge) -> FakeForge;
+        let none: Extra = |f| f;
+        let scenarios: Vec<(&str, &str, &str, Vec<Review>, Vec<CheckRun>, Extra)> = vec![
+            ("pending", CONFIG, "src/a.rs", vec![], vec![], none),
+            (
+                "approved",
+                CONFIG,
+                "src/a.rs",
+                vec![approved("alice")],
+                vec![],
+                none,
+            ),
+            (
+                "rejected",
+                CONFIG,
+                "src/a.rs",
+                vec![review("bob", ReviewState::ChangesRequested)],
+                vec![],
+                none,
+            ),
+            (
+                "author's own approval",
+                CONFIG,
+                "src/a.rs",
+                vec![approved("dana")],
+                vec![],
+                none,
+            ),
+            (
+                "waived",
+                UNLESS,
+                "Cargo.lock",
+                vec![],
+                vec![check("renovate-checks", "safe-update", "success")],
+                none,
+            ),
+            (
+                "not waived",
+                UNLESS,
+                "Cargo.lock",
+                vec![],
+                vec![check("renovate-checks", "safe-update", "failure")],
+                none,
+            ),
+            ("nothing matched", CONFIG, "docs/a.md", vec![], vec![], none),
+            (
+                "invalid rules",
+                "[[scopes]]\nname = 1\n",
+                "src/a.rs",
+                vec![],
+                vec![],
+                none,
+            ),
+            (
+                "checklist missing",
+                CHECKLIST,
+                "src/a.rs",
+                vec![approved("alice")],
+                vec![],
+                none,
+            ),
+            (
+                "checklist answered",
+                CHECKLIST,
+                "src/a.rs",
+                vec![answered],
+                vec![],
+                none,
+            ),
+            ("away", REQUEST_TWO, "src/a.rs", vec![], vec![], |f| {
+                f.with_away(&["alice"])
+            }),
+        ];
+        for (name, rules, changed, reviews, checks, extra) in scenarios {
+            let (repo, base, head) = pull_request_repo(
+                &[("CODEREVIEW.toml", rules), (changed, "v1\n")],
+                &[(changed, "v2\n")],
+            );
+            let mut facts = facts(&base, &head);
+            facts.pr.reviews = reviews;
+            facts.pr.check_runs = checks;
+            let (action, service) = both_verdicts(&repo, &facts, extra);
+            assert_eq!(action, service, "{name}");
+        }
+        // Teams come from the forge on both paths.
+        let (repo, base, head) =
+            pull_request_repo(&[("CODEREVIEW.toml", TEAM_CONFIG)], &[("x.txt", "x\n")]);
+        let mut facts = facts(&base, &head);
+        facts.pr.reviews = vec![approved("carol")];
+        let (action, service) = both_verdicts(&repo, &facts, |f| f.with_teams(teams()));
+        assert_eq!(action, service, "teams");
+        assert_eq!(action.0, Overall::Success);
+    }
 }

@@ -10,6 +10,9 @@
 //!    matters once it is known (the approvers' checklist answers where the forge keeps them
 //!    apart, the availability and load of the people a `request` could pick), each asked of
 //!    the forge only when needed.
+//!
+//! [`from_api`] chains both with every input read through the API, for callers without a
+//! checkout.
 
 use crate::{Forge, ForgeError};
 use codereview_policy::config::{CONFIG_FILENAME, ConfigErrors, ConfigFile, ConfigSet, RawSet};
@@ -129,4 +132,43 @@ pub async fn evaluate<F: Forge>(
         }
     }
     Ok(evaluation)
+}
+
+/// What [`from_api`] concludes.
+#[derive(Debug)]
+pub enum Judgement {
+    /// A verdict without an evaluation.
+    Early(Early),
+    /// The evaluation, and the pull request as evaluated (its files and added facts in).
+    Evaluated {
+        /// Scopes, files, overall verdict.
+        evaluation: Box<Evaluation>,
+        /// The facts it was made from.
+        pr: Box<PullRequest>,
+    },
+    /// The rules cannot be applied to this change (e.g. a large-scale change without
+    /// reviewers); the message says why.
+    Failed(String),
+}
+
+/// Judge the forge's pull request with every input from the API: its facts, the rules at its
+/// base commit ([`Forge::config_files`]) and its changed files ([`Forge::changed_files`]).
+/// The sync service's live review state; the action reads rules and changes from its
+/// checkout instead and otherwise takes the same two steps.
+pub async fn from_api<F: Forge>(forge: &F, options: Options) -> Result<Judgement, ForgeError> {
+    let facts = forge.pull_request().await?;
+    let files = forge.config_files(&facts.base_sha).await?;
+    let configs = match load_rules(forge, files).await? {
+        Ok(configs) => configs,
+        Err(early) => return Ok(Judgement::Early(early)),
+    };
+    let mut pr = facts.pr;
+    pr.files = forge.changed_files().await?;
+    Ok(match evaluate(forge, &configs, &mut pr, options).await {
+        Ok(evaluation) => Judgement::Evaluated {
+            evaluation: Box::new(evaluation),
+            pr: Box::new(pr),
+        },
+        Err(e) => Judgement::Failed(e.0),
+    })
 }

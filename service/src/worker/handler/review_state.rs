@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::sync::markup::escape_slack;
-use codereview_forge::evaluate::{self, Early};
+use codereview_forge::evaluate::{self, Early, Judgement};
 use codereview_forge::github::{Github, GithubSettings};
 use codereview_forge::gitlab::{Gitlab, GitlabSettings};
 use codereview_forge::{Forge as ForgeApiTrait, ForgeError};
@@ -84,30 +84,21 @@ enum Judged {
     Evaluated(Box<codereview_policy::review::Evaluation>),
 }
 
-/// Rules at the base commit, facts and changes from the API, then the one evaluation.
+/// The one judging path ([`evaluate::from_api`]), as parent lines.
 async fn judge<F: ForgeApiTrait>(forge: &F) -> Result<Judged, ForgeError> {
     let problem = |text: &str| Judged::Lines(vec![format!("❌ {}", escape_slack(text))]);
-    let facts = forge.pull_request().await?;
-    let files = forge.config_files(&facts.base_sha).await?;
-    let configs = match evaluate::load_rules(forge, files).await? {
-        Ok(configs) => configs,
-        Err(Early::NoRules) => return Ok(Judged::Lines(Vec::new())),
-        Err(Early::InvalidConfig(errors)) => {
-            let first = errors
-                .first()
-                .map(codereview_policy::report::config_error_description)
-                .unwrap_or_else(|| "invalid rules".into());
-            return Ok(problem(&first));
-        }
-        Err(Early::TeamUnreadable(message)) => return Ok(problem(&message)),
-    };
-    let mut pr = facts.pr.clone();
-    pr.files = forge.changed_files().await?;
-    let options = evaluate::Options::default();
     Ok(
-        match evaluate::evaluate(forge, &configs, &mut pr, options).await {
-            Ok(evaluation) => Judged::Evaluated(Box::new(evaluation)),
-            Err(e) => problem(&e.0),
+        match evaluate::from_api(forge, evaluate::Options::default()).await? {
+            Judgement::Evaluated { evaluation, .. } => Judged::Evaluated(evaluation),
+            Judgement::Early(Early::NoRules) => Judged::Lines(Vec::new()),
+            Judgement::Early(Early::InvalidConfig(errors)) => problem(
+                &errors
+                    .first()
+                    .map(codereview_policy::report::config_error_description)
+                    .unwrap_or_else(|| "invalid rules".into()),
+            ),
+            Judgement::Early(Early::TeamUnreadable(message)) => problem(&message),
+            Judgement::Failed(message) => problem(&message),
         },
     )
 }
