@@ -1463,8 +1463,17 @@ instructions = "Preview the site."
             [("octo/core".to_string(), strings(&["carol", "erin"]))].into()
         };
         type Extra = fn(FakeForge) -> FakeForge;
+        /// (name, rules, the changed file, reviews, checks, what else the forge says).
+        type Scenario = (
+            &'static str,
+            &'static str,
+            &'static str,
+            Vec<Review>,
+            Vec<CheckRun>,
+            Extra,
+        );
         let none: Extra = |f| f;
-        let scenarios: Vec<(&str, &str, &str, Vec<Review>, Vec<CheckRun>, Extra)> = vec![
+        let scenarios: Vec<Scenario> = vec![
             ("pending", CONFIG, "src/a.rs", vec![], vec![], none),
             (
                 "approved",
