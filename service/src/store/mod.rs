@@ -10,6 +10,7 @@
 
 mod admin;
 mod install;
+mod mentions;
 mod mirror;
 mod providers;
 mod queue;

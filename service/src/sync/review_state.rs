@@ -78,6 +78,63 @@ fn scope_line(e: &Evaluation, s: &ScopeResult, users: &HashMap<String, String>) 
     }
 }
 
+/// A pending scope whose reviewers are worth a mention: those who can approve it and are
+/// neither requested (the forge notified them) nor approving, nor away, and are in the
+/// workspace's user map (a plain name would notify nobody).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMention {
+    /// The scope's name.
+    pub scope: String,
+    /// Approvals still needed.
+    pub more: u32,
+    /// Their Slack user ids, in the rules' order.
+    pub slack_ids: Vec<String>,
+}
+
+/// The pending scopes to mention reviewers for (see [`PendingMention`]).
+pub fn pending_mentions(
+    e: &Evaluation,
+    requested: &[String],
+    users: &HashMap<String, String>,
+) -> Vec<PendingMention> {
+    let is_in = |list: &[String], p: &str| list.iter().any(|x| x.eq_ignore_ascii_case(p));
+    e.scopes
+        .iter()
+        .filter(|s| s.state == ScopeState::Pending)
+        .filter_map(|s| {
+            let mut slack_ids: Vec<String> = Vec::new();
+            for p in &s.can_approve {
+                if p == "*" || is_in(&s.approved_by, p) || is_in(requested, p) || is_in(&e.away, p)
+                {
+                    continue;
+                }
+                if let Some(id) = users.get(&p.to_lowercase())
+                    && !slack_ids.contains(id)
+                {
+                    slack_ids.push(id.clone());
+                }
+            }
+            (!slack_ids.is_empty()).then(|| PendingMention {
+                scope: s.name.clone(),
+                more: s.required.saturating_sub(s.points),
+                slack_ids,
+            })
+        })
+        .collect()
+}
+
+/// The thread reply that mentions a pending scope's reviewers.
+pub fn mention_text(m: &PendingMention) -> String {
+    let who: Vec<String> = m.slack_ids.iter().map(|id| format!("<@{id}>")).collect();
+    format!(
+        "👋 *{}* needs {} more review{}: {}",
+        escape_slack(&m.scope),
+        m.more,
+        if m.more == 1 { "" } else { "s" },
+        or_list(&who)
+    )
+}
+
 /// "a", "a or b", "a, b or c"; at most five names, then "+N".
 fn or_list(names: &[String]) -> String {
     const SHOWN: usize = 5;
@@ -196,6 +253,32 @@ mod tests {
             scope_lines(&e, &users)[0],
             "⏳ backend · needs 2 more: ana, <@U0LI> or mo"
         );
+    }
+
+    #[test]
+    fn only_mapped_reviewers_not_yet_asked_are_mentioned() {
+        let e = evaluation(&[], &["mo"]);
+        let users = HashMap::from([
+            ("ana".to_string(), "U0ANA".to_string()),
+            ("li".to_string(), "U0LI".to_string()),
+            ("mo".to_string(), "U0MO".to_string()),
+        ]);
+        // li is requested on the forge already, mo is away: only ana is mentioned.
+        let m = pending_mentions(&e, &["LI".to_string()], &users);
+        assert_eq!(
+            m,
+            [PendingMention {
+                scope: "backend".into(),
+                more: 2,
+                slack_ids: vec!["U0ANA".into()]
+            }]
+        );
+        assert_eq!(
+            mention_text(&m[0]),
+            "👋 *backend* needs 2 more reviews: <@U0ANA>"
+        );
+        // Nobody mapped: no mention at all.
+        assert!(pending_mentions(&e, &[], &HashMap::new()).is_empty());
     }
 
     #[test]

@@ -92,6 +92,25 @@ async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, times: u64) {
         .await;
 }
 
+/// The service's own reads for a parent update: the pull request and its `codereview` status.
+async fn mount_pull_and_status(app: &SyncApp, state: &str, description: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/pulls/2")))
+        .and(auth())
+        .respond_with(ResponseTemplate::new(200).set_body_json(pull(json!({}))))
+        .mount(&app.github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/commits/{HEAD_SHA}/status")))
+        .and(auth())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "state": state, "sha": HEAD_SHA,
+            "statuses": [ {"context": "codereview", "state": state, "description": description} ]
+        })))
+        .mount(&app.github)
+        .await;
+}
+
 fn approval(user: &str) -> Value {
     json!({ "state": "APPROVED", "submittedAt": "2026-01-02T00:00:00Z", "body": "",
             "author": { "__typename": "User", "login": user }, "commit": { "oid": HEAD_SHA } })
@@ -110,7 +129,7 @@ matrix! {
         let opened = fixture("pull_request.opened.payload.json");
         app.github("pull_request", "d-open", &opened).await;
         let w = app.slack.writes().await;
-        assert_eq!(w.len(), 1);
+        assert_eq!(w.len(), 2, "the parent, then one mention");
         assert_eq!(
             w[0].text(),
             "*<https://github.com/Codertocat/Hello-World/pull/2|#2 Update the README with new information.>*\n\
@@ -119,35 +138,43 @@ matrix! {
              ⏳ docs · needs 1 more: ana or <@U0BOB>"
         );
         assert_eq!(w[0].body["blocks"][2]["text"]["text"], "⏳ docs · needs 1 more: ana or <@U0BOB>");
+        // bob is in the user map and not requested yet: one reply in the thread mentions him.
+        let parent = FakeSlack::ts(1);
+        assert_eq!(
+            (w[1].path.as_str(), w[1].body["thread_ts"].as_str()),
+            ("/api/chat.postMessage", Some(parent.as_str()))
+        );
+        assert_eq!(w[1].text(), "👋 *docs* needs 1 more review: <@U0BOB>");
+        app.github.verify().await;
+
+        // Updated again at the same head, still pending: the parent changes, nobody is
+        // mentioned twice.
+        let update = |n: u32| {
+            let mut again = opened.clone();
+            again["pull_request"]["updated_at"] = json!(format!("2019-05-15T15:3{n}:00Z"));
+            again
+        };
+        app.github.reset().await;
+        mount_forge(&app, vec![], 1).await;
+        mount_pull_and_status(&app, "pending", "1 scope pending").await;
+        app.github("pull_request", "d-again-1", &update(1)).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 3);
+        assert_eq!(w[2].path, "/api/chat.update");
         app.github.verify().await;
 
         // ana approves: the next update of the parent says so.
         app.github.reset().await;
         mount_forge(&app, vec![approval("ana")], 1).await;
-        Mock::given(method("GET"))
-            .and(path(format!("/repos/{REPO}/pulls/2")))
-            .and(auth())
-            .respond_with(ResponseTemplate::new(200).set_body_json(pull(json!({}))))
-            .mount(&app.github)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(format!("/repos/{REPO}/commits/{HEAD_SHA}/status")))
-            .and(auth())
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "state": "success", "sha": HEAD_SHA,
-                "statuses": [ {"context": "codereview", "state": "success", "description": "1 scope approved"} ]
-            })))
-            .mount(&app.github)
-            .await;
-        let mut again = opened.clone();
-        again["pull_request"]["updated_at"] = json!("2019-05-15T15:30:00Z");
-        app.github("pull_request", "d-open-again", &again).await;
-        let update = app.slack.writes().await.last().unwrap().clone();
-        assert_eq!(update.path, "/api/chat.update");
+        mount_pull_and_status(&app, "success", "1 scope approved").await;
+        app.github("pull_request", "d-again-2", &update(2)).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 4);
+        assert_eq!(w[3].path, "/api/chat.update");
         assert!(
-            update.text().ends_with("✅ success: 1 scope approved\n✅ docs · approved by ana"),
+            w[3].text().ends_with("✅ success: 1 scope approved\n✅ docs · approved by ana"),
             "{}",
-            update.text()
+            w[3].text()
         );
         app.github.verify().await;
         app.assert_no_text().await;
@@ -270,5 +297,26 @@ matrix! {
         );
         app.gitlab.verify().await;
         app.assert_no_text().await;
+    }
+
+    async fn a_scope_is_mentioned_once_per_head_commit_whoever_claims_it(db) {
+        let store = db.store.clone();
+        let pr = codereview_sync::store::PrRef {
+            forge: codereview_sync::domain::Forge::GitHub,
+            repo: REPO.into(),
+            number: 2,
+        };
+        // Eight workers race for the same mention: exactly one wins.
+        let claims = futures::future::join_all(
+            (0..8).map(|_| store.claim_scope_mention(&pr, "docs", HEAD_SHA)),
+        )
+        .await;
+        let won = claims.into_iter().map(Result::unwrap).filter(|c| *c).count();
+        assert_eq!(won, 1);
+        // Another scope, or a new head commit, is a new mention; a released claim is free again.
+        assert!(store.claim_scope_mention(&pr, "backend", HEAD_SHA).await.unwrap());
+        assert!(store.claim_scope_mention(&pr, "docs", "0123abcd").await.unwrap());
+        store.release_scope_mention(&pr, "docs", HEAD_SHA).await.unwrap();
+        assert!(store.claim_scope_mention(&pr, "docs", HEAD_SHA).await.unwrap());
     }
 }

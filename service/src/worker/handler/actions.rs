@@ -39,8 +39,8 @@ impl SyncHandler {
                     }
                     (None, None) => None,
                 };
-                let scopes = self.review_lines(&thread.pr).await;
-                let content = render::parent(thread.pr.forge, &facts, status.as_ref(), &scopes);
+                let live = self.live_state(&thread.pr).await;
+                let content = render::parent(thread.pr.forge, &facts, status.as_ref(), &live.lines);
                 let slack_token = self.slack_token(&thread.thread.team_id).await?;
                 if !self
                     .slack
@@ -53,8 +53,14 @@ impl SyncHandler {
                     .await?
                 {
                     tracing::warn!(ts = %thread.thread.ts, "parent message is gone from Slack");
+                    return Ok(());
                 }
-                Ok(())
+                let channel = Channel {
+                    team_id: thread.thread.team_id.clone(),
+                    channel_id: thread.thread.channel_id.clone(),
+                };
+                self.mention_pending(&thread.pr, &channel, &thread.thread.ts, &live, run.attempts)
+                    .await
             }
             Action::PostReply { channel, pr, reply } => {
                 self.post_reply(channel, pr, reply, run).await
@@ -269,8 +275,8 @@ impl SyncHandler {
         };
         let token = self.slack_token(&channel.team_id).await?;
         let key = format!("{}:parent", pr_key(pr));
-        let scopes = self.review_lines(pr).await;
-        let content = render::parent(pr.forge, &facts, status.as_ref(), &scopes);
+        let live = self.live_state(pr).await;
+        let content = render::parent(pr.forge, &facts, status.as_ref(), &live.lines);
         let ts = self
             .post_once(&token, channel, None, &content, &key, run.attempts)
             .await?;
@@ -288,7 +294,9 @@ impl SyncHandler {
             .await
             .map_err(store_error)?
         {
-            run.new_threads.insert(channel.clone(), ts);
+            run.new_threads.insert(channel.clone(), ts.clone());
+            self.mention_pending(pr, channel, &ts, &live, run.attempts)
+                .await?;
         } else {
             tracing::warn!(pr = %pr_key(pr), "another worker posted this PR's parent first; deleting ours");
             self.slack

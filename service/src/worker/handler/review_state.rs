@@ -2,24 +2,39 @@
 //! rules at the base commit, the pull request's facts and changes, read through
 //! `codereview_forge` with the repository's token and judged by
 //! [`codereview_forge::evaluate`] — the path the `codereview` action takes — then shown one
-//! line per matched scope. Nothing is stored; a failure only leaves the lines out.
+//! line per matched scope. A pending scope's reviewers who are neither requested nor
+//! approving get one mention in the thread per scope and head commit. Nothing of the pull
+//! request is stored (only which scope was mentioned at which commit); a failure only leaves
+//! the lines out.
 
 use super::*;
 use crate::sync::markup::escape_slack;
+use crate::sync::review_state::{self, PendingMention};
 use codereview_forge::evaluate::{self, Early, Judgement};
 use codereview_forge::github::{Github, GithubSettings};
 use codereview_forge::gitlab::{Gitlab, GitlabSettings};
 use codereview_forge::{Forge as ForgeApiTrait, ForgeError};
 
+/// What the live review state adds to a parent and its thread.
+#[derive(Default)]
+pub(super) struct LiveState {
+    /// One line per matched scope.
+    pub(super) lines: Vec<String>,
+    /// Pending scopes whose reviewers to mention, at this head commit.
+    pub(super) mentions: Vec<PendingMention>,
+    /// The head commit the mentions are about.
+    pub(super) head_sha: String,
+}
+
 impl SyncHandler {
-    /// The scope lines for `pr`'s parent, or none when the live review state is off or cannot
-    /// be read now (logged).
-    pub(super) async fn review_lines(&self, pr: &PrRef) -> Vec<String> {
+    /// The live review state for `pr`'s parent; empty when it is off or cannot be read now
+    /// (logged).
+    pub(super) async fn live_state(&self, pr: &PrRef) -> LiveState {
         let Some(live) = &self.config.live_review else {
-            return Vec::new();
+            return LiveState::default();
         };
         let Some(token) = self.optional_forge_token(pr.forge, &pr.repo).await else {
-            return Vec::new();
+            return LiveState::default();
         };
         let number = u64::try_from(pr.number).unwrap_or_default();
         let lines = match pr.forge {
@@ -38,7 +53,7 @@ impl SyncHandler {
             }
             Forge::GitLab => {
                 let Some(api_url) = &live.gitlab_api_url else {
-                    return Vec::new();
+                    return LiveState::default();
                 };
                 let settings = GitlabSettings {
                     api_url: api_url.clone(),
@@ -59,29 +74,92 @@ impl SyncHandler {
             }
         };
         match lines {
-            Ok(Judged::Lines(lines)) => lines,
-            Ok(Judged::Evaluated(evaluation)) => {
+            Ok(Judged::Lines(lines)) => LiveState {
+                lines,
+                ..LiveState::default()
+            },
+            Ok(Judged::Evaluated {
+                evaluation,
+                pr: facts,
+            }) => {
                 // Mentions from the workspace's user map only: no lookups per parent update.
                 let mut users = HashMap::new();
-                for login in crate::sync::review_state::people(&evaluation) {
+                for login in review_state::people(&evaluation) {
                     if let Ok(Some(id)) = self.store.slack_user_for_login(pr.forge, &login).await {
                         users.insert(login, id);
                     }
                 }
-                crate::sync::review_state::scope_lines(&evaluation, &users)
+                LiveState {
+                    lines: review_state::scope_lines(&evaluation, &users),
+                    mentions: review_state::pending_mentions(
+                        &evaluation,
+                        &facts.requested_reviewers,
+                        &users,
+                    ),
+                    head_sha: facts.head_sha.clone(),
+                }
             }
             Err(e) => {
                 tracing::warn!(pr = %pr_key(pr), error = %e, "live review state not available");
-                Vec::new()
+                LiveState::default()
             }
         }
     }
+
+    /// One reply per pending scope mentioning its reviewers, in the thread `parent`, unless
+    /// this scope was already mentioned at this head commit (by any replica). A failed post
+    /// gives the claim back and fails the event, so the retry mentions them.
+    pub(super) async fn mention_pending(
+        &self,
+        pr: &PrRef,
+        channel: &Channel,
+        parent_ts: &str,
+        state: &LiveState,
+        attempts: u32,
+    ) -> Result<(), HandleError> {
+        for mention in &state.mentions {
+            let claimed = self
+                .store
+                .claim_scope_mention(pr, &mention.scope, &state.head_sha)
+                .await
+                .map_err(store_error)?;
+            if !claimed {
+                continue;
+            }
+            let token = self.slack_token(&channel.team_id).await?;
+            let content = render::SlackText {
+                text: review_state::mention_text(mention),
+                blocks: None,
+            };
+            let key = format!(
+                "{}:mention:{}:{}",
+                pr_key(pr),
+                mention.scope,
+                state.head_sha
+            );
+            if let Err(e) = self
+                .post_once(&token, channel, Some(parent_ts), &content, &key, attempts)
+                .await
+            {
+                let _ = self
+                    .store
+                    .release_scope_mention(pr, &mention.scope, &state.head_sha)
+                    .await;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
 }
 
-/// What the parent can show: the evaluation, or lines saying why there is none.
+/// What the parent can show: the evaluation (and the facts it was made from), or lines
+/// saying why there is none.
 enum Judged {
     Lines(Vec<String>),
-    Evaluated(Box<codereview_policy::review::Evaluation>),
+    Evaluated {
+        evaluation: Box<codereview_policy::review::Evaluation>,
+        pr: Box<codereview_policy::review::PullRequest>,
+    },
 }
 
 /// The one judging path ([`evaluate::from_api`]), as parent lines.
@@ -89,7 +167,7 @@ async fn judge<F: ForgeApiTrait>(forge: &F) -> Result<Judged, ForgeError> {
     let problem = |text: &str| Judged::Lines(vec![format!("❌ {}", escape_slack(text))]);
     Ok(
         match evaluate::from_api(forge, evaluate::Options::default()).await? {
-            Judgement::Evaluated { evaluation, .. } => Judged::Evaluated(evaluation),
+            Judgement::Evaluated { evaluation, pr } => Judged::Evaluated { evaluation, pr },
             Judgement::Early(Early::NoRules) => Judged::Lines(Vec::new()),
             Judgement::Early(Early::InvalidConfig(errors)) => problem(
                 &errors
