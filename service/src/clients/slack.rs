@@ -35,6 +35,45 @@ pub struct SlackUser {
     pub name: String,
     /// Email, when the token has `users:read.email` and the profile shows it.
     pub email: Option<String>,
+    /// Their Slack status says they are away: an away emoji (`:palm_tree:`,
+    /// `:face_with_thermometer:`, `:spiral_calendar_pad:`) or words such as "out of office",
+    /// "vacation" or "sick", and it has not expired.
+    pub away: bool,
+}
+
+/// Status emoji that mean "not here".
+pub const AWAY_EMOJI: &[&str] = &[
+    ":palm_tree:",
+    ":face_with_thermometer:",
+    ":spiral_calendar_pad:",
+];
+
+/// Words in a status text that mean "not here".
+pub const AWAY_WORDS: &[&str] = &[
+    "out of office",
+    "ooo",
+    "vacation",
+    "holiday",
+    "on leave",
+    "parental leave",
+    "sick",
+];
+
+/// Whether a Slack profile's status says its owner is away at `now` (Unix seconds).
+pub fn status_says_away(emoji: &str, text: &str, expiration: i64, now: i64) -> bool {
+    if expiration > 0 && expiration <= now {
+        return false;
+    }
+    let text = text.to_lowercase();
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let says = |phrase: &str| {
+        let phrase: Vec<&str> = phrase.split(' ').collect();
+        words.windows(phrase.len()).any(|w| w == phrase.as_slice())
+    };
+    AWAY_EMOJI.contains(&emoji) || AWAY_WORDS.iter().any(|p| says(p))
 }
 
 /// The result of a successful OAuth v2 exchange.
@@ -329,9 +368,21 @@ impl SlackApi for SlackClient {
         .find_map(|path| str_at(&v, path).filter(|s| !s.trim().is_empty()))
         .unwrap_or(user)
         .to_string();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let away = status_says_away(
+            str_at(&v, &["user", "profile", "status_emoji"]).unwrap_or_default(),
+            str_at(&v, &["user", "profile", "status_text"]).unwrap_or_default(),
+            v.pointer("/user/profile/status_expiration")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            now,
+        );
         Ok(SlackUser {
             name,
             email: str_at(&v, &["user", "profile", "email"]).map(str::to_string),
+            away,
         })
     }
 
@@ -432,6 +483,24 @@ impl SlackApi for SlackClient {
                     .to_string(),
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod away_tests {
+    use super::status_says_away;
+
+    #[test]
+    fn away_statuses_are_recognised_until_they_expire() {
+        assert!(status_says_away(":palm_tree:", "", 0, 100));
+        assert!(status_says_away("", "Out of office until Monday", 0, 100));
+        assert!(status_says_away(":x:", "sick today", 200, 100));
+        assert!(!status_says_away(":palm_tree:", "", 50, 100), "expired");
+        assert!(!status_says_away(":coffee:", "In a meeting", 0, 100));
+        assert!(
+            !status_says_away("", "looking at the zoom ooops", 0, 100),
+            "whole words only"
+        );
     }
 }
 

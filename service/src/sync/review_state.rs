@@ -9,9 +9,23 @@ use std::collections::{BTreeSet, HashMap};
 
 /// One line per matched scope, in the rules' order. People in `users` (lowercased forge login
 /// → Slack user id, the workspace's user map) are Slack mentions, others plain names escaped
-/// for Slack; people who said they are away carry "(away)".
-pub fn scope_lines(e: &Evaluation, users: &HashMap<String, String>) -> Vec<String> {
-    e.scopes.iter().map(|s| scope_line(e, s, users)).collect()
+/// for Slack; people who said they are away (on the forge, or `slack_away`: lowercased logins
+/// whose Slack status says so) carry "(away)".
+pub fn scope_lines(
+    e: &Evaluation,
+    users: &HashMap<String, String>,
+    slack_away: &BTreeSet<String>,
+) -> Vec<String> {
+    e.scopes
+        .iter()
+        .map(|s| scope_line(e, s, users, slack_away))
+        .collect()
+}
+
+/// Away on the forge or in Slack.
+fn is_away(e: &Evaluation, slack_away: &BTreeSet<String>, login: &str) -> bool {
+    slack_away.contains(&login.to_lowercase())
+        || e.away.iter().any(|a| a.eq_ignore_ascii_case(login))
 }
 
 /// Every login a scope line may name: whose Slack ids to look up.
@@ -29,12 +43,18 @@ pub fn people(e: &Evaluation) -> BTreeSet<String> {
         .collect()
 }
 
-fn scope_line(e: &Evaluation, s: &ScopeResult, users: &HashMap<String, String>) -> String {
+fn scope_line(
+    e: &Evaluation,
+    s: &ScopeResult,
+    users: &HashMap<String, String>,
+    slack_away: &BTreeSet<String>,
+) -> String {
     let name = escape_slack(&s.name);
-    let people = |list: &[String]| {
+    // "(away)" only where it helps: next to people who could still approve.
+    let people = |list: &[String], mark_away: bool| {
         list.iter()
             .map(|p| {
-                let away = e.away.iter().any(|a| a.eq_ignore_ascii_case(p));
+                let away = mark_away && is_away(e, slack_away, p);
                 let shown = match users.get(&p.to_lowercase()) {
                     Some(id) => format!("<@{id}>"),
                     None => escape_slack(p),
@@ -46,7 +66,7 @@ fn scope_line(e: &Evaluation, s: &ScopeResult, users: &HashMap<String, String>) 
     match s.state {
         ScopeState::Approved => format!(
             "✅ {name} · approved by {}",
-            people(&s.approved_by).join(", ")
+            people(&s.approved_by, false).join(", ")
         ),
         ScopeState::Waived => format!(
             "✅ {name} · waived by {}",
@@ -54,7 +74,7 @@ fn scope_line(e: &Evaluation, s: &ScopeResult, users: &HashMap<String, String>) 
         ),
         ScopeState::Rejected => format!(
             "❌ {name} · changes requested by {}",
-            people(&s.rejected_by).join(", ")
+            people(&s.rejected_by, false).join(", ")
         ),
         ScopeState::Pending => {
             let more = s.required.saturating_sub(s.points);
@@ -67,7 +87,7 @@ fn scope_line(e: &Evaluation, s: &ScopeResult, users: &HashMap<String, String>) 
                     .filter(|c| !s.approved_by.iter().any(|a| a.eq_ignore_ascii_case(c)))
                     .cloned()
                     .collect();
-                or_list(&people(&missing))
+                or_list(&people(&missing, true))
             };
             let mut line = format!("⏳ {name} · needs {more} more: {who}");
             for sentence in report::incomplete_checklist_sentences(s) {
@@ -91,11 +111,13 @@ pub struct PendingMention {
     pub slack_ids: Vec<String>,
 }
 
-/// The pending scopes to mention reviewers for (see [`PendingMention`]).
+/// The pending scopes to mention reviewers for (see [`PendingMention`]); nobody away (on the
+/// forge or in `slack_away`) is mentioned.
 pub fn pending_mentions(
     e: &Evaluation,
     requested: &[String],
     users: &HashMap<String, String>,
+    slack_away: &BTreeSet<String>,
 ) -> Vec<PendingMention> {
     let is_in = |list: &[String], p: &str| list.iter().any(|x| x.eq_ignore_ascii_case(p));
     e.scopes
@@ -104,7 +126,10 @@ pub fn pending_mentions(
         .filter_map(|s| {
             let mut slack_ids: Vec<String> = Vec::new();
             for p in &s.can_approve {
-                if p == "*" || is_in(&s.approved_by, p) || is_in(requested, p) || is_in(&e.away, p)
+                if p == "*"
+                    || is_in(&s.approved_by, p)
+                    || is_in(requested, p)
+                    || is_away(e, slack_away, p)
                 {
                     continue;
                 }
@@ -201,7 +226,7 @@ mod tests {
     fn each_scope_says_its_state_and_who_can_still_approve() {
         let e = evaluation(&[("ana", ReviewState::Approved)], &[]);
         assert_eq!(
-            scope_lines(&e, &HashMap::new()),
+            scope_lines(&e, &HashMap::new(), &BTreeSet::new()),
             [
                 "⏳ backend · needs 1 more: li or mo",
                 "✅ docs · approved by ana"
@@ -216,7 +241,7 @@ mod tests {
             &[],
         );
         assert_eq!(
-            scope_lines(&e, &HashMap::new()),
+            scope_lines(&e, &HashMap::new(), &BTreeSet::new()),
             [
                 "✅ backend · approved by ana, li",
                 "✅ docs · approved by ana, li, zed"
@@ -224,7 +249,7 @@ mod tests {
         );
         let e = evaluation(&[("mo", ReviewState::ChangesRequested)], &[]);
         assert_eq!(
-            scope_lines(&e, &HashMap::new()),
+            scope_lines(&e, &HashMap::new(), &BTreeSet::new()),
             [
                 "❌ backend · changes requested by mo",
                 "❌ docs · changes requested by mo"
@@ -236,7 +261,7 @@ mod tests {
     fn away_people_are_marked() {
         let e = evaluation(&[], &["li"]);
         assert_eq!(
-            scope_lines(&e, &HashMap::new())[0],
+            scope_lines(&e, &HashMap::new(), &BTreeSet::new())[0],
             "⏳ backend · needs 2 more: ana, li (away) or mo"
         );
     }
@@ -250,7 +275,7 @@ mod tests {
         );
         let users = HashMap::from([("li".to_string(), "U0LI".to_string())]);
         assert_eq!(
-            scope_lines(&e, &users)[0],
+            scope_lines(&e, &users, &BTreeSet::new())[0],
             "⏳ backend · needs 2 more: ana, <@U0LI> or mo"
         );
     }
@@ -264,7 +289,7 @@ mod tests {
             ("mo".to_string(), "U0MO".to_string()),
         ]);
         // li is requested on the forge already, mo is away: only ana is mentioned.
-        let m = pending_mentions(&e, &["LI".to_string()], &users);
+        let m = pending_mentions(&e, &["LI".to_string()], &users, &BTreeSet::new());
         assert_eq!(
             m,
             [PendingMention {
@@ -278,7 +303,14 @@ mod tests {
             "👋 *backend* needs 2 more reviews: <@U0ANA>"
         );
         // Nobody mapped: no mention at all.
-        assert!(pending_mentions(&e, &[], &HashMap::new()).is_empty());
+        assert!(pending_mentions(&e, &[], &HashMap::new(), &BTreeSet::new()).is_empty());
+        // Away in Slack: not mentioned, marked in the line.
+        let slack_away = BTreeSet::from(["ana".to_string()]);
+        assert!(pending_mentions(&e, &["li".to_string()], &users, &slack_away).is_empty());
+        assert_eq!(
+            scope_lines(&e, &users, &slack_away)[0],
+            "⏳ backend · needs 2 more: <@U0ANA> (away), <@U0LI> or <@U0MO> (away)"
+        );
     }
 
     #[test]

@@ -126,6 +126,15 @@ matrix! {
         )
         .await;
         mount_forge(&app, vec![], 1).await;
+        // ana is mapped too, but her Slack status says she is on holiday.
+        app.store()
+            .map_user(&codereview_sync::store::UserMapping {
+                slack_user_id: AWAY_USER.into(),
+                forge: codereview_sync::domain::Forge::GitHub,
+                login: "ana".into(),
+            })
+            .await
+            .unwrap();
         let opened = fixture("pull_request.opened.payload.json");
         app.github("pull_request", "d-open", &opened).await;
         let w = app.slack.writes().await;
@@ -135,10 +144,14 @@ matrix! {
             "*<https://github.com/Codertocat/Hello-World/pull/2|#2 Update the README with new information.>*\n\
              by *Codertocat* · `master` ← `changes` · +1 −1, 1 file\n\
              🟢 Open · ⏳ review not evaluated yet\n\
-             ⏳ docs · needs 1 more: ana or <@U0BOB>"
+             ⏳ docs · needs 1 more: <@U0AWAY> (away) or <@U0BOB>"
         );
-        assert_eq!(w[0].body["blocks"][2]["text"]["text"], "⏳ docs · needs 1 more: ana or <@U0BOB>");
-        // bob is in the user map and not requested yet: one reply in the thread mentions him.
+        assert_eq!(
+            w[0].body["blocks"][2]["text"]["text"],
+            "⏳ docs · needs 1 more: <@U0AWAY> (away) or <@U0BOB>"
+        );
+        // bob is in the user map, present and not requested yet: one reply in the thread
+        // mentions him, and not ana.
         let parent = FakeSlack::ts(1);
         assert_eq!(
             (w[1].path.as_str(), w[1].body["thread_ts"].as_str()),
@@ -172,7 +185,7 @@ matrix! {
         assert_eq!(w.len(), 4);
         assert_eq!(w[3].path, "/api/chat.update");
         assert!(
-            w[3].text().ends_with("✅ success: 1 scope approved\n✅ docs · approved by ana"),
+            w[3].text().ends_with("✅ success: 1 scope approved\n✅ docs · approved by <@U0AWAY>"),
             "{}",
             w[3].text()
         );

@@ -36,6 +36,8 @@ pub const GL_REPO: &str = "group/app";
 /// A person in Slack, and the name `users.info` gives for them.
 pub const JANE: &str = "U0JANE";
 pub const JANE_NAME: &str = "Jane Doe";
+/// A person whose Slack status says they are on holiday.
+pub const AWAY_USER: &str = "U0AWAY";
 /// The head commit of the fixtures' PR.
 pub const HEAD_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 
@@ -187,9 +189,16 @@ impl Respond for SlackResponder {
                 } else {
                     format!("Person {user}")
                 };
+                // AWAY_USER is on holiday (a status that has not expired).
+                let (emoji, status, expires) = if user == AWAY_USER {
+                    (":palm_tree:", "Back on Monday", 4_102_444_800i64)
+                } else {
+                    ("", "", 0)
+                };
                 ok(
                     json!({"user": {"id": user, "name": "handle", "real_name": name,
-                    "profile": {"display_name": name, "real_name": name, "email": format!("{}@example.com", user.to_lowercase())}}}),
+                    "profile": {"display_name": name, "real_name": name, "email": format!("{}@example.com", user.to_lowercase()),
+                                "status_emoji": emoji, "status_text": status, "status_expiration": expires}}}),
                 )
             }
             "users.lookupByEmail" => ResponseTemplate::new(200)

@@ -39,7 +39,7 @@ impl SyncHandler {
                     }
                     (None, None) => None,
                 };
-                let live = self.live_state(&thread.pr).await;
+                let live = self.live_state(&thread.pr, &thread.thread.team_id).await;
                 let content = render::parent(thread.pr.forge, &facts, status.as_ref(), &live.lines);
                 let slack_token = self.slack_token(&thread.thread.team_id).await?;
                 if !self
@@ -275,7 +275,7 @@ impl SyncHandler {
         };
         let token = self.slack_token(&channel.team_id).await?;
         let key = format!("{}:parent", pr_key(pr));
-        let live = self.live_state(pr).await;
+        let live = self.live_state(pr, &channel.team_id).await;
         let content = render::parent(pr.forge, &facts, status.as_ref(), &live.lines);
         let ts = self
             .post_once(&token, channel, None, &content, &key, run.attempts)

@@ -29,7 +29,7 @@ pub(super) struct LiveState {
 impl SyncHandler {
     /// The live review state for `pr`'s parent; empty when it is off or cannot be read now
     /// (logged).
-    pub(super) async fn live_state(&self, pr: &PrRef) -> LiveState {
+    pub(super) async fn live_state(&self, pr: &PrRef, team_id: &str) -> LiveState {
         let Some(live) = &self.config.live_review else {
             return LiveState::default();
         };
@@ -89,12 +89,14 @@ impl SyncHandler {
                         users.insert(login, id);
                     }
                 }
+                let slack_away = self.away_in_slack(team_id, &users).await;
                 LiveState {
-                    lines: review_state::scope_lines(&evaluation, &users),
+                    lines: review_state::scope_lines(&evaluation, &users, &slack_away),
                     mentions: review_state::pending_mentions(
                         &evaluation,
                         &facts.requested_reviewers,
                         &users,
+                        &slack_away,
                     ),
                     head_sha: facts.head_sha.clone(),
                 }
@@ -104,6 +106,30 @@ impl SyncHandler {
                 LiveState::default()
             }
         }
+    }
+
+    /// The mapped people whose Slack status says they are away (lowercased logins), from
+    /// `users.info` (cached for a few minutes). A lookup that fails counts as present.
+    async fn away_in_slack(
+        &self,
+        team_id: &str,
+        users: &HashMap<String, String>,
+    ) -> std::collections::BTreeSet<String> {
+        let mut away = std::collections::BTreeSet::new();
+        if users.is_empty() {
+            return away;
+        }
+        let Ok(token) = self.slack_token(team_id).await else {
+            return away;
+        };
+        for (login, id) in users {
+            if let Ok(user) = self.slack_user(&token, team_id, id).await
+                && user.away
+            {
+                away.insert(login.clone());
+            }
+        }
+        away
     }
 
     /// One reply per pending scope mentioning its reviewers, in the thread `parent`, unless
