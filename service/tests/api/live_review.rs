@@ -111,6 +111,15 @@ async fn mount_pull_and_status(app: &SyncApp, state: &str, description: &str) {
         .await;
 }
 
+/// The service with the live review state on, against the fakes.
+async fn spawn_live(db: TestDb) -> SyncApp {
+    let options = SyncOptions {
+        live_review: true,
+        ..SyncOptions::default()
+    };
+    spawn_sync_app_full(db, |_, _| None, None, options).await
+}
+
 fn approval(user: &str) -> Value {
     json!({ "state": "APPROVED", "submittedAt": "2026-01-02T00:00:00Z", "body": "",
             "author": { "__typename": "User", "login": user }, "commit": { "oid": HEAD_SHA } })
@@ -118,13 +127,7 @@ fn approval(user: &str) -> Value {
 
 matrix! {
     async fn the_parent_shows_each_matched_scope_and_who_can_still_approve(db) {
-        let app = spawn_sync_app_full(
-            db,
-            |_, _| None,
-            None,
-            SyncOptions { live_review: true, ..SyncOptions::default() },
-        )
-        .await;
+        let app = spawn_live(db).await;
         mount_forge(&app, vec![], 1).await;
         // ana is mapped too, but her Slack status says she is on holiday.
         app.store()
@@ -194,13 +197,7 @@ matrix! {
     }
 
     async fn without_rules_or_when_github_fails_the_parent_is_posted_without_scope_lines(db) {
-        let app = spawn_sync_app_full(
-            db,
-            |_, _| None,
-            None,
-            SyncOptions { live_review: true, ..SyncOptions::default() },
-        )
-        .await;
+        let app = spawn_live(db).await;
         // The pull request query fails: the parent is still posted, as before.
         Mock::given(method("POST"))
             .and(path("/graphql"))
@@ -216,13 +213,7 @@ matrix! {
     }
 
     async fn gitlab_parents_show_the_scopes_from_the_projects_rules(db) {
-        let app = spawn_sync_app_full(
-            db,
-            |_, _| None,
-            None,
-            SyncOptions { live_review: true, ..SyncOptions::default() },
-        )
-        .await;
+        let app = spawn_live(db).await;
         let token = || header("private-token", GITLAB_API_TOKEN);
         let user = |id: u64, name: &str| json!({ "id": id, "username": name, "name": name, "state": "active" });
         let page = |body: Value| {
