@@ -407,7 +407,22 @@ fn sources(krate: &Path, dirs: &[&str]) -> String {
             if path.is_dir() {
                 walk(&path, out);
             } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push_str(&std::fs::read_to_string(&path).unwrap());
+                let text = std::fs::read_to_string(&path).unwrap();
+                // A module included from elsewhere (`#[path = "../../x.rs"] mod x;`) is
+                // this crate's code too.
+                for include in text
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("#[path = \""))
+                    .filter_map(|l| l.strip_suffix("\"]"))
+                {
+                    if let Some(dir) = path.parent()
+                        && let Ok(included) = std::fs::read_to_string(dir.join(include))
+                    {
+                        out.push_str(&included);
+                        out.push('\n');
+                    }
+                }
+                out.push_str(&text);
                 out.push('\n');
             }
         }
