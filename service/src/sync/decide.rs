@@ -54,6 +54,9 @@ pub struct ForgeFacts {
     pub status_context: String,
     /// GitLab: some notes of this MR are mirrored, so deleted notes must be looked for.
     pub has_mirrored_notes: bool,
+    /// The parent shows the live review state, so what the rules read (reviews, labels,
+    /// requested reviewers) updates it too.
+    pub live_review: bool,
 }
 
 /// What the store knows about a Slack event.
@@ -332,6 +335,12 @@ fn decide_forge_event(event: &ForgeEvent, facts: &ForgeFacts) -> Vec<Action> {
             facts: pr_facts,
         } => match change {
             PrChange::Irrelevant(what) => ignore(format!("not shown on the parent: {what}")),
+            PrChange::ReviewFacts(_) if facts.live_review => {
+                update_parents(&facts.threads, &facts.links, None)
+            }
+            PrChange::ReviewFacts(what) => ignore(format!(
+                "not shown on the parent without the live review state: {what}"
+            )),
             PrChange::Opened => facts
                 .links
                 .iter()
@@ -462,6 +471,23 @@ fn decide_comment(
             }
             (Change::Upsert, _) => unreachable!("resolved above"),
         }
+    }
+    // A verdict changes what the rules conclude: the live review state follows.
+    let verdict = matches!(
+        comment.verdict,
+        Some(ReviewVerdict::Approved | ReviewVerdict::ChangesRequested | ReviewVerdict::Dismissed)
+    );
+    if facts.live_review && comment.kind == CommentKind::Review && verdict {
+        actions.extend(
+            facts
+                .threads
+                .iter()
+                .filter(|t| facts.links.contains(&channel_of(&t.thread)))
+                .map(|t| Action::UpdateParent {
+                    thread: t.clone(),
+                    status: None,
+                }),
+        );
     }
     actions
 }
@@ -1097,6 +1123,66 @@ mod tests {
                 [Action::PostReply { .. }]
             ));
         }
+    }
+
+    #[test]
+    fn with_the_live_review_state_what_the_rules_read_updates_the_parent() {
+        let review = |verdict| {
+            comment_event(
+                Change::Created,
+                ForgeComment {
+                    verdict: Some(verdict),
+                    body: "".into(),
+                    ..comment(CommentKind::Review, "901")
+                },
+            )
+        };
+        let off = ForgeFacts {
+            threads: vec![thread("C1")],
+            ..linked()
+        };
+        let on = ForgeFacts {
+            live_review: true,
+            ..off.clone()
+        };
+        for verdict in [
+            ReviewVerdict::Approved,
+            ReviewVerdict::ChangesRequested,
+            ReviewVerdict::Dismissed,
+        ] {
+            assert!(matches!(
+                &decide_forge(&review(verdict), &on)[..],
+                [.., Action::UpdateParent { status: None, .. }]
+            ));
+            assert!(
+                !decide_forge(&review(verdict), &off)
+                    .iter()
+                    .any(|a| matches!(a, Action::UpdateParent { .. }))
+            );
+        }
+        // A comment-only review changes no vote.
+        let notes = comment_event(
+            Change::Created,
+            ForgeComment {
+                verdict: Some(ReviewVerdict::Commented),
+                ..comment(CommentKind::Review, "902")
+            },
+        );
+        assert!(
+            !decide_forge(&notes, &on)
+                .iter()
+                .any(|a| matches!(a, Action::UpdateParent { .. }))
+        );
+        // Labels and requested reviewers: the parent follows only with the live state on.
+        let labeled = pr_event(
+            PrChange::ReviewFacts("pull_request labeled".into()),
+            PrState::Open,
+        );
+        assert!(matches!(
+            &decide_forge(&labeled, &on)[..],
+            [Action::UpdateParent { .. }]
+        ));
+        assert!(is_ignore(&decide_forge(&labeled, &off)));
     }
 
     #[test]

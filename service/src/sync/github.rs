@@ -211,6 +211,9 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<ForgeEvent, ParseError> {
             let change = match p.action.as_str() {
                 "opened" | "reopened" | "ready_for_review" => PrChange::Opened,
                 "closed" | "edited" | "converted_to_draft" | "synchronize" => PrChange::Updated,
+                "labeled" | "unlabeled" | "review_requested" | "review_request_removed" => {
+                    PrChange::ReviewFacts(format!("pull_request {}", p.action))
+                }
                 other => PrChange::Irrelevant(format!("pull_request {other}")),
             };
             Ok(ForgeEvent::PullRequest {
@@ -384,6 +387,35 @@ mod tests {
                 other => panic!("{name}: {other:?}"),
             }
         }
+        // Labels and requested reviewers are read by the review rules: shown with the live
+        // review state; assignees are not.
+        for name in [
+            "pull_request.unlabeled.payload.json",
+            "pull_request.review_requested.payload.json",
+            "pull_request.review_request_removed.payload.json",
+        ] {
+            assert!(
+                matches!(
+                    parse("pull_request", &fixture(name)).unwrap(),
+                    ForgeEvent::PullRequest {
+                        change: PrChange::ReviewFacts(_),
+                        ..
+                    }
+                ),
+                "{name}"
+            );
+        }
+        assert!(matches!(
+            parse(
+                "pull_request",
+                &fixture("pull_request.assigned.payload.json")
+            )
+            .unwrap(),
+            ForgeEvent::PullRequest {
+                change: PrChange::Irrelevant(_),
+                ..
+            }
+        ));
         assert!(matches!(
             parse(
                 "pull_request",
@@ -391,7 +423,7 @@ mod tests {
             )
             .unwrap(),
             ForgeEvent::PullRequest {
-                change: PrChange::Irrelevant(_),
+                change: PrChange::ReviewFacts(_),
                 ..
             }
         ));

@@ -186,7 +186,10 @@ pub enum PrChange {
     Opened,
     /// Something shown on the parent changed (title, draft, size, closed, merged).
     Updated,
-    /// Not shown on the parent (labels, assignees, ...).
+    /// Something the review rules read changed (labels, requested reviewers): shown on the
+    /// parent only with the live review state on.
+    ReviewFacts(String),
+    /// Not shown on the parent (assignees, ...).
     Irrelevant(String),
 }
 

@@ -251,6 +251,7 @@ impl SyncHandler {
                 .collect(),
             github_app_id: self.config.github_app_id,
             status_context: self.config.status_context.clone(),
+            live_review: self.config.live_review.is_some(),
             ..ForgeFacts::default()
         };
         if facts.links.is_empty() {
