@@ -96,11 +96,7 @@ fn who(scope: &ScopeResult) -> String {
     if scope.can_approve.iter().any(|c| c == "*") {
         return "anyone".to_string();
     }
-    let missing: Vec<&String> = scope
-        .can_approve
-        .iter()
-        .filter(|c| !scope.approved_by.iter().any(|a| a.eq_ignore_ascii_case(c)))
-        .collect();
+    let missing: Vec<&String> = scope.still_can_approve().collect();
     let shown: Vec<&str> = missing.iter().take(3).map(|s| s.as_str()).collect();
     let mut s = shown.join(", ");
     if missing.len() > 3 {

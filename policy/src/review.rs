@@ -187,6 +187,16 @@ pub struct ScopeResult {
     pub problem: Option<String>,
 }
 
+impl ScopeResult {
+    /// Who could still approve it: [`ScopeResult::can_approve`] without those whose approval
+    /// already counts (`"*"`, anyone, stays).
+    pub fn still_can_approve(&self) -> impl Iterator<Item = &String> {
+        self.can_approve
+            .iter()
+            .filter(|c| !self.approved_by.iter().any(|a| a.eq_ignore_ascii_case(c)))
+    }
+}
+
 /// The result for one changed file.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileResult {

@@ -776,11 +776,9 @@ impl Forge for Gitlab {
             else {
                 continue;
             };
-            let has_task = body.lines().any(|l| {
-                let l = l.trim_start();
-                ["- [", "* [", "+ ["].iter().any(|p| l.starts_with(p))
-            });
-            if has_task && wanted.contains(&author.to_lowercase()) {
+            if codereview_policy::checklist::has_task_list(body)
+                && wanted.contains(&author.to_lowercase())
+            {
                 out.insert(author.to_lowercase(), body.to_string());
             }
         }

@@ -43,6 +43,18 @@ pub fn people(e: &Evaluation) -> BTreeSet<String> {
         .collect()
 }
 
+/// The lowercased logins who could still approve a pending scope: the only people whose
+/// Slack status matters (an "(away)" mark or a skipped mention).
+pub fn awaiting(e: &Evaluation) -> BTreeSet<String> {
+    e.scopes
+        .iter()
+        .filter(|s| s.state == ScopeState::Pending)
+        .flat_map(ScopeResult::still_can_approve)
+        .filter(|p| *p != "*")
+        .map(|p| p.to_lowercase())
+        .collect()
+}
+
 fn scope_line(
     e: &Evaluation,
     s: &ScopeResult,
@@ -81,12 +93,7 @@ fn scope_line(
             let who = if s.can_approve.iter().any(|c| c == "*") {
                 "anyone".to_string()
             } else {
-                let missing: Vec<String> = s
-                    .can_approve
-                    .iter()
-                    .filter(|c| !s.approved_by.iter().any(|a| a.eq_ignore_ascii_case(c)))
-                    .cloned()
-                    .collect();
+                let missing: Vec<String> = s.still_can_approve().cloned().collect();
                 or_list(&people(&missing, true))
             };
             let mut line = format!("⏳ {name} · needs {more} more: {who}");
@@ -125,12 +132,8 @@ pub fn pending_mentions(
         .filter(|s| s.state == ScopeState::Pending)
         .filter_map(|s| {
             let mut slack_ids: Vec<String> = Vec::new();
-            for p in &s.can_approve {
-                if p == "*"
-                    || is_in(&s.approved_by, p)
-                    || is_in(requested, p)
-                    || is_away(e, slack_away, p)
-                {
+            for p in s.still_can_approve() {
+                if p == "*" || is_in(requested, p) || is_away(e, slack_away, p) {
                     continue;
                 }
                 if let Some(id) = users.get(&p.to_lowercase())
@@ -289,6 +292,10 @@ mod tests {
             ("mo".to_string(), "U0MO".to_string()),
         ]);
         // li is requested on the forge already, mo is away: only ana is mentioned.
+        assert_eq!(
+            awaiting(&e),
+            BTreeSet::from(["ana".into(), "li".into(), "mo".into()])
+        );
         let m = pending_mentions(&e, &["LI".to_string()], &users, &BTreeSet::new());
         assert_eq!(
             m,

@@ -14,6 +14,7 @@ use codereview_forge::evaluate::{self, Early, Judgement};
 use codereview_forge::github::{Github, GithubSettings};
 use codereview_forge::gitlab::{Gitlab, GitlabSettings};
 use codereview_forge::{Forge as ForgeApiTrait, ForgeError};
+use std::collections::BTreeSet;
 
 /// What the live review state adds to a parent and its thread.
 #[derive(Default)]
@@ -89,7 +90,8 @@ impl SyncHandler {
                         users.insert(login, id);
                     }
                 }
-                let slack_away = self.away_in_slack(team_id, &users).await;
+                let awaiting = review_state::awaiting(&evaluation);
+                let slack_away = self.away_in_slack(team_id, &users, &awaiting).await;
                 LiveState {
                     lines: review_state::scope_lines(&evaluation, &users, &slack_away),
                     mentions: review_state::pending_mentions(
@@ -108,21 +110,27 @@ impl SyncHandler {
         }
     }
 
-    /// The mapped people whose Slack status says they are away (lowercased logins), from
-    /// `users.info` (cached for a few minutes). A lookup that fails counts as present.
+    /// Those of `awaiting` (lowercased logins who could still approve a pending scope) who are
+    /// mapped and whose Slack status says they are away, from `users.info` (cached for a few
+    /// minutes). A lookup that fails counts as present.
     async fn away_in_slack(
         &self,
         team_id: &str,
         users: &HashMap<String, String>,
-    ) -> std::collections::BTreeSet<String> {
-        let mut away = std::collections::BTreeSet::new();
-        if users.is_empty() {
+        awaiting: &BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let mut away = BTreeSet::new();
+        let asked: Vec<(&String, &String)> = users
+            .iter()
+            .filter(|(login, _)| awaiting.contains(*login))
+            .collect();
+        if asked.is_empty() {
             return away;
         }
         let Ok(token) = self.slack_token(team_id).await else {
             return away;
         };
-        for (login, id) in users {
+        for (login, id) in asked {
             if let Ok(user) = self.slack_user(&token, team_id, id).await
                 && user.away
             {
