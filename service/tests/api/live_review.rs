@@ -92,25 +92,6 @@ async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, times: u64) {
         .await;
 }
 
-/// The service's own reads for a parent update: the pull request and its `codereview` status.
-async fn mount_pull_and_status(app: &SyncApp, state: &str, description: &str) {
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{REPO}/pulls/2")))
-        .and(auth())
-        .respond_with(ResponseTemplate::new(200).set_body_json(pull(json!({}))))
-        .mount(&app.github)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{REPO}/commits/{HEAD_SHA}/status")))
-        .and(auth())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "state": state, "sha": HEAD_SHA,
-            "statuses": [ {"context": "codereview", "state": state, "description": description} ]
-        })))
-        .mount(&app.github)
-        .await;
-}
-
 /// The service with the live review state on, against the fakes.
 async fn spawn_live(db: TestDb) -> SyncApp {
     let options = SyncOptions {
@@ -172,7 +153,7 @@ matrix! {
         };
         app.github.reset().await;
         mount_forge(&app, vec![], 1).await;
-        mount_pull_and_status(&app, "pending", "1 scope pending").await;
+        mount_pull_and_status(&app, json!({}), "pending", "1 scope pending").await;
         app.github("pull_request", "d-again-1", &update(1)).await;
         let w = app.slack.writes().await;
         assert_eq!(w.len(), 3);
@@ -182,7 +163,7 @@ matrix! {
         // ana approves: the next update of the parent says so.
         app.github.reset().await;
         mount_forge(&app, vec![approval("ana")], 1).await;
-        mount_pull_and_status(&app, "success", "1 scope approved").await;
+        mount_pull_and_status(&app, json!({}), "success", "1 scope approved").await;
         app.github("pull_request", "d-again-2", &update(2)).await;
         let w = app.slack.writes().await;
         assert_eq!(w.len(), 4);

@@ -16,6 +16,7 @@ use codereview_sync::store::{CredentialKind, RepoLink, Store, UserMapping};
 use codereview_sync::worker::{AiSummary, SyncHandler};
 use serde_json::{Value, json};
 use sqlx::Row as _;
+use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::helpers::*;
@@ -761,4 +762,38 @@ pub fn gitlab_note(
         },
         "merge_request": {"id": 99, "iid": 1, "title": "Add a response cache", "state": "opened"}
     })
+}
+
+/// Mounts `GET /repos/codertocat/hello-world/pulls/2` (the fixture PR with `pull_overrides`) and
+/// the combined status of its head, whose `codereview` status is `status`: `description`.
+pub async fn mount_pull_and_status(
+    app: &SyncApp,
+    pull_overrides: Value,
+    status: &str,
+    description: &str,
+) {
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/pulls/2")))
+        .and(header(
+            "authorization",
+            format!("Bearer {GITHUB_TOKEN}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(pull(pull_overrides)))
+        .mount(&app.github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/commits/{HEAD_SHA}/status")))
+        .and(header(
+            "authorization",
+            format!("Bearer {GITHUB_TOKEN}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "state": status, "sha": HEAD_SHA,
+            "statuses": [
+                {"context": "ci/build", "state": "success", "description": "built"},
+                {"context": "codereview", "state": status, "description": description}
+            ]
+        })))
+        .mount(&app.github)
+        .await;
 }

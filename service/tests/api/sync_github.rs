@@ -16,31 +16,6 @@ fn bearer_slack() -> Option<String> {
     Some(format!("Bearer {SLACK_TOKEN}"))
 }
 
-/// Mounts `GET /repos/codertocat/hello-world/pulls/2` and the combined status of its head.
-async fn mount_pull_and_status(app: &SyncApp, pull_overrides: serde_json::Value, status: &str) {
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{REPO}/pulls/2")))
-        .and(header(
-            "authorization",
-            format!("Bearer {GITHUB_TOKEN}").as_str(),
-        ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(pull(pull_overrides)))
-        .mount(&app.github)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{REPO}/commits/{HEAD_SHA}/status")))
-        .and(header("authorization", format!("Bearer {GITHUB_TOKEN}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "state": status, "sha": HEAD_SHA,
-            "statuses": [
-                {"context": "ci/build", "state": "success", "description": "built"},
-                {"context": "codereview", "state": status, "description": "2 scopes approved, 1 pending"}
-            ]
-        })))
-        .mount(&app.github)
-        .await;
-}
-
 matrix! {
     async fn pull_request_thread_lifecycle(db) {
         let app = spawn_sync_app(db).await;
@@ -78,7 +53,7 @@ matrix! {
         assert_eq!(app.slack.writes().await.len(), 1, "a replay changes nothing");
         // The PR opened again (a new event, so a new body): the thread exists, so it is
         // updated in place.
-        mount_pull_and_status(&app, json!({}), "pending").await;
+        mount_pull_and_status(&app, json!({}), "pending", "2 scopes approved, 1 pending").await;
         let mut again = opened.clone();
         again["pull_request"]["updated_at"] = json!("2019-05-15T15:30:00Z");
         app.github("pull_request", "d-open-again", &again).await;
@@ -143,7 +118,7 @@ matrix! {
         assert!(comment_rows(app.store()).await.iter().any(|r| r.0 == "review" && r.1 == "237895672"));
 
         // Closed (merged) → the parent is updated in place from live facts.
-        mount_pull_and_status(&app, json!({"state": "closed", "merged": true, "merged_at": "2019-05-15T15:21:00Z"}), "success").await;
+        mount_pull_and_status(&app, json!({"state": "closed", "merged": true, "merged_at": "2019-05-15T15:21:00Z"}), "success", "2 scopes approved, 1 pending").await;
         app.github("pull_request", "d-close", &fixture("pull_request.closed.payload.json")).await;
         let update = app.slack.writes().await.last().unwrap().clone();
         assert_eq!(update.path, "/api/chat.update");
@@ -478,7 +453,7 @@ matrix! {
 
     async fn activity_on_a_pr_without_thread_starts_one(db) {
         let app = spawn_sync_app(db).await;
-        mount_pull_and_status(&app, json!({}), "pending").await;
+        mount_pull_and_status(&app, json!({}), "pending", "2 scopes approved, 1 pending").await;
         app.github("issue_comment", "d-c1", &pr_comment("issue_comment.created.payload.json")).await;
         let w = app.slack.writes().await;
         assert_eq!(w.len(), 2);
