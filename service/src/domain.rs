@@ -14,6 +14,9 @@ pub enum Source {
     GitHub,
     /// GitLab webhooks (`POST /gitlab/webhook`).
     GitLab,
+    /// A durable timer of ours that came due (a reminder, a digest): queued by the worker,
+    /// never received over HTTP.
+    Timer,
 }
 
 impl Source {
@@ -23,6 +26,7 @@ impl Source {
             Source::Slack => "slack",
             Source::GitHub => "github",
             Source::GitLab => "gitlab",
+            Source::Timer => "timer",
         }
     }
 }
@@ -40,6 +44,7 @@ impl FromStr for Source {
             "slack" => Ok(Source::Slack),
             "github" => Ok(Source::GitHub),
             "gitlab" => Ok(Source::GitLab),
+            "timer" => Ok(Source::Timer),
             other => Err(ParseError(format!("unknown event source `{other}`"))),
         }
     }

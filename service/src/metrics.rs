@@ -199,7 +199,7 @@ impl Metrics {
             .register(Box::new(ai_llm_seconds.clone()))
             .expect("metric registered once");
         // Create the per-source series up front so dashboards and alerts see 0, not "no data".
-        for source in [Source::Slack, Source::GitHub, Source::GitLab] {
+        for source in [Source::Slack, Source::GitHub, Source::GitLab, Source::Timer] {
             retries.with_label_values(&[source.as_str()]);
             failures.with_label_values(&[source.as_str()]);
             for cause in ["permanent", "expired", "attempts"] {

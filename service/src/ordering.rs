@@ -57,6 +57,8 @@ pub fn order_key(source: Source, payload: &[u8]) -> Option<String> {
                 .or_else(|| str_at(event, &["previous_message", "thread_ts"]))?;
             Some(format!("slack:{team}/{channel}/{thread}"))
         }
+        // A timer carries the key of what it is about (a reminder: its pull request).
+        Source::Timer => str_at(&v, &["order_key"]).map(str::to_string),
     }
 }
 

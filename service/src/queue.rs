@@ -110,6 +110,8 @@ pub struct StepReport {
     pub released: u64,
     /// Finished after the lease was lost (another worker may have it now).
     pub lost: usize,
+    /// Due timers moved into the queue by this step.
+    pub timers_fired: usize,
 }
 
 /// How a handler error was settled.
@@ -270,6 +272,12 @@ impl Worker {
         let states = self.store.provider_states().await?;
         self.breakers
             .replace(states.iter().map(|s| s.provider.clone()));
+        // Due timers (reminders, digests) become queued events first, so this very step can
+        // claim them.
+        report.timers_fired = self
+            .store
+            .fire_due_timers(&self.vault, now, self.settings.concurrency.max(1))
+            .await?;
         let mut work = self.claim_probes(&states, now, &mut report).await?;
         let room = self.settings.concurrency.saturating_sub(work.len() as u32);
         if room > 0 {

@@ -299,6 +299,7 @@ fn endpoint(source: Source) -> &'static str {
         Source::Slack => "/slack/events",
         Source::GitHub => "/github/webhook",
         Source::GitLab => "/gitlab/webhook",
+        Source::Timer => "internal",
     }
 }
 
@@ -356,6 +357,7 @@ where
                 .verify(Forge::GitLab, operator, headers, &body)
                 .await?
         }
+        Source::Timer => return Err(Refusal::BadRequest("timers are not delivered over HTTP")),
     }
     if !is_json(headers) {
         return Err(Refusal::UnsupportedMediaType);
@@ -364,6 +366,7 @@ where
         Source::Slack => slack::parse(headers, &body)?,
         Source::GitHub => github::parse(headers, &body)?,
         Source::GitLab => gitlab::parse(headers, &body)?,
+        Source::Timer => return Err(Refusal::BadRequest("timers are not delivered over HTTP")),
     };
     let (dedupe_key, kind) = match delivery {
         Delivery::Answer(response) => return Ok(response),

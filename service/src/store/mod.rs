@@ -17,6 +17,8 @@ mod queue;
 mod rotate;
 mod summary;
 mod threads;
+mod timers;
+mod waits;
 mod webhook_secrets;
 
 use std::str::FromStr;
@@ -34,6 +36,8 @@ pub use queue::{ClaimedRow, Enqueued, FailureRecord, GiveUpCause, NewEvent, Seal
 pub use rotate::RotationReport;
 pub use summary::{AiSummaryRepo, LLM_OWNER, STALE_CLAIM};
 pub use threads::{CommentMessage, LedgerEntry, Origin, PrRef, PrThread, SlackRef};
+pub use timers::FiredTimer;
+pub use waits::ReviewWait;
 pub use webhook_secrets::{HookScope, StoredHookSecret, WebhookSecretInfo, closest_first};
 
 use crate::vault::VaultError;

@@ -19,7 +19,9 @@
 mod actions;
 mod ai;
 mod credentials;
+mod digest;
 mod mentions;
+mod reminders;
 mod review_state;
 
 use std::collections::{HashMap, HashSet};
@@ -36,8 +38,8 @@ use crate::domain::{Forge, Source};
 use crate::queue::{Event, EventHandler, HandleError};
 use crate::secret::Secret;
 use crate::store::{
-    CommentMessage, CredentialKind, LedgerEntry, Mirror, Origin, PrRef, PrThread, SlackRef, Store,
-    StoreError,
+    CommentMessage, CredentialKind, FiredTimer, LedgerEntry, Mirror, Origin, PrRef, PrThread,
+    SlackRef, Store, StoreError,
 };
 use crate::sync::decide::{
     Action, ForgeFacts, Reply, SlackFacts, decide_forge, decide_slack, gitlab_deleted_notes,
@@ -459,6 +461,16 @@ impl EventHandler for SyncHandler {
                 let parsed =
                     slack::parse(&event.payload).map_err(|e| HandleError::permanent(e.0))?;
                 self.handle_slack(parsed, event.attempts).await
+            }
+            Source::Timer => {
+                let timer: FiredTimer = event.json()?;
+                match timer.kind.as_str() {
+                    reminders::KIND => self.remind(&timer, event.attempts).await,
+                    digest::KIND => self.send_digest(&timer, event.attempts).await,
+                    other => Err(HandleError::permanent(format!(
+                        "unknown timer kind `{other}`"
+                    ))),
+                }
             }
         }
     }
