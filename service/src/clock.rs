@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::store::{duration_ms, now_ms};
 
 /// Milliseconds since the Unix epoch, as the queue stores times.
-pub trait Clock: Send + Sync + 'static {
+pub trait Clock: std::fmt::Debug + Send + Sync + 'static {
     /// The current time in ms since the epoch.
     fn now_ms(&self) -> i64;
 }

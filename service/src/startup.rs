@@ -33,6 +33,8 @@ pub struct Extras {
     /// Client limits and `LISTEN_METRICS` (defaults: 10 s, 1024 connections, `/metrics` on
     /// the main address).
     pub http: HttpSettings,
+    /// The worker's clock (default: the system clock); tests drive timers with a manual one.
+    pub clock: Option<Arc<dyn crate::clock::Clock>>,
 }
 
 /// The thread-sync handler wired to the real APIs at the configured base URLs, with the AI
@@ -82,6 +84,7 @@ pub fn sync_handler(
 pub fn extras(settings: &Settings) -> Extras {
     Extras {
         metrics: None,
+        clock: None,
         http: settings.http,
         slack_install: settings.slack_install.as_ref().map(|install| {
             let slack: Arc<dyn SlackApi> = Arc::new(SlackClient::new(&settings.slack_api_url));
@@ -236,13 +239,17 @@ impl Application {
             };
         let metrics = extras.metrics.unwrap_or_default();
         let wake = Arc::new(Notify::new());
-        let worker = Arc::new(Worker::new(
+        let mut worker = Worker::new(
             store.clone(),
             vault.clone(),
             handler,
             metrics.clone(),
             worker,
-        ));
+        );
+        if let Some(clock) = extras.clock {
+            worker = worker.with_clock(clock);
+        }
+        let worker = Arc::new(worker);
         let mut state = AppState::new(store, vault, metrics, webhooks, wake);
         state.slack_install = extras.slack_install;
         state.limits = extras.http;

@@ -33,6 +33,7 @@ use async_trait::async_trait;
 use crate::clients::github_app::GitHubApp;
 use crate::clients::slack::{NewMessage, SlackApi, SlackIdentity, SlackUser};
 use crate::clients::{CreatedComment, ForgeApi};
+use crate::clock::{Clock, SystemClock};
 use crate::config::SyncConfig;
 use crate::domain::{Forge, Source};
 use crate::queue::{Event, EventHandler, HandleError};
@@ -160,6 +161,7 @@ pub struct SyncHandler {
     slack_ids: TtlCache<(Forge, String, String), Option<String>>,
     summary: Option<AiSummary>,
     github_app: Option<Arc<GitHubApp>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for SyncHandler {
@@ -206,7 +208,20 @@ impl SyncHandler {
             slack_ids: TtlCache::new(Some(LOOKUP_TTL)),
             summary: None,
             github_app: None,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Reads time from `clock` (reminders and digests are scheduled by it; tests inject a
+    /// manual one and never sleep for a reminder).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, in ms since the epoch, by the handler's clock.
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Shows the live review state on parents, reading rules and facts from these APIs (what

@@ -301,6 +301,8 @@ pub struct AppOptions {
     pub metrics: Option<Metrics>,
     /// Client limits and `LISTEN_METRICS`.
     pub http: HttpSettings,
+    /// The worker's clock (default: the system clock).
+    pub clock: Option<Arc<dyn codereview_sync::clock::Clock>>,
 }
 
 impl Default for AppOptions {
@@ -313,6 +315,7 @@ impl Default for AppOptions {
             slack_install: None,
             metrics: None,
             http: HttpSettings::default(),
+            clock: None,
         }
     }
 }
@@ -352,6 +355,7 @@ pub async fn spawn_app_with(db: TestDb, options: AppOptions) -> TestApp {
             slack_install: options.slack_install,
             metrics: options.metrics,
             http: options.http,
+            clock: options.clock,
         },
     )
     .await

@@ -359,6 +359,8 @@ pub struct SyncOptions {
     pub github_app_id: Option<i64>,
     /// `CODEREVIEW_SYNC_LIVE_REVIEW=on`, against the fake forges.
     pub live_review: bool,
+    /// One clock for the worker and the handler (reminders, digests), default the system's.
+    pub clock: Option<Arc<dyn codereview_sync::clock::Clock>>,
 }
 
 /// [`spawn_sync_app_with`] plus [`SyncOptions`].
@@ -429,6 +431,9 @@ pub async fn spawn_sync_app_full(
     if let Some(ai) = ai(&github, &gitlab) {
         handler = handler.with_ai_summary(ai);
     }
+    if let Some(clock) = &options.clock {
+        handler = handler.with_clock(clock.clone());
+    }
     if let Some(app_id) = options.github_app_id {
         let base = url::Url::parse(&github.uri()).unwrap();
         handler = handler.with_github_app(Arc::new(
@@ -442,6 +447,7 @@ pub async fn spawn_sync_app_full(
             vault,
             metrics,
             secrets: options.secrets.unwrap_or_else(all_secrets),
+            clock: options.clock,
             ..AppOptions::default()
         },
     )

@@ -13,7 +13,7 @@ impl SyncHandler {
         timer: &FiredTimer,
         _attempts: u32,
     ) -> Result<(), HandleError> {
-        tracing::debug!(key = %timer.key, "reminder timer fired");
+        tracing::debug!(key = %timer.key, now = self.now(), "reminder timer fired");
         Ok(())
     }
 }
