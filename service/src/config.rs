@@ -408,8 +408,8 @@ pub struct SyncConfig {
     pub github_app_id: Option<i64>,
     /// `CODEREVIEW_STATUS_CONTEXT` (default `codereview`): the status shown on parents.
     pub status_context: String,
-    /// `CODEREVIEW_SYNC_LIVE_REVIEW=on`: parents show each matched scope's state and who can
-    /// still approve, evaluated here from the repository's `CODEREVIEW.toml`.
+    /// `CODEREVIEW_SYNC_LIVE_REVIEW` (on unless `off`): parents show each matched scope's state
+    /// and who can still approve, evaluated here from the repository's `CODEREVIEW.toml`.
     pub live_review: Option<LiveReview>,
 }
 
@@ -469,11 +469,13 @@ pub fn sync_config(env: &impl Lookup) -> Result<SyncConfig, ConfigError> {
     })
 }
 
-/// `CODEREVIEW_SYNC_LIVE_REVIEW`: `on` or `off` (the default while the cockpit grows).
+/// `CODEREVIEW_SYNC_LIVE_REVIEW`: `on` (the default: the parent is the live review state) or
+/// `off` (the parent shows only the pull request and its `codereview` status, and the service
+/// reads nothing else from the forge).
 pub fn live_review_on(env: &impl Lookup) -> Result<bool, ConfigError> {
     match env("CODEREVIEW_SYNC_LIVE_REVIEW").as_deref().map(str::trim) {
-        None | Some("") | Some("off") | Some("false") | Some("0") => Ok(false),
-        Some("on") | Some("true") | Some("1") => Ok(true),
+        Some("off") | Some("false") | Some("0") => Ok(false),
+        None | Some("") | Some("on") | Some("true") | Some("1") => Ok(true),
         Some(other) => Err(ConfigError(format!(
             "CODEREVIEW_SYNC_LIVE_REVIEW must be `on` or `off`, got `{other}`"
         ))),
@@ -598,6 +600,29 @@ mod tests {
         assert_eq!(s.github_api_url.as_str(), "https://api.github.com/");
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.worker, WorkerSettings::default());
+    }
+
+    #[test]
+    fn the_live_review_state_is_on_unless_turned_off() {
+        let on = Settings::load(&env(&[("CODEREVIEW_SYNC_KEY", KEY)])).unwrap();
+        let live = on.sync.live_review.expect("on by default");
+        assert_eq!(live.github_api_url, "https://api.github.com");
+        assert_eq!(live.gitlab_api_url, None);
+        for off in ["off", "false", "0"] {
+            let s = Settings::load(&env(&[
+                ("CODEREVIEW_SYNC_KEY", KEY),
+                ("CODEREVIEW_SYNC_LIVE_REVIEW", off),
+            ]))
+            .unwrap();
+            assert!(s.sync.live_review.is_none(), "{off}");
+        }
+        let err = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("CODEREVIEW_SYNC_LIVE_REVIEW", "maybe"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("CODEREVIEW_SYNC_LIVE_REVIEW must be `on` or `off`"), "{err}");
     }
 
     #[test]
@@ -780,7 +805,13 @@ mod tests {
     #[test]
     fn sync_and_install_settings() {
         let s = Settings::load(&env(&[("CODEREVIEW_SYNC_KEY", KEY)])).unwrap();
-        assert_eq!(s.sync, SyncConfig::default());
+        assert_eq!(
+            s.sync,
+            SyncConfig {
+                live_review: Some(LiveReview::new(&s.github_api_url, None)),
+                ..SyncConfig::default()
+            }
+        );
         assert!(s.slack_install.is_none());
         let s = Settings::load(&env(&[
             ("CODEREVIEW_SYNC_KEY", KEY),
