@@ -16,6 +16,7 @@
 
 use crate::{Forge, ForgeError};
 use codereview_policy::config::{CONFIG_FILENAME, ConfigErrors, ConfigFile, ConfigSet, RawSet};
+use codereview_policy::diff::FileDiff;
 use codereview_policy::review::{
     self, Evaluation, EvaluationError, LargeScaleLimits, PullRequest, ReviewState, ReviewerFacts,
 };
@@ -151,19 +152,76 @@ pub enum Judgement {
     Failed(String),
 }
 
+/// What does not change for given commits, kept between evaluations by a long-running caller
+/// (the sync service judges a pull request on every event of it): the rules at a base commit
+/// with their teams expanded, and the changes between a base and a head commit. Keyed by
+/// commit ids of one repository; the implementation decides how long to keep them (team
+/// membership can change, so not forever). The action judges once: [`NoMemo`].
+pub trait Memo: Send + Sync {
+    /// The rules (or the early verdict) at `base_sha`, if kept.
+    fn rules(&self, base_sha: &str) -> Option<Result<ConfigSet, Early>>;
+    /// Keeps the rules at `base_sha`.
+    fn keep_rules(&self, base_sha: &str, rules: &Result<ConfigSet, Early>);
+    /// The changed files from `base_sha` to `head_sha`, if kept.
+    fn files(&self, base_sha: &str, head_sha: &str) -> Option<Vec<FileDiff>>;
+    /// Keeps the changed files from `base_sha` to `head_sha`.
+    fn keep_files(&self, base_sha: &str, head_sha: &str, files: &[FileDiff]);
+}
+
+/// Keeps nothing: every input is read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMemo;
+
+impl Memo for NoMemo {
+    fn rules(&self, _: &str) -> Option<Result<ConfigSet, Early>> {
+        None
+    }
+    fn keep_rules(&self, _: &str, _: &Result<ConfigSet, Early>) {}
+    fn files(&self, _: &str, _: &str) -> Option<Vec<FileDiff>> {
+        None
+    }
+    fn keep_files(&self, _: &str, _: &str, _: &[FileDiff]) {}
+}
+
 /// Judge the forge's pull request with every input from the API: its facts, the rules at its
 /// base commit ([`Forge::config_files`]) and its changed files ([`Forge::changed_files`]).
 /// The sync service's live review state; the action reads rules and changes from its
 /// checkout instead and otherwise takes the same two steps.
 pub async fn from_api<F: Forge>(forge: &F, options: Options) -> Result<Judgement, ForgeError> {
+    from_api_with(forge, options, &NoMemo).await
+}
+
+/// [`from_api`], reading the rules and the changes only when `memo` does not have them for
+/// these commits: then a new event of a known pull request costs one read (its facts) plus
+/// what the evaluation must ask (checklist answers, availability).
+pub async fn from_api_with<F: Forge>(
+    forge: &F,
+    options: Options,
+    memo: &dyn Memo,
+) -> Result<Judgement, ForgeError> {
     let facts = forge.pull_request().await?;
-    let files = forge.config_files(&facts.base_sha).await?;
-    let configs = match load_rules(forge, files).await? {
+    let rules = match memo.rules(&facts.base_sha) {
+        Some(rules) => rules,
+        None => {
+            let files = forge.config_files(&facts.base_sha).await?;
+            let rules = load_rules(forge, files).await?;
+            memo.keep_rules(&facts.base_sha, &rules);
+            rules
+        }
+    };
+    let configs = match rules {
         Ok(configs) => configs,
         Err(early) => return Ok(Judgement::Early(early)),
     };
     let mut pr = facts.pr;
-    pr.files = forge.changed_files().await?;
+    pr.files = match memo.files(&facts.base_sha, &pr.head_sha) {
+        Some(files) => files,
+        None => {
+            let files = forge.changed_files().await?;
+            memo.keep_files(&facts.base_sha, &pr.head_sha, &files);
+            files
+        }
+    };
     Ok(match evaluate(forge, &configs, &mut pr, options).await {
         Ok(evaluation) => Judgement::Evaluated {
             evaluation: Box::new(evaluation),

@@ -622,7 +622,10 @@ mod tests {
         ]))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("CODEREVIEW_SYNC_LIVE_REVIEW must be `on` or `off`"), "{err}");
+        assert!(
+            err.contains("CODEREVIEW_SYNC_LIVE_REVIEW must be `on` or `off`"),
+            "{err}"
+        );
     }
 
     #[test]

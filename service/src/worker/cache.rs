@@ -7,6 +7,12 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use codereview_forge::evaluate::{Early, Memo};
+use codereview_policy::config::ConfigSet;
+use codereview_policy::diff::FileDiff;
+
+use crate::domain::Forge;
+
 /// A small in-memory cache with expiry (lookups only; nothing here is persisted).
 pub(crate) struct TtlCache<K, V> {
     map: Mutex<HashMap<K, (Instant, V)>>,
@@ -37,6 +43,82 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
             }
             map.insert(key, (Instant::now(), value));
         }
+    }
+}
+
+/// How long the rules at a commit (their teams expanded) and a change's files are kept: a
+/// team's membership may change, so not forever.
+pub(crate) const REVIEW_MEMO_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Changes with more files than this are read again rather than kept (memory).
+const MAX_KEPT_FILES: usize = 1000;
+
+/// The live review state's inputs that do not change for given commits, in memory only: a
+/// pull request's next event then reads just its facts ([`codereview_forge::evaluate::Memo`]).
+pub(crate) struct ReviewMemo {
+    rules: TtlCache<(Forge, String, String), Result<ConfigSet, Early>>,
+    files: TtlCache<(Forge, String, String, String), Vec<FileDiff>>,
+}
+
+impl Default for ReviewMemo {
+    fn default() -> Self {
+        Self {
+            rules: TtlCache::new(Some(REVIEW_MEMO_TTL)),
+            files: TtlCache::new(Some(REVIEW_MEMO_TTL)),
+        }
+    }
+}
+
+impl ReviewMemo {
+    /// The memo of one repository.
+    pub(crate) fn of<'a>(&'a self, forge: Forge, repo: &'a str) -> RepoMemo<'a> {
+        RepoMemo {
+            memo: self,
+            forge,
+            repo,
+        }
+    }
+}
+
+/// [`ReviewMemo`] seen from one repository (commit ids are only unique within it).
+pub(crate) struct RepoMemo<'a> {
+    memo: &'a ReviewMemo,
+    forge: Forge,
+    repo: &'a str,
+}
+
+impl Memo for RepoMemo<'_> {
+    fn rules(&self, base_sha: &str) -> Option<Result<ConfigSet, Early>> {
+        let key = (self.forge, self.repo.to_string(), base_sha.to_string());
+        self.memo.rules.get(&key)
+    }
+
+    fn keep_rules(&self, base_sha: &str, rules: &Result<ConfigSet, Early>) {
+        let key = (self.forge, self.repo.to_string(), base_sha.to_string());
+        self.memo.rules.put(key, rules.clone());
+    }
+
+    fn files(&self, base_sha: &str, head_sha: &str) -> Option<Vec<FileDiff>> {
+        let key = (
+            self.forge,
+            self.repo.to_string(),
+            base_sha.to_string(),
+            head_sha.to_string(),
+        );
+        self.memo.files.get(&key)
+    }
+
+    fn keep_files(&self, base_sha: &str, head_sha: &str, files: &[FileDiff]) {
+        if files.len() > MAX_KEPT_FILES || head_sha.is_empty() {
+            return;
+        }
+        let key = (
+            self.forge,
+            self.repo.to_string(),
+            base_sha.to_string(),
+            head_sha.to_string(),
+        );
+        self.memo.files.put(key, files.to_vec());
     }
 }
 

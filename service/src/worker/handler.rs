@@ -52,7 +52,7 @@ use crate::sync::model::{
 };
 use crate::sync::{github, gitlab, render, slack};
 use crate::vault::Vault;
-use crate::worker::cache::{KeyedLocks, TtlCache};
+use crate::worker::cache::{KeyedLocks, ReviewMemo, TtlCache};
 
 pub use ai::AiSummary;
 
@@ -162,6 +162,7 @@ pub struct SyncHandler {
     summary: Option<AiSummary>,
     github_app: Option<Arc<GitHubApp>>,
     clock: Arc<dyn Clock>,
+    review_memo: ReviewMemo,
 }
 
 impl std::fmt::Debug for SyncHandler {
@@ -209,6 +210,7 @@ impl SyncHandler {
             summary: None,
             github_app: None,
             clock: Arc::new(SystemClock),
+            review_memo: ReviewMemo::default(),
         }
     }
 

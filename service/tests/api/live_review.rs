@@ -47,8 +47,20 @@ fn world(reviews: Vec<Value>) -> Value {
     })
 }
 
-/// Every read the evaluation makes, each expected `times` times.
-async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, times: u64) {
+/// What an evaluation reads from the forge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// First evaluation at these commits: the pull request, the rules (tree and text) and the
+    /// changed files.
+    All,
+    /// A later event at the same commits: only the pull request; the rules and the changes
+    /// are kept in memory.
+    PullRequestOnly,
+}
+
+/// Every read the evaluation makes, each expected as `reads` says.
+async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, reads: Reads) {
+    let times = u64::from(reads == Reads::All);
     Mock::given(method("POST"))
         .and(path("/graphql"))
         .and(InvalidGraphql)
@@ -60,9 +72,20 @@ async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, times: u64) {
         .await;
     Mock::given(method("POST"))
         .and(path("/graphql"))
+        .and(body_string_contains("pullRequest(number: $number)"))
+        .and(auth())
+        .respond_with(FakeGraphql::new(world(reviews.clone())))
+        .with_priority(2)
+        .expect(1)
+        .named("the pull request's facts")
+        .mount(&app.github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
         .and(auth())
         .respond_with(FakeGraphql::new(world(reviews)))
-        .expect(2 * times) // the pull request, then the rules' text
+        .expect(times)
+        .named("the rules' text")
         .mount(&app.github)
         .await;
     Mock::given(method("GET"))
@@ -109,7 +132,7 @@ fn approval(user: &str) -> Value {
 matrix! {
     async fn the_parent_shows_each_matched_scope_and_who_can_still_approve(db) {
         let app = spawn_live(db).await;
-        mount_forge(&app, vec![], 1).await;
+        mount_forge(&app, vec![], Reads::All).await;
         // ana is mapped too, but her Slack status says she is on holiday.
         app.store()
             .map_user(&codereview_sync::store::UserMapping {
@@ -151,8 +174,10 @@ matrix! {
             again["pull_request"]["updated_at"] = json!(format!("2019-05-15T15:3{n}:00Z"));
             again
         };
+        // One forge read for the live state: the rules and the changes at these commits are
+        // kept in memory.
         app.github.reset().await;
-        mount_forge(&app, vec![], 1).await;
+        mount_forge(&app, vec![], Reads::PullRequestOnly).await;
         mount_pull_and_status(&app, json!({}), "pending", "1 scope pending").await;
         app.github("pull_request", "d-again-1", &update(1)).await;
         let w = app.slack.writes().await;
@@ -162,7 +187,7 @@ matrix! {
 
         // ana approves: the next update of the parent says so.
         app.github.reset().await;
-        mount_forge(&app, vec![approval("ana")], 1).await;
+        mount_forge(&app, vec![approval("ana")], Reads::PullRequestOnly).await;
         mount_pull_and_status(&app, json!({}), "success", "1 scope approved").await;
         app.github("pull_request", "d-again-2", &update(2)).await;
         let w = app.slack.writes().await;

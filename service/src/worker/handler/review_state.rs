@@ -48,7 +48,7 @@ impl SyncHandler {
                     token,
                 };
                 match Github::new(settings) {
-                    Ok(forge) => judge(&forge).await,
+                    Ok(forge) => judge(&forge, &self.review_memo.of(pr.forge, &pr.repo)).await,
                     Err(e) => Err(e),
                 }
             }
@@ -69,7 +69,7 @@ impl SyncHandler {
                     retry: Default::default(),
                 };
                 match Gitlab::connect(settings).await {
-                    Ok(forge) => judge(&forge).await,
+                    Ok(forge) => judge(&forge, &self.review_memo.of(pr.forge, &pr.repo)).await,
                     Err(e) => Err(e),
                 }
             }
@@ -196,11 +196,15 @@ enum Judged {
     },
 }
 
-/// The one judging path ([`evaluate::from_api`]), as parent lines.
-async fn judge<F: ForgeApiTrait>(forge: &F) -> Result<Judged, ForgeError> {
+/// The one judging path ([`evaluate::from_api_with`]), as parent lines; the rules and
+/// changes of commits seen in the last minutes come from `memo`.
+async fn judge<F: ForgeApiTrait>(
+    forge: &F,
+    memo: &dyn evaluate::Memo,
+) -> Result<Judged, ForgeError> {
     let problem = |text: &str| Judged::Lines(vec![format!("❌ {}", escape_slack(text))]);
     Ok(
-        match evaluate::from_api(forge, evaluate::Options::default()).await? {
+        match evaluate::from_api_with(forge, evaluate::Options::default(), memo).await? {
             Judgement::Evaluated { evaluation, pr } => Judged::Evaluated { evaluation, pr },
             Judgement::Early(Early::NoRules) => Judged::Lines(Vec::new()),
             Judgement::Early(Early::InvalidConfig(errors)) => problem(
