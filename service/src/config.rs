@@ -420,6 +420,9 @@ pub struct LiveReview {
     pub github_api_url: String,
     /// GitLab's API base (`GITLAB_URL` + `/api/v4`), when GitLab is configured.
     pub gitlab_api_url: Option<String>,
+    /// How long reading a pull request may take: a slow forge delays the parent by at most
+    /// this, then the parent goes out without the scope lines (10 s, well within the lease).
+    pub budget: std::time::Duration,
 }
 
 impl LiveReview {
@@ -429,6 +432,7 @@ impl LiveReview {
             github_api_url: github_api_url.as_str().trim_end_matches('/').to_string(),
             gitlab_api_url: gitlab_url
                 .map(|u| format!("{}/api/v4", u.as_str().trim_end_matches('/'))),
+            budget: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -218,6 +218,25 @@ matrix! {
         assert_eq!(w[0].body["blocks"].as_array().unwrap().len(), 2);
     }
 
+    async fn a_forge_that_does_not_answer_delays_the_parent_by_the_budget_only(db) {
+        let app = spawn_live(db).await;
+        // GitHub's GraphQL hangs: the parent still goes out, after the budget (2 s here, 10 s
+        // by default), without scope lines, within the worker's lease.
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(60)))
+            .mount(&app.github)
+            .await;
+        let started = std::time::Instant::now();
+        app.github("pull_request", "d-open", &fixture("pull_request.opened.payload.json")).await;
+        let took = started.elapsed();
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 1, "the parent");
+        assert!(w[0].text().ends_with("🟢 Open · ⏳ review not evaluated yet"), "{}", w[0].text());
+        assert!(took < std::time::Duration::from_secs(4), "took {took:?}");
+        app.assert_clean().await;
+    }
+
     async fn gitlab_parents_show_the_scopes_from_the_projects_rules(db) {
         let app = spawn_live(db).await;
         let token = || header("private-token", GITLAB_API_TOKEN);

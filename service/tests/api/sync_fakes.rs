@@ -423,10 +423,10 @@ pub async fn spawn_sync_app_full(
     if options.live_review {
         let github_url = url::Url::parse(&github.uri()).unwrap();
         let gitlab_url = url::Url::parse(&gitlab.uri()).unwrap();
-        handler = handler.with_live_review(codereview_sync::config::LiveReview::new(
-            &github_url,
-            Some(&gitlab_url),
-        ));
+        let mut live = codereview_sync::config::LiveReview::new(&github_url, Some(&gitlab_url));
+        // Within the test worker's 5 s lease.
+        live.budget = std::time::Duration::from_secs(2);
+        handler = handler.with_live_review(live);
     }
     if let Some(ai) = ai(&github, &gitlab) {
         handler = handler.with_ai_summary(ai);

@@ -48,7 +48,14 @@ impl SyncHandler {
                     token,
                 };
                 match Github::new(settings) {
-                    Ok(forge) => judge(&forge, &self.review_memo.of(pr.forge, &pr.repo)).await,
+                    Ok(forge) => {
+                        judge(
+                            &forge,
+                            &self.review_memo.of(pr.forge, &pr.repo),
+                            live.budget,
+                        )
+                        .await
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -69,7 +76,14 @@ impl SyncHandler {
                     retry: Default::default(),
                 };
                 match Gitlab::connect(settings).await {
-                    Ok(forge) => judge(&forge, &self.review_memo.of(pr.forge, &pr.repo)).await,
+                    Ok(forge) => {
+                        judge(
+                            &forge,
+                            &self.review_memo.of(pr.forge, &pr.repo),
+                            live.budget,
+                        )
+                        .await
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -201,20 +215,31 @@ enum Judged {
 async fn judge<F: ForgeApiTrait>(
     forge: &F,
     memo: &dyn evaluate::Memo,
+    budget: std::time::Duration,
 ) -> Result<Judged, ForgeError> {
     let problem = |text: &str| Judged::Lines(vec![format!("❌ {}", escape_slack(text))]);
-    Ok(
-        match evaluate::from_api_with(forge, evaluate::Options::default(), memo).await? {
-            Judgement::Evaluated { evaluation, pr } => Judged::Evaluated { evaluation, pr },
-            Judgement::Early(Early::NoRules) => Judged::Lines(Vec::new()),
-            Judgement::Early(Early::InvalidConfig(errors)) => problem(
-                &errors
-                    .first()
-                    .map(codereview_policy::report::config_error_description)
-                    .unwrap_or_else(|| "invalid rules".into()),
-            ),
-            Judgement::Early(Early::TeamUnreadable(message)) => problem(&message),
-            Judgement::Failed(message) => problem(&message),
-        },
+    let judged = tokio::time::timeout(
+        budget,
+        evaluate::from_api_with(forge, evaluate::Options::default(), memo),
     )
+    .await;
+    let Ok(judged) = judged else {
+        tracing::warn!(
+            budget_ms = budget.as_millis() as u64,
+            "the forge did not answer the live review state's reads in time: parent without scope lines"
+        );
+        return Ok(Judged::Lines(Vec::new()));
+    };
+    Ok(match judged? {
+        Judgement::Evaluated { evaluation, pr } => Judged::Evaluated { evaluation, pr },
+        Judgement::Early(Early::NoRules) => Judged::Lines(Vec::new()),
+        Judgement::Early(Early::InvalidConfig(errors)) => problem(
+            &errors
+                .first()
+                .map(codereview_policy::report::config_error_description)
+                .unwrap_or_else(|| "invalid rules".into()),
+        ),
+        Judgement::Early(Early::TeamUnreadable(message)) => problem(&message),
+        Judgement::Failed(message) => problem(&message),
+    })
 }
