@@ -493,6 +493,7 @@ labels = ["backend"]
             },
             base_sha: base.into(),
             base_ref: "main".into(),
+            card: None,
         }
     }
 

@@ -14,7 +14,7 @@
 //! [`from_api`] chains both with every input read through the API, for callers without a
 //! checkout.
 
-use crate::{Forge, ForgeError};
+use crate::{Forge, ForgeError, PrFacts};
 use codereview_policy::config::{CONFIG_FILENAME, ConfigErrors, ConfigFile, ConfigSet, RawSet};
 use codereview_policy::diff::FileDiff;
 use codereview_policy::review::{
@@ -200,6 +200,17 @@ pub async fn from_api_with<F: Forge>(
     memo: &dyn Memo,
 ) -> Result<Judgement, ForgeError> {
     let facts = forge.pull_request().await?;
+    from_facts_with(forge, facts, options, memo).await
+}
+
+/// [`from_api_with`] for a caller that has read the pull request's facts already (the sync
+/// service also shows their [`crate::PrCard`]).
+pub async fn from_facts_with<F: Forge>(
+    forge: &F,
+    facts: PrFacts,
+    options: Options,
+    memo: &dyn Memo,
+) -> Result<Judgement, ForgeError> {
     let rules = match memo.rules(&facts.base_sha) {
         Some(rules) => rules,
         None => {

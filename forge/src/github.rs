@@ -10,7 +10,7 @@ use super::graphql_pages::{
     PAGE_INFO, PageRequest, append_nodes, connection_in, errors_of, literal, next_cursor,
     next_pages_query,
 };
-use super::{CommitStatus, Forge, ForgeError, PrFacts};
+use super::{CommitStatus, Forge, ForgeError, PrCard, PrFacts, StatusContext};
 use crate::secret::Secret;
 use codereview_policy::config::{ConfigFile, Teams, is_config_path};
 use codereview_policy::diff::{self, FileDiff};
@@ -200,11 +200,12 @@ fn pr_query() -> String {
   repository(owner: $owner, name: $name) {{
     pullRequest(number: $number) {{
       number isDraft headRefOid baseRefOid baseRefName
+      title url state headRefName additions deletions changedFiles
       author {{ __typename login }}
       labels(first: 100) {{ {PAGE_INFO} {LABEL_NODES} }}
       reviewRequests(first: 100) {{ {PAGE_INFO} {REQUEST_NODES} }}
       reviews(first: 100) {{ {PAGE_INFO} {REVIEW_NODES} }}
-      commits(last: 1) {{ nodes {{ commit {{ id checkSuites(first: 50) {{ {PAGE_INFO} {SUITE_NODES} }} }} }} }}
+      commits(last: 1) {{ nodes {{ commit {{ id status {{ contexts {{ context state description }} }} checkSuites(first: 50) {{ {PAGE_INFO} {SUITE_NODES} }} }} }} }}
     }}
   }}
 }}"#
@@ -735,6 +736,47 @@ fn parse_facts(data: &Value) -> Result<PrFacts, ForgeError> {
         },
         base_sha: s("/baseRefOid"),
         base_ref: s("/baseRefName"),
+        card: card_of(pr),
+    })
+}
+
+/// The chat card of a pull request answer; `None` when the answer lacks the title (a caller
+/// that did not ask for it, or a partial answer).
+fn card_of(pr: &Value) -> Option<PrCard> {
+    let text = |p: &str| pr.pointer(p).and_then(Value::as_str).map(String::from);
+    let count = |p: &str| pr.pointer(p).and_then(Value::as_u64);
+    let statuses = pr
+        .pointer("/commits/nodes/0/commit/status/contexts")
+        .and_then(Value::as_array)
+        .map(|contexts| {
+            contexts
+                .iter()
+                .filter_map(|c| {
+                    Some(StatusContext {
+                        context: c.get("context")?.as_str()?.to_string(),
+                        // GraphQL's EXPECTED is REST's pending.
+                        state: match c.get("state")?.as_str()? {
+                            "EXPECTED" => "pending".to_string(),
+                            other => other.to_lowercase(),
+                        },
+                        description: c
+                            .get("description")
+                            .and_then(Value::as_str)
+                            .map(String::from),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(PrCard {
+        title: text("/title")?,
+        url: text("/url").unwrap_or_default(),
+        state: text("/state").unwrap_or_default().to_lowercase(),
+        head_ref: text("/headRefName").unwrap_or_default(),
+        additions: count("/additions"),
+        deletions: count("/deletions"),
+        changed_files: count("/changedFiles"),
+        statuses,
     })
 }
 
@@ -1057,6 +1099,40 @@ impl Forge for Github {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_card_comes_with_the_facts() {
+        let answer = json!({ "data": { "repository": { "pullRequest": {
+            "number": 2, "isDraft": false, "headRefOid": "h", "baseRefOid": "b",
+            "baseRefName": "main", "title": "Fix <it> & ship", "url": "https://github.com/o/r/pull/2",
+            "state": "MERGED", "headRefName": "fix", "additions": 3, "deletions": 1,
+            "changedFiles": 2, "author": { "__typename": "User", "login": "dana" },
+            "commits": { "nodes": [ { "commit": { "id": "C", "status": { "contexts": [
+                { "context": "ci", "state": "SUCCESS", "description": null },
+                { "context": "codereview", "state": "EXPECTED", "description": "1 scope pending" }
+            ] } } } ] }
+        } } } });
+        let card = parse_facts(&answer).unwrap().card.unwrap();
+        assert_eq!(card.title, "Fix <it> & ship");
+        assert_eq!(card.state, "merged");
+        assert_eq!(
+            (card.additions, card.deletions, card.changed_files),
+            (Some(3), Some(1), Some(2))
+        );
+        assert_eq!(card.head_ref, "fix");
+        assert_eq!(
+            card.statuses[1],
+            StatusContext {
+                context: "codereview".into(),
+                state: "pending".into(),
+                description: Some("1 scope pending".into())
+            }
+        );
+        // Without a title (an answer to a query that did not ask) there is no card.
+        let mut bare = answer.clone();
+        bare["data"]["repository"]["pullRequest"]["title"] = Value::Null;
+        assert!(parse_facts(&bare).unwrap().card.is_none());
+    }
 
     fn fixture(name: &str) -> Value {
         let path = format!(

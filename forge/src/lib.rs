@@ -28,6 +28,43 @@ pub struct PrFacts {
     pub base_sha: String,
     /// The target branch's name (for fetching history).
     pub base_ref: String,
+    /// What a chat message about it shows, when the forge answered it in the same read
+    /// (GitHub); `None` otherwise.
+    pub card: Option<PrCard>,
+}
+
+/// The pull request as a chat message shows it: title, link, size, state and the commit
+/// statuses of its head. Read together with the facts, so the sync service's parent costs no
+/// second request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrCard {
+    /// Title.
+    pub title: String,
+    /// Web page.
+    pub url: String,
+    /// `open`, `closed` or `merged` (a draft is `open` with [`PullRequest::draft`]).
+    pub state: String,
+    /// Source branch.
+    pub head_ref: String,
+    /// Lines added.
+    pub additions: Option<u64>,
+    /// Lines removed.
+    pub deletions: Option<u64>,
+    /// Files changed.
+    pub changed_files: Option<u64>,
+    /// The head commit's statuses, newest per context.
+    pub statuses: Vec<StatusContext>,
+}
+
+/// One commit status context.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusContext {
+    /// Its name, e.g. `codereview`.
+    pub context: String,
+    /// `success`, `pending`, `failure` or `error`.
+    pub state: String,
+    /// Its one-line description.
+    pub description: Option<String>,
 }
 
 /// The commit status to post.

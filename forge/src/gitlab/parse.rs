@@ -226,6 +226,8 @@ pub(super) fn parse_facts(
         },
         base_sha,
         base_ref: str_at(mr, "/target_branch").unwrap_or("").to_string(),
+        // The sync service reads the merge request's card and pipeline status itself.
+        card: None,
     })
 }
 

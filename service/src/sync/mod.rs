@@ -11,6 +11,7 @@
 //!   prompt and shows the answer; the worker's `ai` part fetches the diff, asks the model and
 //!   posts the answer.
 
+pub mod card;
 pub mod decide;
 pub mod github;
 pub mod gitlab;

@@ -3,6 +3,7 @@
 //! retries).
 
 use super::*;
+use crate::sync::model::ReviewStatus;
 
 impl SyncHandler {
     pub(super) async fn run_actions(
@@ -28,18 +29,15 @@ impl SyncHandler {
                 self.post_parent(channel, pr, facts.clone(), run).await
             }
             Action::UpdateParent { thread, status } => {
-                let api = self.api(thread.pr.forge)?;
-                let token = self.forge_token(thread.pr.forge, &thread.pr.repo).await?;
-                let facts = api.pull_request(&token, &thread.pr).await?;
-                let status = match (status, &facts.head_sha) {
-                    (Some(s), _) => Some(s.clone()),
-                    (None, Some(sha)) => {
-                        api.review_status(&token, &thread.pr.repo, sha, &self.config.status_context)
-                            .await?
-                    }
-                    (None, None) => None,
-                };
                 let live = self.live_state(&thread.pr, &thread.thread.team_id).await;
+                let (facts, status) = match &live.card {
+                    // Read with the live review state: no second read.
+                    Some((facts, card_status)) => (
+                        facts.clone(),
+                        status.clone().or_else(|| card_status.clone()),
+                    ),
+                    None => self.parent_facts(&thread.pr, status.as_ref()).await?,
+                };
                 let content = render::parent(thread.pr.forge, &facts, status.as_ref(), &live.lines);
                 let slack_token = self.slack_token(&thread.thread.team_id).await?;
                 if !self
@@ -242,6 +240,27 @@ impl SyncHandler {
         ))
     }
 
+    /// A parent's facts and `codereview` status read from the forge (`status` when the event
+    /// brought it).
+    async fn parent_facts(
+        &self,
+        pr: &PrRef,
+        status: Option<&ReviewStatus>,
+    ) -> Result<(PrFacts, Option<ReviewStatus>), HandleError> {
+        let api = self.api(pr.forge)?;
+        let token = self.forge_token(pr.forge, &pr.repo).await?;
+        let facts = api.pull_request(&token, pr).await?;
+        let status = match (status, &facts.head_sha) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(sha)) => {
+                api.review_status(&token, &pr.repo, sha, &self.config.status_context)
+                    .await?
+            }
+            (None, None) => None,
+        };
+        Ok((facts, status))
+    }
+
     pub(super) async fn post_parent(
         &self,
         channel: &Channel,
@@ -252,30 +271,25 @@ impl SyncHandler {
         if run.new_threads.contains_key(channel) {
             return Ok(());
         }
-        let (facts, status) = match facts {
-            Some(facts) => (facts, None),
-            None => {
-                let api = self.api(pr.forge)?;
-                let token = self.forge_token(pr.forge, &pr.repo).await?;
-                let facts = api.pull_request(&token, pr).await?;
+        let live = self.live_state(pr, &channel.team_id).await;
+        let (facts, status) = match (facts, &live.card) {
+            (Some(facts), _) => (facts, None),
+            (None, card) => {
+                let (facts, status) = match card {
+                    // Read with the live review state: no second read.
+                    Some((facts, status)) => (facts.clone(), status.clone()),
+                    None => self.parent_facts(pr, None).await?,
+                };
                 if facts.state != PrState::Open {
                     tracing::info!(pr = %pr_key(pr), "no thread for a closed or draft PR");
                     run.no_thread.insert(channel.clone());
                     return Ok(());
                 }
-                let status = match &facts.head_sha {
-                    Some(sha) => {
-                        api.review_status(&token, &pr.repo, sha, &self.config.status_context)
-                            .await?
-                    }
-                    None => None,
-                };
                 (facts, status)
             }
         };
         let token = self.slack_token(&channel.team_id).await?;
         let key = format!("{}:parent", pr_key(pr));
-        let live = self.live_state(pr, &channel.team_id).await;
         let content = render::parent(pr.forge, &facts, status.as_ref(), &live.lines);
         let ts = self
             .post_once(&token, channel, None, &content, &key, run.attempts)

@@ -8,7 +8,9 @@
 //! the lines out.
 
 use super::*;
+use crate::sync::card;
 use crate::sync::markup::escape_slack;
+use crate::sync::model::ReviewStatus;
 use crate::sync::review_state::{self, PendingMention};
 use codereview_forge::evaluate::{self, Early, Judgement};
 use codereview_forge::github::{Github, GithubSettings};
@@ -25,6 +27,9 @@ pub(super) struct LiveState {
     pub(super) mentions: Vec<PendingMention>,
     /// The head commit the mentions are about.
     pub(super) head_sha: String,
+    /// The parent's facts and `codereview` status, when the forge answered them with the
+    /// review facts (GitHub): the parent then needs no read of its own.
+    pub(super) card: Option<(PrFacts, Option<ReviewStatus>)>,
 }
 
 impl SyncHandler {
@@ -53,6 +58,7 @@ impl SyncHandler {
                             &forge,
                             &self.review_memo.of(pr.forge, &pr.repo),
                             live.budget,
+                            &self.config.status_context,
                         )
                         .await
                     }
@@ -81,6 +87,7 @@ impl SyncHandler {
                             &forge,
                             &self.review_memo.of(pr.forge, &pr.repo),
                             live.budget,
+                            &self.config.status_context,
                         )
                         .await
                     }
@@ -89,14 +96,18 @@ impl SyncHandler {
             }
         };
         match lines {
-            Ok(Judged::Lines(lines)) => LiveState {
+            Ok((Judged::Lines(lines), card)) => LiveState {
                 lines,
+                card,
                 ..LiveState::default()
             },
-            Ok(Judged::Evaluated {
-                evaluation,
-                pr: facts,
-            }) => {
+            Ok((
+                Judged::Evaluated {
+                    evaluation,
+                    pr: facts,
+                },
+                card,
+            )) => {
                 // Mentions from the workspace's user map only: no lookups per parent update.
                 let mut users = HashMap::new();
                 for login in review_state::people(&evaluation) {
@@ -115,6 +126,7 @@ impl SyncHandler {
                         &slack_away,
                     ),
                     head_sha: facts.head_sha.clone(),
+                    card,
                 }
             }
             Err(e) => {
@@ -210,27 +222,35 @@ enum Judged {
     },
 }
 
-/// The one judging path ([`evaluate::from_api_with`]), as parent lines; the rules and
-/// changes of commits seen in the last minutes come from `memo`.
+/// The one judging path ([`evaluate::from_facts_with`]), as parent lines, with the parent's
+/// card when the forge answered it with the facts; the rules and changes of commits seen in
+/// the last minutes come from `memo`. At most `budget` is spent.
 async fn judge<F: ForgeApiTrait>(
     forge: &F,
     memo: &dyn evaluate::Memo,
     budget: std::time::Duration,
-) -> Result<Judged, ForgeError> {
+    status_context: &str,
+) -> Result<(Judged, Option<(PrFacts, Option<ReviewStatus>)>), ForgeError> {
     let problem = |text: &str| Judged::Lines(vec![format!("❌ {}", escape_slack(text))]);
-    let judged = tokio::time::timeout(
-        budget,
-        evaluate::from_api_with(forge, evaluate::Options::default(), memo),
-    )
-    .await;
-    let Ok(judged) = judged else {
+    let read = async {
+        let facts = forge.pull_request().await?;
+        let card = facts
+            .card
+            .as_ref()
+            .map(|c| card::parent_facts(&facts, c, status_context));
+        let judgement =
+            evaluate::from_facts_with(forge, facts, evaluate::Options::default(), memo).await?;
+        Ok::<_, ForgeError>((judgement, card))
+    };
+    let Ok(judged) = tokio::time::timeout(budget, read).await else {
         tracing::warn!(
             budget_ms = budget.as_millis() as u64,
             "the forge did not answer the live review state's reads in time: parent without scope lines"
         );
-        return Ok(Judged::Lines(Vec::new()));
+        return Ok((Judged::Lines(Vec::new()), None));
     };
-    Ok(match judged? {
+    let (judgement, card) = judged?;
+    let judged = match judgement {
         Judgement::Evaluated { evaluation, pr } => Judged::Evaluated { evaluation, pr },
         Judgement::Early(Early::NoRules) => Judged::Lines(Vec::new()),
         Judgement::Early(Early::InvalidConfig(errors)) => problem(
@@ -241,5 +261,6 @@ async fn judge<F: ForgeApiTrait>(
         ),
         Judgement::Early(Early::TeamUnreadable(message)) => problem(&message),
         Judgement::Failed(message) => problem(&message),
-    })
+    };
+    Ok((judged, card))
 }
