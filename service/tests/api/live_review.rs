@@ -25,8 +25,18 @@ fn auth() -> wiremock::matchers::HeaderExactMatcher {
     header("authorization", format!("Bearer {GITHUB_TOKEN}").as_str())
 }
 
-/// The fake GitHub's world: pull request #2 (with these reviews) and the rules at its base.
+/// The fake GitHub's world: pull request #2 (with these reviews, and a `codereview` status
+/// that says whether someone approved) and the rules at its base.
 fn world(reviews: Vec<Value>) -> Value {
+    let (state, description) = if reviews.is_empty() {
+        ("PENDING", "1 scope pending")
+    } else {
+        ("SUCCESS", "1 scope approved")
+    };
+    let status = json!({ "__typename": "Status", "contexts": [
+        { "__typename": "StatusContext", "context": "ci/build", "state": "SUCCESS", "description": "built" },
+        { "__typename": "StatusContext", "context": "codereview", "state": state, "description": description }
+    ] });
     json!({
         "repository": { REPO: {
             "pullRequest": { "2": {
@@ -36,11 +46,16 @@ fn world(reviews: Vec<Value>) -> Value {
                 "headRefOid": HEAD_SHA,
                 "baseRefOid": BASE_SHA,
                 "baseRefName": "master",
+                "title": "Update the README with new information.",
+                "url": "https://github.com/Codertocat/Hello-World/pull/2",
+                "state": "OPEN",
+                "headRefName": "changes",
+                "additions": 1, "deletions": 1, "changedFiles": 1,
                 "author": { "__typename": "User", "login": "Codertocat" },
                 "labels": [],
                 "reviewRequests": [],
                 "reviews": reviews,
-                "commits": [ { "commit": { "__typename": "Commit", "id": "C_head", "oid": HEAD_SHA, "checkSuites": [] } } ]
+                "commits": [ { "commit": { "__typename": "Commit", "id": "C_head", "oid": HEAD_SHA, "status": status, "checkSuites": [] } } ]
             } },
             "object": { format!("{BASE_SHA}:CODEREVIEW.toml"): { "__typename": "Blob", "text": RULES, "isBinary": false } }
         } }
@@ -115,6 +130,23 @@ async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, reads: Reads) {
         .await;
 }
 
+/// The parent's facts and status come with the live review state's GraphQL read: the REST
+/// reads of the pull request and its status must not happen.
+async fn no_rest_reads(app: &SyncApp) {
+    for p in [
+        format!("/repos/{REPO}/pulls/2"),
+        format!("/repos/{REPO}/commits/{HEAD_SHA}/status"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0)
+            .named("a second read of the pull request")
+            .mount(&app.github)
+            .await;
+    }
+}
+
 /// The service with the live review state on, against the fakes.
 async fn spawn_live(db: TestDb) -> SyncApp {
     let options = SyncOptions {
@@ -178,7 +210,7 @@ matrix! {
         // kept in memory.
         app.github.reset().await;
         mount_forge(&app, vec![], Reads::PullRequestOnly).await;
-        mount_pull_and_status(&app, json!({}), "pending", "1 scope pending").await;
+        no_rest_reads(&app).await;
         app.github("pull_request", "d-again-1", &update(1)).await;
         let w = app.slack.writes().await;
         assert_eq!(w.len(), 3);
@@ -188,7 +220,7 @@ matrix! {
         // ana approves: the next update of the parent says so.
         app.github.reset().await;
         mount_forge(&app, vec![approval("ana")], Reads::PullRequestOnly).await;
-        mount_pull_and_status(&app, json!({}), "success", "1 scope approved").await;
+        no_rest_reads(&app).await;
         app.github("pull_request", "d-again-2", &update(2)).await;
         let w = app.slack.writes().await;
         assert_eq!(w.len(), 4);
