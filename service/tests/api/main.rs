@@ -14,6 +14,7 @@ mod github_graphql;
 mod ai_summary;
 mod cli;
 mod crash;
+mod digest;
 mod hostile;
 mod http;
 mod live_review;
