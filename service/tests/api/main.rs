@@ -21,6 +21,7 @@ mod live_review;
 mod outage;
 mod redeliver;
 mod slack_install;
+mod slash_command;
 mod store;
 mod sync_binary;
 mod sync_fakes;
