@@ -269,3 +269,58 @@ matrix! {
         assert!(s.list_digest_subscriptions().await.unwrap().is_empty());
     }
 }
+
+matrix! {
+    async fn user_digest_sets_and_removes_a_subscription_from_the_command_line(db) {
+        let dir = tempfile::tempdir().unwrap();
+        let k = key_b64(1);
+        let env = [("DATABASE_URL", db.url.as_str()), ("CODEREVIEW_SYNC_KEY", k.as_str())];
+        let run = |args: &[&str], stdin: &str| run_binary(args, &env, stdin, Some(dir.path()));
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let usage = |args: &[&str]| {
+            let out = run(args, "");
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+            text(&out.stderr)
+        };
+        assert!(usage(&["user", "digest", "--slack", "U0BOB", "--at", "09:30"]).contains("no workspace is registered"));
+        assert!(run(&["workspace", "add", "--team", "T0001"], "xoxb-cli-one").status.success());
+        let s = &db.store;
+
+        let before = codereview_sync::store::now_ms();
+        let out = run(&["user", "digest", "--slack", "U0BOB", "--at", "09:30", "--timezone", "Europe/Berlin"], "");
+        let after = codereview_sync::store::now_ms();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).starts_with("daily digest for U0BOB in T0001 at 09:30 Europe/Berlin; next "), "{}", text(&out.stdout));
+        assert_eq!(
+            s.digest_subscription(TEAM, "U0BOB").await.unwrap(),
+            Some(DigestSubscription { team_id: TEAM.into(), slack_user: "U0BOB".into(), at_min: 570, timezone: "Europe/Berlin".into() })
+        );
+        let berlin = parse_zone("Europe/Berlin").unwrap();
+        let due = s.timer_due_at("digest", "T0001/U0BOB").await.unwrap().unwrap();
+        assert!([next_due(before, 570, &berlin), next_due(after, 570, &berlin)].contains(&Some(due)), "{due}");
+        // Moving it: the same row and timer, UTC by default.
+        assert!(run(&["user", "digest", "--slack", "U0BOB", "--at", "7:05", "--team", "T0001"], "").status.success());
+        let sub = s.digest_subscription(TEAM, "U0BOB").await.unwrap().unwrap();
+        assert_eq!((sub.at_min, sub.timezone.as_str()), (425, "UTC"));
+        assert_eq!(s.list_digest_subscriptions().await.unwrap().len(), 1);
+
+        // Refused, nothing changed: a bad zone (named), a bad time, both or neither switch.
+        assert!(usage(&["user", "digest", "--slack", "U0BOB", "--at", "09:30", "--timezone", "Mars/Olympus"]).contains("Mars/Olympus"));
+        assert!(usage(&["user", "digest", "--slack", "U0BOB", "--at", "25:00"]).contains("25:00"));
+        usage(&["user", "digest", "--slack", "U0BOB", "--at", "09:30", "--off"]);
+        usage(&["user", "digest", "--slack", "U0BOB"]);
+        usage(&["user", "digest", "--slack", "U0BOB", "--off", "--timezone", "UTC"]);
+        assert!(usage(&["user", "digest", "--slack", "bob", "--off"]).contains("not a Slack user id"));
+        assert_eq!(s.digest_subscription(TEAM, "U0BOB").await.unwrap().unwrap().at_min, 425);
+
+        // Two workspaces: --team is needed.
+        assert!(run(&["workspace", "add", "--team", "T0002"], "xoxb-cli-two").status.success());
+        assert!(usage(&["user", "digest", "--slack", "U0BOB", "--off"]).contains("--team"));
+        assert!(usage(&["user", "digest", "--slack", "U0BOB", "--off", "--team", "T0002"]).contains("U0BOB has no daily digest in T0002"));
+        let out = run(&["user", "digest", "--slack", "U0BOB", "--off", "--team", "T0001"], "");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "daily digest for U0BOB in T0001 off\n");
+        assert!(s.digest_subscription(TEAM, "U0BOB").await.unwrap().is_none());
+        assert_eq!(s.timer_due_at("digest", "T0001/U0BOB").await.unwrap(), None);
+    }
+}
