@@ -63,7 +63,8 @@ pub(super) async fn user_digest(
         (Some(at), false) => {
             let at_min = parse_at(at).map_err(CliError::Usage)?;
             let zone_name = args.timezone.as_deref().unwrap_or("UTC").trim().to_string();
-            let zone = parse_zone(&zone_name).map_err(|e| CliError::Usage(format!("--timezone: {e}")))?;
+            let zone =
+                parse_zone(&zone_name).map_err(|e| CliError::Usage(format!("--timezone: {e}")))?;
             Some((at_min, zone_name, zone))
         }
         _ => None,
@@ -77,7 +78,10 @@ pub(super) async fn user_digest(
         Some((at_min, zone_name, zone)) => {
             let now = crate::store::now_ms();
             let due = next_due(now, at_min, &zone).ok_or_else(|| {
-                CliError::Failed(anyhow::anyhow!("cannot compute the next {} in {zone_name}", format_at(at_min)))
+                CliError::Failed(anyhow::anyhow!(
+                    "cannot compute the next {} in {zone_name}",
+                    format_at(at_min)
+                ))
             })?;
             store
                 .subscribe_digest(

@@ -399,7 +399,9 @@ impl SlackApi for SlackClient {
             .map_err(|code| Self::fail("conversations.open", &code))?;
         str_at(&v, &["channel", "id"])
             .map(str::to_string)
-            .ok_or_else(|| HandleError::permanent("slack conversations.open answered without a channel id"))
+            .ok_or_else(|| {
+                HandleError::permanent("slack conversations.open answered without a channel id")
+            })
     }
 
     async fn user_by_email(

@@ -54,9 +54,7 @@ struct Request {
 }
 
 fn parse_form(body: &Bytes) -> Result<Request, Refusal> {
-    let fields: HashMap<String, String> = url::form_urlencoded::parse(body)
-        .into_owned()
-        .collect();
+    let fields: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
     let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
     let team_id = parse_slack_id("team", &['T', 'E'], field("team_id"))
         .map_err(|_| Refusal::BadRequest("team_id missing or malformed"))?;
@@ -160,9 +158,11 @@ async fn answer(state: &AppState, request: &Request) -> Result<String, StoreErro
         }
         SlashCommand::DigestShow => {
             let sub = state.store.digest_subscription(team, user).await?;
-            let setting = sub
-                .as_ref()
-                .and_then(|s| u16::try_from(s.at_min).ok().map(|m| (m, s.timezone.as_str())));
+            let setting = sub.as_ref().and_then(|s| {
+                u16::try_from(s.at_min)
+                    .ok()
+                    .map(|m| (m, s.timezone.as_str()))
+            });
             command::digest_show_text(setting)
         }
         SlashCommand::DigestOff => {

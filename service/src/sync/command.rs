@@ -293,13 +293,13 @@ mod tests {
             parse("status Octo/Repo#12"),
             SlashCommand::StatusOf(q(None, "octo/repo", 12))
         );
-        assert_eq!(
-            parse("status what"),
-            SlashCommand::BadPr("what".into())
-        );
+        assert_eq!(parse("status what"), SlashCommand::BadPr("what".into()));
         assert_eq!(parse("digest on"), SlashCommand::DigestOn(None));
         assert_eq!(parse("Digest ON 8:05"), SlashCommand::DigestOn(Some(485)));
-        assert_eq!(parse("digest on 25:00"), SlashCommand::BadTime("25:00".into()));
+        assert_eq!(
+            parse("digest on 25:00"),
+            SlashCommand::BadTime("25:00".into())
+        );
         assert_eq!(parse("digest off"), SlashCommand::DigestOff);
         assert_eq!(parse("digest"), SlashCommand::DigestShow);
         assert_eq!(

@@ -122,7 +122,10 @@ pub fn waiting_for(waits: &[ReviewWait], logins: Option<&[String]>) -> Vec<Waiti
     let mut by_pr: HashMap<(Forge, String, i64), Waiting> = HashMap::new();
     for w in waits {
         if let Some(wanted) = &wanted
-            && !w.waiting_on.iter().any(|l| wanted.contains(&l.to_lowercase()))
+            && !w
+                .waiting_on
+                .iter()
+                .any(|l| wanted.contains(&l.to_lowercase()))
         {
             continue;
         }
@@ -235,7 +238,9 @@ mod tests {
         assert_eq!(parse_at("9:30"), Ok(570));
         assert_eq!(parse_at("00:00"), Ok(0));
         assert_eq!(parse_at("23:59"), Ok(1439));
-        for bad in ["24:00", "9", "09:60", "09:5", "-1:00", "ab:cd", "", "09:30:00", "+9:30"] {
+        for bad in [
+            "24:00", "9", "09:60", "09:5", "-1:00", "ab:cd", "", "09:30:00", "+9:30",
+        ] {
             assert!(parse_at(bad).is_err(), "{bad}");
         }
         assert_eq!(format_at(570), "09:30");
@@ -381,8 +386,22 @@ mod tests {
     fn digest_text_is_exact() {
         let now = 10 * DAY;
         let waits = vec![
-            wait(Forge::GitHub, "o/r", 12, "C1", now - (2 * DAY + 3 * HOUR), &["bob"]),
-            wait(Forge::GitLab, "g/p", 7, "C1", now - (5 * HOUR + 10 * MIN), &["bob"]),
+            wait(
+                Forge::GitHub,
+                "o/r",
+                12,
+                "C1",
+                now - (2 * DAY + 3 * HOUR),
+                &["bob"],
+            ),
+            wait(
+                Forge::GitLab,
+                "g/p",
+                7,
+                "C1",
+                now - (5 * HOUR + 10 * MIN),
+                &["bob"],
+            ),
         ];
         let items = waiting_for(&waits, Some(&["bob".to_string()]));
         assert_eq!(

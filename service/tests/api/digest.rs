@@ -116,18 +116,72 @@ async fn digest_app(db: TestDb) -> (SyncApp, Arc<ManualClock>) {
     let now = start();
     let pr2 = (Forge::GitHub, REPO, 2);
     // The oldest: #2, shown in two channels (one line), pending 2d 3h.
-    wait(s, TEAM, CHANNEL, pr2, &gh_url(REPO, 2), now - (2 * DAY + 3 * HOUR), &["alice", "bob"]).await;
-    wait(s, TEAM, "C0009", pr2, &gh_url(REPO, 2), now - HOUR, &["bob"]).await;
+    wait(
+        s,
+        TEAM,
+        CHANNEL,
+        pr2,
+        &gh_url(REPO, 2),
+        now - (2 * DAY + 3 * HOUR),
+        &["alice", "bob"],
+    )
+    .await;
+    wait(
+        s,
+        TEAM,
+        "C0009",
+        pr2,
+        &gh_url(REPO, 2),
+        now - HOUR,
+        &["bob"],
+    )
+    .await;
     // GitLab, through bob's GitLab login, pending 5 h.
     let mr = "https://gitlab.example.com/group/app/-/merge_requests/7";
-    wait(s, TEAM, GL_CHANNEL, (Forge::GitLab, GL_REPO, 7), mr, now - 5 * HOUR, &["bobby"]).await;
+    wait(
+        s,
+        TEAM,
+        GL_CHANNEL,
+        (Forge::GitLab, GL_REPO, 7),
+        mr,
+        now - 5 * HOUR,
+        &["bobby"],
+    )
+    .await;
     // Not bob's.
-    wait(s, TEAM, CHANNEL, (Forge::GitHub, REPO, 3), &gh_url(REPO, 3), now - 9 * DAY, &["alice"]).await;
+    wait(
+        s,
+        TEAM,
+        CHANNEL,
+        (Forge::GitHub, REPO, 3),
+        &gh_url(REPO, 3),
+        now - 9 * DAY,
+        &["alice"],
+    )
+    .await;
     // The away person's.
-    wait(s, TEAM, CHANNEL, (Forge::GitHub, REPO, 4), &gh_url(REPO, 4), now - HOUR, &["away-person"]).await;
+    wait(
+        s,
+        TEAM,
+        CHANNEL,
+        (Forge::GitHub, REPO, 4),
+        &gh_url(REPO, 4),
+        now - HOUR,
+        &["away-person"],
+    )
+    .await;
     // Another workspace's wait on bob, older than all: never in this workspace's digest.
     let other = (Forge::GitHub, "codertocat/secret", 9);
-    wait(s, OTHER_TEAM, "C0777", other, &gh_url("codertocat/secret", 9), now - 30 * DAY, &["bob"]).await;
+    wait(
+        s,
+        OTHER_TEAM,
+        "C0777",
+        other,
+        &gh_url("codertocat/secret", 9),
+        now - 30 * DAY,
+        &["bob"],
+    )
+    .await;
     (app, clock)
 }
 

@@ -39,7 +39,10 @@ fn form(team: &str, user: &str, text: &str) -> Vec<u8> {
         .append_pair("command", "/codereview")
         .append_pair("text", text)
         .append_pair("api_app_id", "A0001")
-        .append_pair("response_url", "https://hooks.slack.com/commands/T0001/1/abc")
+        .append_pair(
+            "response_url",
+            "https://hooks.slack.com/commands/T0001/1/abc",
+        )
         .append_pair("trigger_id", "1.2.3")
         .finish()
         .into_bytes()
@@ -114,7 +117,15 @@ async fn command_app(db: TestDb) -> (SyncApp, Arc<ManualClock>) {
     .await
     .unwrap();
     let now = start();
-    wait(s, TEAM, CHANNEL, 2, now - (DAY + 2 * HOUR), &["alice", "bob"]).await;
+    wait(
+        s,
+        TEAM,
+        CHANNEL,
+        2,
+        now - (DAY + 2 * HOUR),
+        &["alice", "bob"],
+    )
+    .await;
     wait(s, TEAM, CHANNEL, 5, now - 3 * HOUR, &["bob"]).await;
     wait(s, TEAM, "C0009", 5, now - 2 * HOUR, &["bob", "carol"]).await;
     wait(s, TEAM, CHANNEL, 3, now - 9 * DAY, &["alice"]).await;

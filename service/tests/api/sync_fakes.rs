@@ -197,7 +197,11 @@ impl Respond for SlackResponder {
                     ("", "", 0)
                 };
                 // Jane's profile has a time zone; nobody else's does.
-                let tz = if user == JANE { json!("Europe/Berlin") } else { Value::Null };
+                let tz = if user == JANE {
+                    json!("Europe/Berlin")
+                } else {
+                    Value::Null
+                };
                 ok(
                     json!({"user": {"id": user, "name": "handle", "real_name": name, "tz": tz,
                     "profile": {"display_name": name, "real_name": name, "email": format!("{}@example.com", user.to_lowercase()),
@@ -210,7 +214,9 @@ impl Respond for SlackResponder {
                 let valid = !users.is_empty()
                     && !users.contains(',')
                     && users.starts_with('U')
-                    && users.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+                    && users
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
                 if !valid || call.body.as_object().is_some_and(|o| o.len() != 1) {
                     return ResponseTemplate::new(200)
                         .set_body_json(json!({"ok": false, "error": "invalid_arguments"}));
