@@ -321,6 +321,22 @@ matrix! {
         assert!(app.slack.calls().await.is_empty());
         assert_eq!(s.timer_due_at("digest", "T0001/U0BOB").await.unwrap(), None, "no next one");
         assert!(s.list_digest_subscriptions().await.unwrap().is_empty());
+
+        // A removed workspace's digests end with it.
+        let due = next_due(clock.now_ms(), 570, &parse_zone("UTC").unwrap()).unwrap();
+        s.subscribe_digest(
+            &DigestSubscription { team_id: OTHER_TEAM.into(), slack_user: "U0BOB".into(), at_min: 570, timezone: "UTC".into() },
+            due,
+        )
+        .await
+        .unwrap();
+        assert!(s.remove_workspace(OTHER_TEAM).await.unwrap());
+        clock.advance(Duration::from_secs(24 * 3600));
+        app.app.drain().await;
+        app.assert_clean().await;
+        assert!(app.slack.calls().await.is_empty());
+        assert!(s.digest_subscription(OTHER_TEAM, "U0BOB").await.unwrap().is_none());
+        assert_eq!(s.timer_due_at("digest", "T0002/U0BOB").await.unwrap(), None);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The daily digest (`user digest`, `/codereview digest on`): one direct message listing the
 //! pull requests waiting on that person, oldest first.
 //!
-//! A fired digest timer: no subscription any more → nothing (and no next timer). Otherwise the
+//! A fired digest timer: no subscription any more → nothing (and no next timer); the workspace
+//! removed → the subscription is deleted too. Otherwise the
 //! next one is set first (the next day's time in the person's zone, so a failing day never
 //! ends the series), then the message is sent only when something waits on one of the
 //! person's mapped logins (`user map`) and their Slack status does not say they are away. The
@@ -31,6 +32,20 @@ impl SyncHandler {
             .map_err(store_error)?
         else {
             tracing::debug!(key = %timer.key, "digest unsubscribed: nothing to send");
+            return Ok(());
+        };
+        let Some(token) = self
+            .store
+            .slack_bot_token(&self.vault, team_id)
+            .await
+            .map_err(store_error)?
+        else {
+            // The workspace was removed: its digests end with it.
+            tracing::info!(key = %timer.key, "digest ended: the workspace is no longer registered");
+            self.store
+                .unsubscribe_digest(team_id, user)
+                .await
+                .map_err(store_error)?;
             return Ok(());
         };
         let now = self.now();
@@ -74,7 +89,6 @@ impl SyncHandler {
             tracing::debug!(key = %timer.key, "digest skipped: nothing waits");
             return Ok(());
         };
-        let token = self.slack_token(team_id).await?;
         if self.slack_user(&token, team_id, user).await?.away {
             tracing::info!(key = %timer.key, "digest skipped: the user's Slack status says away");
             return Ok(());
