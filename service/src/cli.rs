@@ -1,6 +1,7 @@
 //! The command line (DESIGN §4): clap definitions and one function per command. Secrets are
 //! read from stdin, never from argv, so they stay out of shell history and `ps`.
 
+mod digest;
 mod tenancy;
 
 use std::io::{IsTerminal as _, Read, Write};
@@ -203,6 +204,9 @@ pub enum UserCommand {
         #[arg(long, value_enum)]
         forge: Forge,
     },
+    /// A daily direct message listing the pull requests waiting on this person (`--at HH:MM`),
+    /// or none (`--off`).
+    Digest(digest::DigestArgs),
 }
 
 /// `queue ...`
@@ -612,6 +616,7 @@ pub async fn run(
                 }
                 write(out, format!("{slack} unmapped from {forge}"))?;
             }
+            UserCommand::Digest(args) => digest::user_digest(args, env, out).await?,
         },
         Command::Llm(cmd) => llm_command(cmd, env, stdin, interactive, out).await?,
         Command::WebhookSecret(cmd) => {

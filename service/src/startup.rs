@@ -23,7 +23,7 @@ use crate::vault::Vault;
 use crate::worker::{AiSummary, SyncHandler};
 
 /// Optional parts of the application beyond the webhook pipeline.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Extras {
     /// The Slack OAuth install flow.
     pub slack_install: Option<Arc<SlackInstall>>,
@@ -34,7 +34,22 @@ pub struct Extras {
     /// the main address).
     pub http: HttpSettings,
     /// The worker's clock (default: the system clock); tests drive timers with a manual one.
+    /// `/codereview` reads it too.
     pub clock: Option<Arc<dyn crate::clock::Clock>>,
+    /// The Slack Web API `/codereview digest on` asks for the caller's time zone (`None` =
+    /// UTC for everyone).
+    pub slack_api: Option<Arc<dyn SlackApi>>,
+}
+
+impl std::fmt::Debug for Extras {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extras")
+            .field("slack_install", &self.slack_install)
+            .field("http", &self.http)
+            .field("clock", &self.clock)
+            .field("slack_api", &self.slack_api.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The thread-sync handler wired to the real APIs at the configured base URLs, with the AI
@@ -85,6 +100,7 @@ pub fn extras(settings: &Settings) -> Extras {
     Extras {
         metrics: None,
         clock: None,
+        slack_api: Some(Arc::new(SlackClient::new(&settings.slack_api_url))),
         http: settings.http,
         slack_install: settings.slack_install.as_ref().map(|install| {
             let slack: Arc<dyn SlackApi> = Arc::new(SlackClient::new(&settings.slack_api_url));
@@ -246,12 +262,14 @@ impl Application {
             metrics.clone(),
             worker,
         );
+        let mut state = AppState::new(store, vault, metrics, webhooks, wake);
         if let Some(clock) = extras.clock {
+            state.clock = clock.clone();
             worker = worker.with_clock(clock);
         }
         let worker = Arc::new(worker);
-        let mut state = AppState::new(store, vault, metrics, webhooks, wake);
         state.slack_install = extras.slack_install;
+        state.slack_api = extras.slack_api;
         state.limits = extras.http;
         let state = Arc::new(state);
         Ok(Self {

@@ -39,6 +39,8 @@ pub struct SlackUser {
     /// `:face_with_thermometer:`, `:spiral_calendar_pad:`) or words such as "out of office",
     /// "vacation" or "sick", and it has not expired.
     pub away: bool,
+    /// Their IANA time zone (`tz`), for `/codereview digest on`.
+    pub tz: Option<String>,
 }
 
 /// Status emoji that mean "not here".
@@ -137,6 +139,9 @@ pub trait SlackApi: Send + Sync {
     /// `users.info`.
     async fn user_info(&self, token: &Secret<String>, user: &str)
     -> Result<SlackUser, HandleError>;
+    /// `conversations.open` with one user: the id of our direct-message channel with them
+    /// (`D...`), for the daily digest. Needs the `im:write` scope.
+    async fn open_dm(&self, token: &Secret<String>, user: &str) -> Result<String, HandleError>;
     /// `users.lookupByEmail`; `None` when nobody has that email.
     async fn user_by_email(
         &self,
@@ -383,7 +388,20 @@ impl SlackApi for SlackClient {
             name,
             email: str_at(&v, &["user", "profile", "email"]).map(str::to_string),
             away,
+            tz: str_at(&v, &["user", "tz"]).map(str::to_string),
         })
+    }
+
+    async fn open_dm(&self, token: &Secret<String>, user: &str) -> Result<String, HandleError> {
+        let v = self
+            .post(token, "conversations.open", &json!({"users": user}))
+            .await?
+            .map_err(|code| Self::fail("conversations.open", &code))?;
+        str_at(&v, &["channel", "id"])
+            .map(str::to_string)
+            .ok_or_else(|| {
+                HandleError::permanent("slack conversations.open answered without a channel id")
+            })
     }
 
     async fn user_by_email(

@@ -1,6 +1,7 @@
-//! The HTTP surface (warp): three webhook endpoints, `GET /healthz`, `GET /metrics` and the
-//! Slack install pair ([`slack_install`]), served by [`server`] (timeouts and memory bounds for
-//! slow clients).
+//! The HTTP surface (warp): three webhook endpoints, the `/codereview` slash command
+//! ([`commands`], signed and size-limited like the Slack events endpoint, answered at once),
+//! `GET /healthz`, `GET /metrics` and the Slack install pair ([`slack_install`]), served by
+//! [`server`] (timeouts and memory bounds for slow clients).
 //!
 //! A webhook request goes through the same steps for every source, in this order, and the
 //! first failing step answers:
@@ -17,6 +18,7 @@
 //! trace but a log line and a metric. Duplicates (same delivery id; for GitHub, same body, see
 //! [`github`]) answer 200 and are not queued again.
 
+pub mod commands;
 pub mod github;
 pub mod gitlab;
 pub mod server;
@@ -74,6 +76,10 @@ pub struct AppState {
     pub limits: HttpSettings,
     /// Memory for request bodies beyond [`server::FREE_BODY_BYTES`], shared by all requests.
     pub body_budget: server::BodyBudget,
+    /// The Slack Web API for `/codereview digest on`'s time zone lookup; `None` = UTC.
+    pub slack_api: Option<Arc<dyn crate::clients::SlackApi>>,
+    /// What `/codereview` reads "now" from (waiting times, the next digest).
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -122,6 +128,8 @@ impl AppState {
             slack_install: None,
             limits: HttpSettings::default(),
             body_budget: server::BodyBudget::default(),
+            slack_api: None,
+            clock: Arc::new(crate::clock::SystemClock),
         }
     }
 }
@@ -142,6 +150,9 @@ pub enum Refusal {
     /// Not `application/json`.
     #[error("content type must be application/json")]
     UnsupportedMediaType,
+    /// A slash command that is not `application/x-www-form-urlencoded`.
+    #[error("content type must be application/x-www-form-urlencoded")]
+    NotForm,
     /// Signed, but not a delivery we can read.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
@@ -156,7 +167,7 @@ impl Refusal {
             Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Timeout => StatusCode::REQUEST_TIMEOUT,
             Refusal::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Refusal::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Refusal::UnsupportedMediaType | Refusal::NotForm => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
             Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -454,6 +465,12 @@ pub fn routes(
             .then(move |state, headers, body| ingest(state, source, headers, body))
     };
     let slack = warp::path!("slack" / "events").and(webhook(Source::Slack));
+    let command = warp::path!("slack" / "commands")
+        .and(with_state.clone())
+        .and(warp::post())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(commands::command);
     let github = warp::path!("github" / "webhook").and(webhook(Source::GitHub));
     let gitlab = warp::path!("gitlab" / "webhook").and(webhook(Source::GitLab));
     let health = warp::path!("healthz")
@@ -499,6 +516,8 @@ pub fn routes(
         .or(install)
         .unify()
         .or(oauth_callback)
+        .unify()
+        .or(command)
         .unify()
         .recover(move |rejection: warp::Rejection| {
             let metrics = unmatched_metrics.clone();

@@ -37,11 +37,15 @@ use crate::store::now_ms;
 /// checks). Why each: `chat:write` posts, updates and deletes our messages;
 /// `channels:history` / `groups:history` deliver thread replies in public / private channels
 /// and let a retry find a message an earlier attempt posted; `users:read` gives the name for
-/// "**Jane Doe** (via Slack)"; `users:read.email` matches people to forge accounts by email.
+/// "**Jane Doe** (via Slack)"; `users:read.email` matches people to forge accounts by email;
+/// `commands` adds the `/codereview` slash command; `im:write` opens the direct message the
+/// daily digest is sent in (`conversations.open`).
 pub const BOT_SCOPES: &[&str] = &[
     "channels:history",
     "chat:write",
+    "commands",
     "groups:history",
+    "im:write",
     "users:read",
     "users:read.email",
 ];

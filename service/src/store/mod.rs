@@ -9,6 +9,7 @@
 //! [`crate::vault::Vault`] before they reach a method here that writes them.
 
 mod admin;
+mod digests;
 mod install;
 mod mentions;
 mod mirror;
@@ -30,6 +31,7 @@ use sqlx::sqlite::{
 };
 
 pub use admin::{CredentialInfo, CredentialKind, RepoLink, UserMapping};
+pub use digests::DigestSubscription;
 pub use mirror::Mirror;
 pub use providers::{ProviderOverview, ProviderState, ReconciliationRun};
 pub use queue::{ClaimedRow, Enqueued, FailureRecord, GiveUpCause, NewEvent, SealedEvent};

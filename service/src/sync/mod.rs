@@ -9,10 +9,14 @@
 //! - [`render`] and [`markup`] produce message text;
 //! - [`summary`] decides when a PR gets an AI summary, cuts its diff to a budget, writes the
 //!   prompt and shows the answer; the worker's `ai` part fetches the diff, asks the model and
-//!   posts the answer.
+//!   posts the answer;
+//! - [`digest`] and [`command`]: the daily digest (when, which pull requests, the text) and
+//!   the `/codereview` slash command's parsing and answers.
 
 pub mod card;
+pub mod command;
 pub mod decide;
+pub mod digest;
 pub mod github;
 pub mod gitlab;
 pub mod markup;

@@ -303,6 +303,8 @@ pub struct AppOptions {
     pub http: HttpSettings,
     /// The worker's clock (default: the system clock).
     pub clock: Option<Arc<dyn codereview_sync::clock::Clock>>,
+    /// The Slack API `/codereview digest on` asks for time zones (default none: UTC).
+    pub slack_api: Option<Arc<dyn codereview_sync::clients::SlackApi>>,
 }
 
 impl Default for AppOptions {
@@ -316,6 +318,7 @@ impl Default for AppOptions {
             metrics: None,
             http: HttpSettings::default(),
             clock: None,
+            slack_api: None,
         }
     }
 }
@@ -356,6 +359,7 @@ pub async fn spawn_app_with(db: TestDb, options: AppOptions) -> TestApp {
             metrics: options.metrics,
             http: options.http,
             clock: options.clock,
+            slack_api: options.slack_api,
         },
     )
     .await

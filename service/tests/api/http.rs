@@ -323,7 +323,15 @@ fn bad_inputs() -> Vec<Case> {
             body: gh_body.clone(),
             status: 405,
         },
-        post("unknown path", "/slack/commands", sh.clone(), &body, 404),
+        post("unknown path", "/slack/unknown", sh.clone(), &body, 404),
+        // The slash command is signed like events, but a form: signed JSON is refused.
+        post(
+            "slack command: JSON",
+            "/slack/commands",
+            sh.clone(),
+            &body,
+            415,
+        ),
     ]
 }
 

@@ -196,11 +196,32 @@ impl Respond for SlackResponder {
                 } else {
                     ("", "", 0)
                 };
+                // Jane's profile has a time zone; nobody else's does.
+                let tz = if user == JANE {
+                    json!("Europe/Berlin")
+                } else {
+                    Value::Null
+                };
                 ok(
-                    json!({"user": {"id": user, "name": "handle", "real_name": name,
+                    json!({"user": {"id": user, "name": "handle", "real_name": name, "tz": tz,
                     "profile": {"display_name": name, "real_name": name, "email": format!("{}@example.com", user.to_lowercase()),
                                 "status_emoji": emoji, "status_text": status, "status_expiration": expires}}}),
                 )
+            }
+            "conversations.open" => {
+                // One user, as `users` (a comma-separated list of user ids): our DM with them.
+                let users = call.body["users"].as_str().unwrap_or_default();
+                let valid = !users.is_empty()
+                    && !users.contains(',')
+                    && users.starts_with('U')
+                    && users
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+                if !valid || call.body.as_object().is_some_and(|o| o.len() != 1) {
+                    return ResponseTemplate::new(200)
+                        .set_body_json(json!({"ok": false, "error": "invalid_arguments"}));
+                }
+                ok(json!({"channel": {"id": dm_channel(users)}}))
             }
             "users.lookupByEmail" => ResponseTemplate::new(200)
                 .set_body_json(json!({"ok": false, "error": "users_not_found"})),
@@ -228,6 +249,11 @@ impl Respond for SlackResponder {
                 .set_body_json(json!({"ok": false, "error": "unknown_method"})),
         }
     }
+}
+
+/// The id of our direct-message channel with `user` in the fake Slack.
+pub fn dm_channel(user: &str) -> String {
+    format!("D{}", user.trim_start_matches('U'))
 }
 
 /// The fake Slack Web API.
@@ -448,6 +474,7 @@ pub async fn spawn_sync_app_full(
             metrics,
             secrets: options.secrets.unwrap_or_else(all_secrets),
             clock: options.clock,
+            slack_api: Some(Arc::new(SlackClient::new(&slack.api_url()))),
             ..AppOptions::default()
         },
     )
