@@ -14,6 +14,7 @@ mod mentions;
 mod mirror;
 mod providers;
 mod queue;
+mod reminders;
 mod rotate;
 mod summary;
 mod threads;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{
 pub use admin::{CredentialInfo, CredentialKind, RepoLink, UserMapping};
 pub use mirror::Mirror;
 pub use providers::{ProviderOverview, ProviderState, ReconciliationRun};
+pub use reminders::{ReminderProgress, ReminderSettings};
 pub use queue::{ClaimedRow, Enqueued, FailureRecord, GiveUpCause, NewEvent, SealedEvent};
 pub use rotate::RotationReport;
 pub use summary::{AiSummaryRepo, LLM_OWNER, STALE_CLAIM};
