@@ -33,8 +33,8 @@ use sqlx::sqlite::{
 pub use admin::{CredentialInfo, CredentialKind, RepoLink, UserMapping};
 pub use mirror::Mirror;
 pub use providers::{ProviderOverview, ProviderState, ReconciliationRun};
-pub use reminders::{ReminderProgress, ReminderSettings};
 pub use queue::{ClaimedRow, Enqueued, FailureRecord, GiveUpCause, NewEvent, SealedEvent};
+pub use reminders::{ReminderProgress, ReminderSettings};
 pub use rotate::RotationReport;
 pub use summary::{AiSummaryRepo, LLM_OWNER, STALE_CLAIM};
 pub use threads::{CommentMessage, LedgerEntry, Origin, PrRef, PrThread, SlackRef};

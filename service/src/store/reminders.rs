@@ -203,11 +203,8 @@ impl Store {
             settings_columns!(),
             " FROM reminder_settings ORDER BY repo, forge, team_id, channel_id"
         );
-        let rows: Vec<SettingsRow> = on_pool!(self, |pool| {
-            sqlx::query_as(SQL)
-                .fetch_all(pool)
-                .await?
-        });
+        let rows: Vec<SettingsRow> =
+            on_pool!(self, |pool| { sqlx::query_as(SQL).fetch_all(pool).await? });
         rows.into_iter().map(settings_from_row).collect()
     }
 
@@ -288,13 +285,13 @@ impl Store {
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row.map(|(pending_since, reminded_for, reminded_at)| {
-            ReminderProgress {
+        Ok(row.map(
+            |(pending_since, reminded_for, reminded_at)| ReminderProgress {
                 pending_since,
                 reminded_for,
                 reminded_at,
-            }
-        }))
+            },
+        ))
     }
 
     /// Claims the reminder due at `due` for `thread` (handled at `now`): true for exactly one

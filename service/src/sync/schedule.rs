@@ -38,7 +38,12 @@ pub struct WorkingHours {
 impl WorkingHours {
     /// Checked construction: a window inside one day (no overnight windows) and at least one
     /// working day, so every amount of working time is reached.
-    pub fn new(start_min: u16, end_min: u16, days: [bool; 7], tz: TimeZone) -> Result<Self, String> {
+    pub fn new(
+        start_min: u16,
+        end_min: u16,
+        days: [bool; 7],
+        tz: TimeZone,
+    ) -> Result<Self, String> {
         if end_min > 24 * 60 {
             return Err("working hours end after 24:00".into());
         }
@@ -228,7 +233,10 @@ pub fn parse_after(text: &str) -> Result<i64, String> {
             _ => return Err(bad()),
         };
         // Units in order d, h, m, each at most once.
-        if digits.is_empty() || seen.contains(c) || seen.chars().any(|s| "dhm".find(s) > "dhm".find(c)) {
+        if digits.is_empty()
+            || seen.contains(c)
+            || seen.chars().any(|s| "dhm".find(s) > "dhm".find(c))
+        {
             return Err(bad());
         }
         seen.push(c);
@@ -292,7 +300,9 @@ pub fn parse_working_hours(text: &str) -> Result<(u16, u16), String> {
 /// `--days`: `mon-fri`, `mon,wed,fri`, `sat,sun`, `mon-sun` (ranges go forward from Monday).
 pub fn parse_days(text: &str) -> Result<[bool; 7], String> {
     let bad = |part: &str| {
-        format!("--days `{text}`: `{part}` is not a day or range (use mon..sun, e.g. mon-fri or mon,wed,fri)")
+        format!(
+            "--days `{text}`: `{part}` is not a day or range (use mon..sun, e.g. mon-fri or mon,wed,fri)"
+        )
     };
     let day = |name: &str| {
         let name = name.trim().to_ascii_lowercase();
@@ -332,6 +342,9 @@ pub fn parse_timezone(name: &str) -> Result<TimeZone, String> {
         format!("unknown time zone `{name}`: use an IANA name such as Europe/Berlin or UTC")
     })
 }
+
+/// The timer kind of a reminder (`timers.kind`).
+pub const REMINDER_TIMER: &str = "reminder";
 
 /// Which thread a reminder timer is for: the pull request and the channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -417,7 +430,10 @@ mod tests {
         // 2026-11-30 is a Monday.
         let mon10 = at(2026, 11, 30, 10, 0);
         assert!(w.is_working(mon10));
-        assert!(!w.is_working(at(2026, 11, 30, 18, 0)), "the end is not inside");
+        assert!(
+            !w.is_working(at(2026, 11, 30, 18, 0)),
+            "the end is not inside"
+        );
         assert!(w.is_working(at(2026, 11, 30, 9, 0)), "the start is");
         assert!(!w.is_working(at(2026, 12, 5, 12, 0)), "Saturday");
         assert_eq!(w.add_working_time(mon10, 2 * H), at(2026, 11, 30, 12, 0));
@@ -463,7 +479,10 @@ mod tests {
         // 24h of working time = 2 days and 6 hours of 9-hour days.
         let mon10 = at(2026, 11, 30, 10, 0);
         assert_eq!(w.add_working_time(mon10, 24 * H), at(2026, 12, 2, 16, 0));
-        assert_eq!(w.working_time_between(mon10, at(2026, 12, 2, 16, 0)), 24 * H);
+        assert_eq!(
+            w.working_time_between(mon10, at(2026, 12, 2, 16, 0)),
+            24 * H
+        );
         // 2d = 48h = 5 days and 3 hours: the next Monday 13:00.
         assert_eq!(
             w.add_working_time(mon10, parse_after("2d").unwrap()),
@@ -518,7 +537,9 @@ mod tests {
         assert_eq!(parse_after("4h"), Ok(4 * H));
         assert_eq!(parse_after("1h30m"), Ok(90 * MINUTE_MS));
         assert_eq!(parse_after("2d"), Ok(48 * H));
-        for bad in ["", "h", "30", "1m1h", "1h1h", "-1h", "1.5h", "0m", "366d", "1w"] {
+        for bad in [
+            "", "h", "30", "1m1h", "1h1h", "-1h", "1.5h", "0m", "366d", "1w",
+        ] {
             assert!(parse_after(bad).is_err(), "{bad}");
         }
         assert_eq!(format_working_time(90 * MINUTE_MS), "1h30m");
@@ -537,7 +558,10 @@ mod tests {
         let mon_fri = parse_days("mon-fri").unwrap();
         assert_eq!(mon_fri, [true, true, true, true, true, false, false]);
         assert_eq!(format_days(mon_fri), "mon-fri");
-        assert_eq!(format_days(parse_days("mon,wed,fri").unwrap()), "mon,wed,fri");
+        assert_eq!(
+            format_days(parse_days("mon,wed,fri").unwrap()),
+            "mon,wed,fri"
+        );
         assert_eq!(format_days(parse_days("sat,sun").unwrap()), "sat,sun");
         assert_eq!(format_days(parse_days("mon-sun").unwrap()), "mon-sun");
         assert!(parse_days("fri-mon").is_err());

@@ -9,7 +9,7 @@
 
 use super::*;
 use crate::sync::markup::escape_slack;
-use crate::sync::review_state::{self, PendingMention};
+use crate::sync::review_state::{self, PendingMention, ReminderScope};
 use codereview_forge::evaluate::{self, Early, Judgement};
 use codereview_forge::github::{Github, GithubSettings};
 use codereview_forge::gitlab::{Gitlab, GitlabSettings};
@@ -25,6 +25,18 @@ pub(super) struct LiveState {
     pub(super) mentions: Vec<PendingMention>,
     /// The head commit the mentions are about.
     pub(super) head_sha: String,
+    /// Whether the review state is known: judged, or settled without a judgement (no rules,
+    /// invalid rules). False when live review is off or the forge could not be read: then
+    /// nothing about the thread's wait may change.
+    pub(super) evaluated: bool,
+    /// At least one scope is pending.
+    pub(super) pending: bool,
+    /// The pull request is a draft.
+    pub(super) draft: bool,
+    /// Lower-case logins who could still approve a pending scope.
+    pub(super) awaiting: Vec<String>,
+    /// The pending scopes as a reminder names them.
+    pub(super) reminder: Vec<ReminderScope>,
 }
 
 impl SyncHandler {
@@ -75,8 +87,9 @@ impl SyncHandler {
             }
         };
         match lines {
-            Ok(Judged::Lines(lines)) => LiveState {
+            Ok(Judged::Lines { lines, settled }) => LiveState {
                 lines,
+                evaluated: settled,
                 ..LiveState::default()
             },
             Ok(Judged::Evaluated {
@@ -101,6 +114,14 @@ impl SyncHandler {
                         &slack_away,
                     ),
                     head_sha: facts.head_sha.clone(),
+                    evaluated: true,
+                    pending: evaluation
+                        .scopes
+                        .iter()
+                        .any(|s| s.state == codereview_policy::review::ScopeState::Pending),
+                    draft: evaluation.draft || facts.draft,
+                    reminder: review_state::reminder_scopes(&evaluation, &users, &slack_away),
+                    awaiting: awaiting.into_iter().collect(),
                 }
             }
             Err(e) => {
@@ -187,9 +208,13 @@ impl SyncHandler {
 }
 
 /// What the parent can show: the evaluation (and the facts it was made from), or lines
-/// saying why there is none.
+/// saying why there is none (`settled`: for good, as with no rules or invalid rules, rather
+/// than for now).
 enum Judged {
-    Lines(Vec<String>),
+    Lines {
+        lines: Vec<String>,
+        settled: bool,
+    },
     Evaluated {
         evaluation: Box<codereview_policy::review::Evaluation>,
         pr: Box<codereview_policy::review::PullRequest>,
@@ -198,19 +223,26 @@ enum Judged {
 
 /// The one judging path ([`evaluate::from_api`]), as parent lines.
 async fn judge<F: ForgeApiTrait>(forge: &F) -> Result<Judged, ForgeError> {
-    let problem = |text: &str| Judged::Lines(vec![format!("❌ {}", escape_slack(text))]);
+    let problem = |text: &str, settled: bool| Judged::Lines {
+        lines: vec![format!("❌ {}", escape_slack(text))],
+        settled,
+    };
     Ok(
         match evaluate::from_api(forge, evaluate::Options::default()).await? {
             Judgement::Evaluated { evaluation, pr } => Judged::Evaluated { evaluation, pr },
-            Judgement::Early(Early::NoRules) => Judged::Lines(Vec::new()),
+            Judgement::Early(Early::NoRules) => Judged::Lines {
+                lines: Vec::new(),
+                settled: true,
+            },
             Judgement::Early(Early::InvalidConfig(errors)) => problem(
                 &errors
                     .first()
                     .map(codereview_policy::report::config_error_description)
                     .unwrap_or_else(|| "invalid rules".into()),
+                true,
             ),
-            Judgement::Early(Early::TeamUnreadable(message)) => problem(&message),
-            Judgement::Failed(message) => problem(&message),
+            Judgement::Early(Early::TeamUnreadable(message)) => problem(&message, false),
+            Judgement::Failed(message) => problem(&message, false),
         },
     )
 }
