@@ -16,17 +16,17 @@ const GL_BASE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 use crate::helpers::*;
 use crate::sync_fakes::*;
 
-const BASE_SHA: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
+pub(crate) const BASE_SHA: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
 
-const RULES: &str = "[[scopes]]\nname = \"docs\"\npaths = [\"README.md\"]\nreviewers = [\"ana\", \"bob\"]\nrequire = 1\n\n\
+pub(crate) const RULES: &str = "[[scopes]]\nname = \"docs\"\npaths = [\"README.md\"]\nreviewers = [\"ana\", \"bob\"]\nrequire = 1\n\n\
                      [[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"mo\"]\nrequire = 1\n";
 
-fn auth() -> wiremock::matchers::HeaderExactMatcher {
+pub(crate) fn auth() -> wiremock::matchers::HeaderExactMatcher {
     header("authorization", format!("Bearer {GITHUB_TOKEN}").as_str())
 }
 
 /// The fake GitHub's world: pull request #2 (with these reviews) and the rules at its base.
-fn world(reviews: Vec<Value>) -> Value {
+pub(crate) fn world(reviews: Vec<Value>) -> Value {
     json!({
         "repository": { REPO: {
             "pullRequest": { "2": {
@@ -48,7 +48,17 @@ fn world(reviews: Vec<Value>) -> Value {
 }
 
 /// Every read the evaluation makes, each expected `times` times.
-async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, times: u64) {
+pub(crate) async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, times: u64) {
+    mount_world(app, world(reviews), &[2], Some(times)).await;
+}
+
+/// Every read the evaluation of pull requests `numbers` makes, answered from `world`; each
+/// expected `times` times per pull request, or any number of times.
+pub(crate) async fn mount_world(app: &SyncApp, world: Value, numbers: &[u64], times: Option<u64>) {
+    let expect = |mock: Mock, n: u64| match times {
+        Some(t) => mock.expect(t * n),
+        None => mock,
+    };
     Mock::given(method("POST"))
         .and(path("/graphql"))
         .and(InvalidGraphql)
@@ -58,38 +68,48 @@ async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, times: u64) {
         .named("a GraphQL query GitHub's schema refuses")
         .mount(&app.github)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/graphql"))
-        .and(auth())
-        .respond_with(FakeGraphql::new(world(reviews)))
-        .expect(2 * times) // the pull request, then the rules' text
+    let per_pr = numbers.len() as u64;
+    // The pull request, then the rules' text.
+    expect(
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(auth())
+            .respond_with(FakeGraphql::new(world)),
+        2 * per_pr,
+    )
+    .mount(&app.github)
+    .await;
+    expect(
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/git/trees/{BASE_SHA}")))
+            .and(query_param("recursive", "1"))
+            .and(auth())
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "sha": BASE_SHA, "truncated": false,
+                "tree": [
+                    { "path": "CODEREVIEW.toml", "type": "blob" },
+                    { "path": "README.md", "type": "blob" },
+                    { "path": "src", "type": "tree" }
+                ]
+            }))),
+        per_pr,
+    )
+    .mount(&app.github)
+    .await;
+    for n in numbers {
+        expect(
+            Mock::given(method("GET"))
+                .and(path(format!("/repos/{REPO}/pulls/{n}/files")))
+                .and(auth())
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                    { "filename": "README.md", "status": "modified", "additions": 1, "deletions": 1, "changes": 2,
+                      "patch": "@@ -1 +1 @@\n-# Hello-World\n+# Hello World" }
+                ]))),
+            1,
+        )
         .mount(&app.github)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{REPO}/git/trees/{BASE_SHA}")))
-        .and(query_param("recursive", "1"))
-        .and(auth())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "sha": BASE_SHA, "truncated": false,
-            "tree": [
-                { "path": "CODEREVIEW.toml", "type": "blob" },
-                { "path": "README.md", "type": "blob" },
-                { "path": "src", "type": "tree" }
-            ]
-        })))
-        .expect(times)
-        .mount(&app.github)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{REPO}/pulls/2/files")))
-        .and(auth())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            { "filename": "README.md", "status": "modified", "additions": 1, "deletions": 1, "changes": 2,
-              "patch": "@@ -1 +1 @@\n-# Hello-World\n+# Hello World" }
-        ])))
-        .expect(times)
-        .mount(&app.github)
-        .await;
+    }
 }
 
 /// The service with the live review state on, against the fakes.
@@ -101,7 +121,7 @@ async fn spawn_live(db: TestDb) -> SyncApp {
     spawn_sync_app_full(db, |_, _| None, None, options).await
 }
 
-fn approval(user: &str) -> Value {
+pub(crate) fn approval(user: &str) -> Value {
     json!({ "state": "APPROVED", "submittedAt": "2026-01-02T00:00:00Z", "body": "",
             "author": { "__typename": "User", "login": user }, "commit": { "oid": HEAD_SHA } })
 }

@@ -19,6 +19,7 @@ mod http;
 mod live_review;
 mod outage;
 mod redeliver;
+mod reminders;
 mod slack_install;
 mod store;
 mod sync_binary;
