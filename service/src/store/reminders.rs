@@ -168,7 +168,8 @@ impl Store {
     }
 
     /// The reminder settings that apply to a thread of `forge`'s `repo` in a channel: the
-    /// link's for that forge, else the any-forge link's.
+    /// link's for that forge, else the any-forge link's. Settings of a link that was removed
+    /// (`link remove`, `workspace remove`) no longer apply: its threads are not reminded.
     pub async fn reminder_settings_for(
         &self,
         forge: Forge,
@@ -182,6 +183,9 @@ impl Store {
             " FROM reminder_settings
              WHERE (forge = $1 OR forge = 'any') AND repo = $2 AND team_id = $3
                AND channel_id = $4
+               AND EXISTS (SELECT 1 FROM repo_links l WHERE l.forge = reminder_settings.forge
+                   AND l.repo = reminder_settings.repo AND l.team_id = reminder_settings.team_id
+                   AND l.channel_id = reminder_settings.channel_id)
              ORDER BY CASE WHEN forge = 'any' THEN 1 ELSE 0 END LIMIT 1"
         );
         let row: Option<SettingsRow> = on_pool!(self, |pool| {

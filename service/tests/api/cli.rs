@@ -530,5 +530,11 @@ matrix! {
         assert_eq!(ok(&with(&["--off"])), "reminders were not on for acme/web in T0001/C0001\n");
         // The wait itself stays (digests and status read it).
         assert!(db.store.review_wait(&thread).await.unwrap().is_some());
+
+        // Settings of a removed link no longer apply.
+        ok(&with(&["--after", "4h"]));
+        assert!(db.store.reminder_settings_for(Forge::GitHub, "acme/web", "T0001", "C0001").await.unwrap().is_some());
+        ok(&["link", "remove", "--repo", "acme/web", "--team", "T0001", "--channel", "C0001"]);
+        assert_eq!(db.store.reminder_settings_for(Forge::GitHub, "acme/web", "T0001", "C0001").await.unwrap(), None);
     }
 }
