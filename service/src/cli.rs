@@ -2,6 +2,7 @@
 //! read from stdin, never from argv, so they stay out of shell history and `ps`.
 
 mod digest;
+mod reminders;
 mod tenancy;
 
 use std::io::{IsTerminal as _, Read, Write};
@@ -136,6 +137,33 @@ pub enum LinkCommand {
     /// Turn the AI pull-request summary on or off for a linked repository (off by default;
     /// also needs LLM_API_URL, LLM_MODEL and `llm key set`).
     AiSummary(AiSummaryArgs),
+    /// Remind the reviewers of a pull request in its thread when it has waited for review
+    /// longer than an amount of working time (or `--off`).
+    Reminders(ReminderArgs),
+}
+
+/// Arguments of `link reminders` (defaults: 24h of working time, 09:00-18:00, mon-fri, UTC).
+#[derive(Debug, clap::Args)]
+pub struct ReminderArgs {
+    /// The link.
+    #[command(flatten)]
+    link: LinkArgs,
+    /// Working time a pull request waits before a reminder, and between reminders: 30m, 4h,
+    /// 1h30m, 2d (a d is 24 hours of working time). Default 24h.
+    #[arg(long, conflicts_with = "off")]
+    after: Option<String>,
+    /// Working hours, HH:MM-HH:MM within one day. Default 09:00-18:00.
+    #[arg(long, conflicts_with = "off")]
+    working_hours: Option<String>,
+    /// IANA time zone of the working hours, e.g. Europe/Berlin. Default UTC.
+    #[arg(long, conflicts_with = "off")]
+    timezone: Option<String>,
+    /// Working days: mon-fri, mon,wed,fri, sat,sun, mon-sun. Default mon-fri.
+    #[arg(long, conflicts_with = "off")]
+    days: Option<String>,
+    /// Turn reminders off for the link (pending reminders are cancelled).
+    #[arg(long)]
+    off: bool,
 }
 
 /// Arguments of `link ai-summary`.
@@ -541,15 +569,22 @@ pub async fn run(
                 )?;
             }
             LinkCommand::List => {
-                for l in open_store(env).await?.list_links().await? {
+                let store = open_store(env).await?;
+                let reminders = store.list_reminder_settings().await?;
+                for l in store.list_links().await? {
                     let forge = l.forge.map_or("any", Forge::as_str);
+                    let extra = reminders::label(&reminders, &l);
                     write(
                         out,
-                        format!("{forge}\t{}\t{}\t{}", l.repo, l.team_id, l.channel_id),
+                        format!(
+                            "{forge}\t{}\t{}\t{}{extra}",
+                            l.repo, l.team_id, l.channel_id
+                        ),
                     )?;
                 }
             }
             LinkCommand::AiSummary(args) => ai_summary_switch(args, env, out).await?,
+            LinkCommand::Reminders(args) => reminders::reminders(args, env, out).await?,
             LinkCommand::Remove(args) => {
                 let mut link = parse_link(args)?;
                 let store = open_store(env).await?;

@@ -23,5 +23,6 @@ pub mod markup;
 pub mod model;
 pub mod render;
 pub mod review_state;
+pub mod schedule;
 pub mod slack;
 pub mod summary;

@@ -163,6 +163,83 @@ pub fn mention_text(m: &PendingMention) -> String {
     )
 }
 
+/// A pending scope as a reminder names it: who could still approve it, requested or not,
+/// minus anyone away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderScope {
+    /// The scope's name.
+    pub scope: String,
+    /// Approvals still needed.
+    pub more: u32,
+    /// Anyone may approve it (`*`).
+    pub anyone: bool,
+    /// The people still needed, shown as Slack mentions (mapped) or plain names, in the rules'
+    /// order; nobody away.
+    pub who: Vec<String>,
+}
+
+/// The pending scopes of `e` for a reminder (see [`ReminderScope`]). Unlike the first mention
+/// ([`pending_mentions`]) a reminder names requested reviewers too (they were asked and have
+/// not answered) and unmapped people by name; people away (on the forge or in `slack_away`)
+/// are left out.
+pub fn reminder_scopes(
+    e: &Evaluation,
+    users: &HashMap<String, String>,
+    slack_away: &BTreeSet<String>,
+) -> Vec<ReminderScope> {
+    e.scopes
+        .iter()
+        .filter(|s| s.state == ScopeState::Pending)
+        .map(|s| {
+            let mut who: Vec<String> = Vec::new();
+            for p in s.still_can_approve() {
+                if p == "*" || is_away(e, slack_away, p) {
+                    continue;
+                }
+                let shown = match users.get(&p.to_lowercase()) {
+                    Some(id) => format!("<@{id}>"),
+                    None => escape_slack(p),
+                };
+                if !who.contains(&shown) {
+                    who.push(shown);
+                }
+            }
+            ReminderScope {
+                scope: s.name.clone(),
+                more: s.required.saturating_sub(s.points),
+                anyone: s.can_approve.iter().any(|c| c == "*"),
+                who,
+            }
+        })
+        .collect()
+}
+
+/// The reminder reply: `⏰ Still waiting for review after 24h of working time · backend needs
+/// 1 more: <@U0BOB> or mo`, one `· scope needs N more: …` part per pending scope that someone
+/// present can approve. `None` when there is nobody to remind (every needed reviewer away).
+/// `waited` is the working time since the pull request became pending, as shown (`24h`).
+pub fn reminder_text(waited: &str, scopes: &[ReminderScope]) -> Option<String> {
+    let parts: Vec<String> = scopes
+        .iter()
+        .filter(|s| s.anyone || !s.who.is_empty())
+        .map(|s| {
+            let who = if s.anyone {
+                "anyone".to_string()
+            } else {
+                or_list(&s.who)
+            };
+            format!("{} needs {} more: {who}", escape_slack(&s.scope), s.more)
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "⏰ Still waiting for review after {waited} of working time · {}",
+        parts.join(" · ")
+    ))
+}
+
 /// "a", "a or b", "a, b or c"; at most five names, then "+N".
 fn or_list(names: &[String]) -> String {
     const SHOWN: usize = 5;
@@ -318,6 +395,45 @@ mod tests {
             scope_lines(&e, &users, &slack_away)[0],
             "⏳ backend · needs 2 more: <@U0ANA> (away), <@U0LI> or <@U0MO> (away)"
         );
+    }
+
+    #[test]
+    fn reminders_name_everyone_still_needed_who_is_present() {
+        let e = evaluation(&[("ana", ReviewState::Approved)], &[]);
+        let users = HashMap::from([("li".to_string(), "U0LI".to_string())]);
+        let away = BTreeSet::from(["mo".to_string()]);
+        let scopes = reminder_scopes(&e, &users, &away);
+        // backend: ana approved, mo is away: li (requested or not) is named; docs is approved.
+        assert_eq!(
+            scopes,
+            [ReminderScope {
+                scope: "backend".into(),
+                more: 1,
+                anyone: false,
+                who: vec!["<@U0LI>".into()]
+            }]
+        );
+        assert_eq!(
+            reminder_text("24h", &scopes).unwrap(),
+            "⏰ Still waiting for review after 24h of working time · backend needs 1 more: <@U0LI>"
+        );
+        // Away on the forge counts too.
+        let e = evaluation(&[], &["mo"]);
+        let scopes = reminder_scopes(&e, &users, &BTreeSet::new());
+        assert_eq!(scopes[0].who, ["ana", "<@U0LI>"]);
+        // Nobody reviewed: both scopes wait; unmapped people by name, anyone for `*`.
+        let e = evaluation(&[], &[]);
+        let scopes = reminder_scopes(&e, &users, &BTreeSet::new());
+        assert_eq!(
+            reminder_text("1h30m", &scopes).unwrap(),
+            "⏰ Still waiting for review after 1h30m of working time · backend needs 2 more: ana, <@U0LI> or mo · docs needs 1 more: anyone"
+        );
+        // Everyone needed for backend away, in Slack or on the forge: nothing to say about it.
+        let e = evaluation(&[("ana", ReviewState::Approved)], &[]);
+        let away = BTreeSet::from(["li".to_string(), "mo".to_string()]);
+        let scopes = reminder_scopes(&e, &users, &away);
+        assert!(scopes[0].who.is_empty());
+        assert_eq!(reminder_text("24h", &scopes), None);
     }
 
     #[test]

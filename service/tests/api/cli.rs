@@ -445,3 +445,96 @@ matrix! {
         assert!(run(&["link", "remove", "--repo", "group/app", "--team", "T0001", "--channel", "C0001"], &base, "", dir.path()).status.success());
     }
 }
+
+matrix! {
+    async fn link_reminders_are_set_listed_rescheduled_and_turned_off(db) {
+        use codereview_sync::store::{PrRef, PrThread, SlackRef};
+        let dir = tempfile::tempdir().unwrap();
+        let k = key_b64(1);
+        let env = [("DATABASE_URL", db.url.as_str()), ("CODEREVIEW_SYNC_KEY", k.as_str())];
+        let ok = |args: &[&str]| {
+            let out = run(args, &env, "", dir.path());
+            assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+            stdout(&out)
+        };
+        let fails = |args: &[&str], code: i32| {
+            let out = run(args, &env, "", dir.path());
+            assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+            stderr(&out)
+        };
+        let link = ["--repo", "acme/web", "--team", "T0001", "--channel", "C0001"];
+        let with = |extra: &[&'static str]| {
+            let mut args = vec!["link", "reminders"];
+            args.extend_from_slice(&link);
+            args.extend_from_slice(extra);
+            args
+        };
+        ok(&["link", "add", "--repo", "acme/web", "--team", "T0001", "--channel", "C0001", "--forge", "github"]);
+        // A pull request of that link already waits, since Monday 2026-11-30 10:00 in Berlin.
+        let monday_10_berlin = 1_796_029_200_000_i64;
+        let thread = PrThread {
+            pr: PrRef { forge: Forge::GitHub, repo: "acme/web".into(), number: 7 },
+            thread: SlackRef { team_id: "T0001".into(), channel_id: "C0001".into(), ts: "1700000001.000100".into() },
+        };
+        db.store.upsert_review_wait(&thread, "https://github.com/acme/web/pull/7", &["li".into()], monday_10_berlin).await.unwrap();
+
+        // Bad arguments: one clear line, exit 2, nothing stored.
+        for (extra, needle) in [
+            (&["--timezone", "Mars/Olympus"][..], "unknown time zone `Mars/Olympus`"),
+            (&["--working-hours", "22:00-06:00"][..], "windows across midnight are not supported"),
+            (&["--working-hours", "9-18"][..], "is not HH:MM-HH:MM"),
+            (&["--after", "1w"][..], "--after `1w` is not a duration"),
+            (&["--after", "0m"][..], "too short"),
+            (&["--days", "fri-mon"][..], "runs backwards"),
+            (&["--days", "funday"][..], "`funday` is not a day"),
+        ] {
+            let err = fails(&with(extra), 2);
+            assert!(err.contains(needle), "{extra:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+        fails(&with(&["--off", "--after", "4h"]), 2);
+        // No such link: exit 1.
+        let err = fails(&["link", "reminders", "--repo", "acme/api", "--team", "T0001", "--channel", "C0001"], 1);
+        assert!(err.contains("acme/api is not linked to T0001/C0001"), "{err}");
+        assert!(ok(&["link", "list"]).ends_with("C0001\n"), "no reminders yet");
+
+        assert_eq!(
+            ok(&with(&["--after", "4h", "--working-hours", "09:00-18:00", "--timezone", "Europe/Berlin", "--days", "mon-fri"])),
+            "reminders on for acme/web in T0001/C0001: after 4h of working time, 09:00-18:00 mon-fri Europe/Berlin\n\
+             1 waiting pull request(s) rescheduled with these settings\n"
+        );
+        let key = "github:acme/web#7@T0001/C0001";
+        // Due 4 working hours after it started waiting: Monday 14:00 in Berlin.
+        assert_eq!(db.store.timer_due_at("reminder", key).await.unwrap(), Some(monday_10_berlin + 4 * 3_600_000));
+        assert_eq!(
+            ok(&["link", "list"]),
+            "github\tacme/web\tT0001\tC0001\treminders after 4h of working time, 09:00-18:00 mon-fri Europe/Berlin\n"
+        );
+        // Changed settings move the pending reminder: 1h30m → Monday 11:30.
+        ok(&with(&["--after", "1h30m", "--timezone", "Europe/Berlin"]));
+        assert_eq!(db.store.timer_due_at("reminder", key).await.unwrap(), Some(monday_10_berlin + 90 * 60_000));
+        // Defaults: 24h, 09:00-18:00, mon-fri, UTC (Monday 09:00 UTC + 24 working hours
+        // = Wednesday 15:00 UTC).
+        assert_eq!(
+            ok(&with(&[])).lines().next().unwrap(),
+            "reminders on for acme/web in T0001/C0001: after 24h of working time, 09:00-18:00 mon-fri UTC"
+        );
+        assert_eq!(
+            db.store.timer_due_at("reminder", key).await.unwrap(),
+            Some(monday_10_berlin + (2 * 24 + 6) * 3_600_000)
+        );
+
+        assert_eq!(ok(&with(&["--off"])), "reminders off for acme/web in T0001/C0001\n");
+        assert_eq!(db.store.timer_due_at("reminder", key).await.unwrap(), None, "cancelled");
+        assert_eq!(ok(&["link", "list"]), "github\tacme/web\tT0001\tC0001\n");
+        assert_eq!(ok(&with(&["--off"])), "reminders were not on for acme/web in T0001/C0001\n");
+        // The wait itself stays (digests and status read it).
+        assert!(db.store.review_wait(&thread).await.unwrap().is_some());
+
+        // Settings of a removed link no longer apply.
+        ok(&with(&["--after", "4h"]));
+        assert!(db.store.reminder_settings_for(Forge::GitHub, "acme/web", "T0001", "C0001").await.unwrap().is_some());
+        ok(&["link", "remove", "--repo", "acme/web", "--team", "T0001", "--channel", "C0001"]);
+        assert_eq!(db.store.reminder_settings_for(Forge::GitHub, "acme/web", "T0001", "C0001").await.unwrap(), None);
+    }
+}

@@ -16,18 +16,18 @@ const GL_BASE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 use crate::helpers::*;
 use crate::sync_fakes::*;
 
-const BASE_SHA: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
+pub(crate) const BASE_SHA: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
 
-const RULES: &str = "[[scopes]]\nname = \"docs\"\npaths = [\"README.md\"]\nreviewers = [\"ana\", \"bob\"]\nrequire = 1\n\n\
+pub(crate) const RULES: &str = "[[scopes]]\nname = \"docs\"\npaths = [\"README.md\"]\nreviewers = [\"ana\", \"bob\"]\nrequire = 1\n\n\
                      [[scopes]]\nname = \"backend\"\npaths = [\"src/**\"]\nreviewers = [\"mo\"]\nrequire = 1\n";
 
-fn auth() -> wiremock::matchers::HeaderExactMatcher {
+pub(crate) fn auth() -> wiremock::matchers::HeaderExactMatcher {
     header("authorization", format!("Bearer {GITHUB_TOKEN}").as_str())
 }
 
 /// The fake GitHub's world: pull request #2 (with these reviews, and a `codereview` status
 /// that says whether someone approved) and the rules at its base.
-fn world(reviews: Vec<Value>) -> Value {
+pub(crate) fn world(reviews: Vec<Value>) -> Value {
     let (state, description) = if reviews.is_empty() {
         ("PENDING", "1 scope pending")
     } else {
@@ -64,7 +64,7 @@ fn world(reviews: Vec<Value>) -> Value {
 
 /// What an evaluation reads from the forge.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Reads {
+pub(crate) enum Reads {
     /// First evaluation at these commits: the pull request, the rules (tree and text) and the
     /// changed files.
     All,
@@ -73,9 +73,25 @@ enum Reads {
     PullRequestOnly,
 }
 
-/// Every read the evaluation makes, each expected as `reads` says.
+/// Every read the evaluation of pull request #2 makes, each expected as `reads` says.
 async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, reads: Reads) {
-    let times = u64::from(reads == Reads::All);
+    mount_world(app, world(reviews), &[2], Some(reads)).await;
+}
+
+/// Every read the evaluation of pull requests `numbers` makes, answered from `world`; each
+/// expected as `reads` says (the rules once for their base commit, the facts and the changed
+/// files per pull request), or any number of times.
+pub(crate) async fn mount_world(
+    app: &SyncApp,
+    world: Value,
+    numbers: &[u64],
+    reads: Option<Reads>,
+) {
+    let expect = |mock: Mock, first: u64, later: u64| match reads {
+        Some(Reads::All) => mock.expect(first),
+        Some(Reads::PullRequestOnly) => mock.expect(later),
+        None => mock,
+    };
     Mock::given(method("POST"))
         .and(path("/graphql"))
         .and(InvalidGraphql)
@@ -85,49 +101,64 @@ async fn mount_forge(app: &SyncApp, reviews: Vec<Value>, reads: Reads) {
         .named("a GraphQL query GitHub's schema refuses")
         .mount(&app.github)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/graphql"))
-        .and(body_string_contains("pullRequest(number: $number)"))
-        .and(auth())
-        .respond_with(FakeGraphql::new(world(reviews.clone())))
-        .with_priority(2)
-        .expect(1)
-        .named("the pull request's facts")
+    let per_pr = numbers.len() as u64;
+    expect(
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(body_string_contains("pullRequest(number: $number)"))
+            .and(auth())
+            .respond_with(FakeGraphql::new(world.clone()))
+            .with_priority(2)
+            .named("the pull request's facts"),
+        per_pr,
+        per_pr,
+    )
+    .mount(&app.github)
+    .await;
+    expect(
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(auth())
+            .respond_with(FakeGraphql::new(world))
+            .named("the rules' text"),
+        1,
+        0,
+    )
+    .mount(&app.github)
+    .await;
+    expect(
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/git/trees/{BASE_SHA}")))
+            .and(query_param("recursive", "1"))
+            .and(auth())
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "sha": BASE_SHA, "truncated": false,
+                "tree": [
+                    { "path": "CODEREVIEW.toml", "type": "blob" },
+                    { "path": "README.md", "type": "blob" },
+                    { "path": "src", "type": "tree" }
+                ]
+            }))),
+        1,
+        0,
+    )
+    .mount(&app.github)
+    .await;
+    for n in numbers {
+        expect(
+            Mock::given(method("GET"))
+                .and(path(format!("/repos/{REPO}/pulls/{n}/files")))
+                .and(auth())
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                    { "filename": "README.md", "status": "modified", "additions": 1, "deletions": 1, "changes": 2,
+                      "patch": "@@ -1 +1 @@\n-# Hello-World\n+# Hello World" }
+                ]))),
+            1,
+            0,
+        )
         .mount(&app.github)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/graphql"))
-        .and(auth())
-        .respond_with(FakeGraphql::new(world(reviews)))
-        .expect(times)
-        .named("the rules' text")
-        .mount(&app.github)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{REPO}/git/trees/{BASE_SHA}")))
-        .and(query_param("recursive", "1"))
-        .and(auth())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "sha": BASE_SHA, "truncated": false,
-            "tree": [
-                { "path": "CODEREVIEW.toml", "type": "blob" },
-                { "path": "README.md", "type": "blob" },
-                { "path": "src", "type": "tree" }
-            ]
-        })))
-        .expect(times)
-        .mount(&app.github)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{REPO}/pulls/2/files")))
-        .and(auth())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            { "filename": "README.md", "status": "modified", "additions": 1, "deletions": 1, "changes": 2,
-              "patch": "@@ -1 +1 @@\n-# Hello-World\n+# Hello World" }
-        ])))
-        .expect(times)
-        .mount(&app.github)
-        .await;
+    }
 }
 
 /// The parent's facts and status come with the live review state's GraphQL read: the REST
@@ -156,7 +187,7 @@ async fn spawn_live(db: TestDb) -> SyncApp {
     spawn_sync_app_full(db, |_, _| None, None, options).await
 }
 
-fn approval(user: &str) -> Value {
+pub(crate) fn approval(user: &str) -> Value {
     json!({ "state": "APPROVED", "submittedAt": "2026-01-02T00:00:00Z", "body": "",
             "author": { "__typename": "User", "login": user }, "commit": { "oid": HEAD_SHA } })
 }

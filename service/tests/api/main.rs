@@ -20,6 +20,7 @@ mod http;
 mod live_review;
 mod outage;
 mod redeliver;
+mod reminders;
 mod slack_install;
 mod slash_command;
 mod store;

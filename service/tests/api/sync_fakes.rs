@@ -133,6 +133,8 @@ struct SlackState {
     /// An outage: every call answers, in turn, 429 (`Retry-After: 1`), 503 and 502.
     outage: bool,
     calls_during_outage: usize,
+    /// Answer each `chat.postMessage` this much later (the message counts as posted at once).
+    post_delay: Option<std::time::Duration>,
 }
 
 struct SlackResponder(Arc<Mutex<SlackState>>);
@@ -177,7 +179,11 @@ impl Respond for SlackResponder {
                 let mut message = call.body.clone();
                 message["ts"] = json!(ts);
                 state.posted.push(message);
-                ok(json!({"channel": call.body["channel"], "ts": ts}))
+                let answer = ok(json!({"channel": call.body["channel"], "ts": ts}));
+                match state.post_delay {
+                    Some(delay) => answer.set_delay(delay),
+                    None => answer,
+                }
             }
             "chat.update" | "chat.delete" => {
                 ok(json!({"channel": call.body["channel"], "ts": call.body["ts"]}))
@@ -309,6 +315,12 @@ impl FakeSlack {
 
     pub fn post_attempts(&self) -> Vec<Instant> {
         self.state.lock().unwrap().post_attempts.clone()
+    }
+
+    /// Answers every later `chat.postMessage` `delay` late (it is posted at once): a sender
+    /// can die between Slack posting its message and hearing about it.
+    pub fn delay_posts(&self, delay: Option<std::time::Duration>) {
+        self.state.lock().unwrap().post_delay = delay;
     }
 
     /// Starts or ends an outage (429 `Retry-After: 1`, 503, 502 in turn for every call).

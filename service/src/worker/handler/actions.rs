@@ -53,6 +53,7 @@ impl SyncHandler {
                     tracing::warn!(ts = %thread.thread.ts, "parent message is gone from Slack");
                     return Ok(());
                 }
+                self.track_wait(thread, &facts, &live).await?;
                 let channel = Channel {
                     team_id: thread.thread.team_id.clone(),
                     channel_id: thread.thread.channel_id.clone(),
@@ -309,6 +310,7 @@ impl SyncHandler {
             .map_err(store_error)?
         {
             run.new_threads.insert(channel.clone(), ts.clone());
+            self.track_wait(&thread, &facts, &live).await?;
             self.mention_pending(pr, channel, &ts, &live, run.attempts)
                 .await?;
         } else {

@@ -11,7 +11,7 @@ use super::*;
 use crate::sync::card;
 use crate::sync::markup::escape_slack;
 use crate::sync::model::ReviewStatus;
-use crate::sync::review_state::{self, PendingMention};
+use crate::sync::review_state::{self, PendingMention, ReminderScope};
 use codereview_forge::evaluate::{self, Early, Judgement};
 use codereview_forge::github::{Github, GithubSettings};
 use codereview_forge::gitlab::{Gitlab, GitlabSettings};
@@ -30,6 +30,18 @@ pub(super) struct LiveState {
     /// The parent's facts and `codereview` status, when the forge answered them with the
     /// review facts (GitHub): the parent then needs no read of its own.
     pub(super) card: Option<(PrFacts, Option<ReviewStatus>)>,
+    /// Whether the review state is known: judged, or settled without a judgement (no rules,
+    /// invalid rules). False when live review is off or the forge could not be read: then
+    /// nothing about the thread's wait may change.
+    pub(super) evaluated: bool,
+    /// At least one scope is pending.
+    pub(super) pending: bool,
+    /// The pull request is a draft.
+    pub(super) draft: bool,
+    /// Lower-case logins who could still approve a pending scope.
+    pub(super) awaiting: Vec<String>,
+    /// The pending scopes as a reminder names them.
+    pub(super) reminder: Vec<ReminderScope>,
 }
 
 impl SyncHandler {
@@ -96,8 +108,9 @@ impl SyncHandler {
             }
         };
         match lines {
-            Ok((Judged::Lines(lines), card)) => LiveState {
+            Ok((Judged::Lines { lines, settled }, card)) => LiveState {
                 lines,
+                evaluated: settled,
                 card,
                 ..LiveState::default()
             },
@@ -127,6 +140,14 @@ impl SyncHandler {
                     ),
                     head_sha: facts.head_sha.clone(),
                     card,
+                    evaluated: true,
+                    pending: evaluation
+                        .scopes
+                        .iter()
+                        .any(|s| s.state == codereview_policy::review::ScopeState::Pending),
+                    draft: evaluation.draft || facts.draft,
+                    reminder: review_state::reminder_scopes(&evaluation, &users, &slack_away),
+                    awaiting: awaiting.into_iter().collect(),
                 }
             }
             Err(e) => {
@@ -213,9 +234,13 @@ impl SyncHandler {
 }
 
 /// What the parent can show: the evaluation (and the facts it was made from), or lines
-/// saying why there is none.
+/// saying why there is none (`settled`: for good, as with no rules or invalid rules, rather
+/// than for now).
 enum Judged {
-    Lines(Vec<String>),
+    Lines {
+        lines: Vec<String>,
+        settled: bool,
+    },
     Evaluated {
         evaluation: Box<codereview_policy::review::Evaluation>,
         pr: Box<codereview_policy::review::PullRequest>,
@@ -224,14 +249,17 @@ enum Judged {
 
 /// The one judging path ([`evaluate::from_facts_with`]), as parent lines, with the parent's
 /// card when the forge answered it with the facts; the rules and changes of commits seen in
-/// the last minutes come from `memo`. At most `budget` is spent.
+/// the last minutes come from `memo`. At most `budget` is spent (then nothing is settled).
 async fn judge<F: ForgeApiTrait>(
     forge: &F,
     memo: &dyn evaluate::Memo,
     budget: std::time::Duration,
     status_context: &str,
 ) -> Result<(Judged, Option<(PrFacts, Option<ReviewStatus>)>), ForgeError> {
-    let problem = |text: &str| Judged::Lines(vec![format!("❌ {}", escape_slack(text))]);
+    let problem = |text: &str, settled: bool| Judged::Lines {
+        lines: vec![format!("❌ {}", escape_slack(text))],
+        settled,
+    };
     let read = async {
         let facts = forge.pull_request().await?;
         let card = facts
@@ -247,20 +275,28 @@ async fn judge<F: ForgeApiTrait>(
             budget_ms = budget.as_millis() as u64,
             "the forge did not answer the live review state's reads in time: parent without scope lines"
         );
-        return Ok((Judged::Lines(Vec::new()), None));
+        let nothing = Judged::Lines {
+            lines: Vec::new(),
+            settled: false,
+        };
+        return Ok((nothing, None));
     };
     let (judgement, card) = judged?;
     let judged = match judgement {
         Judgement::Evaluated { evaluation, pr } => Judged::Evaluated { evaluation, pr },
-        Judgement::Early(Early::NoRules) => Judged::Lines(Vec::new()),
+        Judgement::Early(Early::NoRules) => Judged::Lines {
+            lines: Vec::new(),
+            settled: true,
+        },
         Judgement::Early(Early::InvalidConfig(errors)) => problem(
             &errors
                 .first()
                 .map(codereview_policy::report::config_error_description)
                 .unwrap_or_else(|| "invalid rules".into()),
+            true,
         ),
-        Judgement::Early(Early::TeamUnreadable(message)) => problem(&message),
-        Judgement::Failed(message) => problem(&message),
+        Judgement::Early(Early::TeamUnreadable(message)) => problem(&message, false),
+        Judgement::Failed(message) => problem(&message, false),
     };
     Ok((judged, card))
 }
