@@ -102,6 +102,11 @@ pub(crate) async fn mount_world(
         .mount(&app.github)
         .await;
     let per_pr = numbers.len() as u64;
+    // The rules are read at the world's base commit (a test moves the base to change them).
+    let base_sha = world["repository"][REPO]["pullRequest"][numbers[0].to_string()]["baseRefOid"]
+        .as_str()
+        .unwrap_or(BASE_SHA)
+        .to_string();
     expect(
         Mock::given(method("POST"))
             .and(path("/graphql"))
@@ -128,11 +133,11 @@ pub(crate) async fn mount_world(
     .await;
     expect(
         Mock::given(method("GET"))
-            .and(path(format!("/repos/{REPO}/git/trees/{BASE_SHA}")))
+            .and(path(format!("/repos/{REPO}/git/trees/{base_sha}")))
             .and(query_param("recursive", "1"))
             .and(auth())
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "sha": BASE_SHA, "truncated": false,
+                "sha": base_sha, "truncated": false,
                 "tree": [
                     { "path": "CODEREVIEW.toml", "type": "blob" },
                     { "path": "README.md", "type": "blob" },

@@ -248,7 +248,9 @@ matrix! {
         mount_pr(&app, world(vec![]), json!({})).await;
         app.github("pull_request", "d-4", &update(4)).await;
         assert!(waits().await.is_some());
-        mount_pr(&app, world(vec![]), json!({"state": "closed"})).await;
+        let mut closed = world(vec![]);
+        closed["repository"][REPO]["pullRequest"]["2"]["state"] = json!("CLOSED");
+        mount_pr(&app, closed, json!({"state": "closed"})).await;
         app.github("pull_request", "d-5", &update(5)).await;
         assert_eq!(waits().await, None);
         assert_eq!(timer().await, None);
@@ -289,11 +291,16 @@ matrix! {
         assert_eq!(r[0].2, "⏰ Still waiting for review after 2h of working time · docs needs 1 more: <@U0BOB>");
         assert!(!r[0].2.contains(AWAY_USER));
 
-        // The rules now ask only ana, who is away: nobody to remind, no reply; the reminder
-        // stays scheduled for when she is back.
+        // The base branch moves on with rules that ask only ana, who is away: nobody to
+        // remind, no reply; the reminder stays scheduled for when she is back.
+        const NEW_BASE: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567";
         let mut only_ana = world(vec![]);
-        only_ana["repository"][REPO]["object"][format!("{BASE_SHA}:CODEREVIEW.toml")]["text"] =
-            json!("[[scopes]]\nname = \"docs\"\npaths = [\"README.md\"]\nreviewers = [\"ana\"]\nrequire = 1\n");
+        let pr = &mut only_ana["repository"][REPO]["pullRequest"]["2"];
+        pr["baseRefOid"] = json!(NEW_BASE);
+        only_ana["repository"][REPO]["object"] = json!({ format!("{NEW_BASE}:CODEREVIEW.toml"): {
+            "__typename": "Blob", "isBinary": false,
+            "text": "[[scopes]]\nname = \"docs\"\npaths = [\"README.md\"]\nreviewers = [\"ana\"]\nrequire = 1\n"
+        } });
         mount_pr(&app, only_ana, json!({})).await;
         advance_to(&clock, MONDAY_10 + 4 * H);
         app.app.drain().await;
