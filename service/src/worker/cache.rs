@@ -58,6 +58,7 @@ const MAX_KEPT_FILES: usize = 1000;
 pub(crate) struct ReviewMemo {
     rules: TtlCache<(Forge, String, String), Result<ConfigSet, Early>>,
     files: TtlCache<(Forge, String, String, String), Vec<FileDiff>>,
+    away: TtlCache<(Forge, String), bool>,
 }
 
 impl Default for ReviewMemo {
@@ -65,6 +66,7 @@ impl Default for ReviewMemo {
         Self {
             rules: TtlCache::new(Some(REVIEW_MEMO_TTL)),
             files: TtlCache::new(Some(REVIEW_MEMO_TTL)),
+            away: TtlCache::new(Some(REVIEW_MEMO_TTL)),
         }
     }
 }
@@ -85,6 +87,18 @@ pub(crate) struct RepoMemo<'a> {
     memo: &'a ReviewMemo,
     forge: Forge,
     repo: &'a str,
+}
+
+impl RepoMemo<'_> {
+    /// Whether `login` (lower-case) said on the forge they are away, if asked lately.
+    pub(crate) fn away(&self, login: &str) -> Option<bool> {
+        self.memo.away.get(&(self.forge, login.to_string()))
+    }
+
+    /// Keeps what the forge said of `login`'s availability.
+    pub(crate) fn keep_away(&self, login: &str, away: bool) {
+        self.memo.away.put((self.forge, login.to_string()), away);
+    }
 }
 
 impl Memo for RepoMemo<'_> {

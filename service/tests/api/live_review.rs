@@ -123,6 +123,19 @@ pub(crate) async fn mount_world(
     expect(
         Mock::given(method("POST"))
             .and(path("/graphql"))
+            .and(body_string_contains("indicatesLimitedAvailability"))
+            .and(auth())
+            .respond_with(FakeGraphql::new(world.clone()))
+            .with_priority(2)
+            .named("who of those who could approve is busy"),
+        1,
+        0,
+    )
+    .mount(&app.github)
+    .await;
+    expect(
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
             .and(auth())
             .respond_with(FakeGraphql::new(world))
             .named("the rules' text"),
@@ -268,6 +281,34 @@ matrix! {
         );
         app.github.verify().await;
         app.assert_no_text().await;
+    }
+
+    async fn a_reviewer_busy_on_github_is_marked_away_and_not_mentioned(db) {
+        let app = spawn_live(db).await;
+        // ana set her GitHub status to busy; she is not in the user map, so only GitHub can
+        // tell. The engine asks only about people it might request: the service asks once.
+        let mut busy = world(vec![]);
+        busy["user"] = json!({ "ana": { "__typename": "User",
+            "status": { "__typename": "UserStatus", "indicatesLimitedAvailability": true } } });
+        mount_world(&app, busy.clone(), &[2], Some(Reads::All)).await;
+        app.github("pull_request", "d-open", &fixture("pull_request.opened.payload.json")).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 2, "the parent, then one mention");
+        assert!(w[0].text().ends_with("⏳ docs · needs 1 more: ana (away) or <@U0BOB>"), "{}", w[0].text());
+        assert_eq!(w[1].text(), "👋 *docs* needs 1 more review: <@U0BOB>");
+        app.github.verify().await;
+        // The next event at the same commits: availability is remembered too.
+        app.github.reset().await;
+        mount_world(&app, busy, &[2], Some(Reads::PullRequestOnly)).await;
+        no_rest_reads(&app).await;
+        let mut again = fixture("pull_request.opened.payload.json");
+        again["action"] = json!("synchronize");
+        app.github("pull_request", "d-again", &again).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 3);
+        assert!(w[2].text().ends_with("ana (away) or <@U0BOB>"), "{}", w[2].text());
+        app.github.verify().await;
+        app.assert_clean().await;
     }
 
     async fn without_rules_or_when_github_fails_the_parent_is_posted_without_scope_lines(db) {

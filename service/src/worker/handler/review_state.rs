@@ -12,6 +12,7 @@ use crate::sync::card;
 use crate::sync::markup::escape_slack;
 use crate::sync::model::ReviewStatus;
 use crate::sync::review_state::{self, PendingMention, ReminderScope};
+use crate::worker::cache::RepoMemo;
 use codereview_forge::evaluate::{self, Early, Judgement};
 use codereview_forge::github::{Github, GithubSettings};
 use codereview_forge::gitlab::{Gitlab, GitlabSettings};
@@ -233,6 +234,49 @@ impl SyncHandler {
     }
 }
 
+/// Adds to `evaluation.away` those who could still approve a pending scope and told the forge
+/// they are busy (GitHub `indicatesLimitedAvailability`, GitLab `availability: busy`): the
+/// engine asks only about people it might request. One request for everyone not asked in the
+/// last minutes; a failure counts everyone as present.
+async fn mark_away_on_the_forge<F: ForgeApiTrait>(
+    forge: &F,
+    memo: &RepoMemo<'_>,
+    evaluation: &mut codereview_policy::review::Evaluation,
+) {
+    let asked: BTreeSet<String> = evaluation
+        .request_candidates
+        .iter()
+        .map(|c| c.to_lowercase())
+        .collect();
+    let mut unknown = Vec::new();
+    for login in review_state::awaiting(evaluation) {
+        if login == "*" || asked.contains(&login) {
+            continue;
+        }
+        match memo.away(&login) {
+            Some(true) => evaluation.away.push(login),
+            Some(false) => {}
+            None => unknown.push(login),
+        }
+    }
+    unknown.truncate(evaluate::MAX_AVAILABILITY_LOOKUPS);
+    if unknown.is_empty() {
+        return;
+    }
+    match forge.reviewer_facts(&unknown, false).await {
+        Ok(facts) => {
+            for login in unknown {
+                let away = facts.away.iter().any(|a| a.eq_ignore_ascii_case(&login));
+                memo.keep_away(&login, away);
+                if away {
+                    evaluation.away.push(login);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read reviewers' availability"),
+    }
+}
+
 /// What the parent can show: the evaluation (and the facts it was made from), or lines
 /// saying why there is none (`settled`: for good, as with no rules or invalid rules, rather
 /// than for now).
@@ -252,7 +296,7 @@ enum Judged {
 /// the last minutes come from `memo`. At most `budget` is spent (then nothing is settled).
 async fn judge<F: ForgeApiTrait>(
     forge: &F,
-    memo: &dyn evaluate::Memo,
+    memo: &RepoMemo<'_>,
     budget: std::time::Duration,
     status_context: &str,
 ) -> Result<(Judged, Option<(PrFacts, Option<ReviewStatus>)>), ForgeError> {
@@ -266,8 +310,11 @@ async fn judge<F: ForgeApiTrait>(
             .card
             .as_ref()
             .map(|c| card::parent_facts(&facts, c, status_context));
-        let judgement =
+        let mut judgement =
             evaluate::from_facts_with(forge, facts, evaluate::Options::default(), memo).await?;
+        if let Judgement::Evaluated { evaluation, .. } = &mut judgement {
+            mark_away_on_the_forge(forge, memo, evaluation).await;
+        }
         Ok::<_, ForgeError>((judgement, card))
     };
     let Ok(judged) = tokio::time::timeout(budget, read).await else {
