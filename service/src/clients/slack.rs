@@ -139,6 +139,9 @@ pub trait SlackApi: Send + Sync {
     /// `users.info`.
     async fn user_info(&self, token: &Secret<String>, user: &str)
     -> Result<SlackUser, HandleError>;
+    /// `users.getPresence`: whether Slack shows the person as away right now (no client
+    /// connected, or idle). Needs `users:read`.
+    async fn presence_away(&self, token: &Secret<String>, user: &str) -> Result<bool, HandleError>;
     /// `conversations.open` with one user: the id of our direct-message channel with them
     /// (`D...`), for the daily digest. Needs the `im:write` scope.
     async fn open_dm(&self, token: &Secret<String>, user: &str) -> Result<String, HandleError>;
@@ -390,6 +393,14 @@ impl SlackApi for SlackClient {
             away,
             tz: str_at(&v, &["user", "tz"]).map(str::to_string),
         })
+    }
+
+    async fn presence_away(&self, token: &Secret<String>, user: &str) -> Result<bool, HandleError> {
+        let v = self
+            .get(token, "users.getPresence", &[("user", user)])
+            .await?
+            .map_err(|code| Self::fail("users.getPresence", &code))?;
+        Ok(str_at(&v, &["presence"]) == Some("away"))
     }
 
     async fn open_dm(&self, token: &Secret<String>, user: &str) -> Result<String, HandleError> {

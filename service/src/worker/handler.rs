@@ -59,6 +59,9 @@ pub use ai::AiSummary;
 /// How long looked-up names, emails and mention mappings stay in memory.
 pub const LOOKUP_TTL: Duration = Duration::from_secs(10 * 60);
 
+/// How long a Slack presence lookup is trusted: short, since presence changes by the minute.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(5 * 60);
+
 fn store_error(e: StoreError) -> HandleError {
     HandleError::retry(format!("store: {e}"))
 }
@@ -163,6 +166,10 @@ pub struct SyncHandler {
     github_app: Option<Arc<GitHubApp>>,
     clock: Arc<dyn Clock>,
     review_memo: ReviewMemo,
+    /// Slack presence lookups (away or not), for a few minutes.
+    presence: TtlCache<(String, String), bool>,
+    /// Since when (ms, by the handler's clock) each person's presence has been seen "away".
+    away_since: std::sync::Mutex<HashMap<(String, String), i64>>,
 }
 
 impl std::fmt::Debug for SyncHandler {
@@ -211,6 +218,8 @@ impl SyncHandler {
             github_app: None,
             clock: Arc::new(SystemClock),
             review_memo: ReviewMemo::default(),
+            presence: TtlCache::new(Some(PRESENCE_TTL)),
+            away_since: std::sync::Mutex::default(),
         }
     }
 

@@ -311,6 +311,51 @@ matrix! {
         app.assert_clean().await;
     }
 
+    async fn slack_presence_away_all_day_counts_as_away(db) {
+        // A minute ahead of the real time the webhooks are stamped with, so they are due.
+        let clock = std::sync::Arc::new(codereview_sync::clock::ManualClock::new(now_secs() * 1000 + 60_000));
+        let options = SyncOptions {
+            live_review: true,
+            clock: Some(clock.clone()),
+            ..SyncOptions::default()
+        };
+        let app = spawn_sync_app_full(db, |_, _| None, None, options).await;
+        // ana's Slack shows no status, but her presence is "away" (no client connected).
+        app.store()
+            .map_user(&codereview_sync::store::UserMapping {
+                slack_user_id: IDLE_USER.into(),
+                forge: codereview_sync::domain::Forge::GitHub,
+                login: "ana".into(),
+            })
+            .await
+            .unwrap();
+        mount_world(&app, world(vec![]), &[2], None).await;
+        let opened = fixture("pull_request.opened.payload.json");
+        app.github("pull_request", "d-open", &opened).await;
+        // Away for a moment is not away: she is shown and mentioned.
+        let w = app.slack.writes().await;
+        assert!(w[0].text().ends_with("⏳ docs · needs 1 more: <@U0IDLE> or <@U0BOB>"), "{}", w[0].text());
+        assert_eq!(w[1].text(), "👋 *docs* needs 1 more review: <@U0IDLE> or <@U0BOB>");
+        // Still away at every look nine hours later: away all day.
+        clock.advance(std::time::Duration::from_secs(9 * 3600));
+        let mut again = opened.clone();
+        again["action"] = json!("synchronize");
+        app.github("pull_request", "d-later", &again).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 3);
+        assert!(w[2].text().ends_with("⏳ docs · needs 1 more: <@U0IDLE> (away) or <@U0BOB>"), "{}", w[2].text());
+        let presence: Vec<_> = app
+            .slack
+            .calls()
+            .await
+            .into_iter()
+            .filter(|c| c.path == "/api/users.getPresence")
+            .collect();
+        assert!(presence.iter().all(|c| c.auth.as_deref() == Some(&*format!("Bearer {SLACK_TOKEN}"))));
+        assert!(presence.iter().any(|c| c.query.get("user").map(String::as_str) == Some(IDLE_USER)));
+        app.assert_clean().await;
+    }
+
     async fn without_rules_or_when_github_fails_the_parent_is_posted_without_scope_lines(db) {
         let app = spawn_live(db).await;
         // The pull request query fails: the parent is still posted, as before.

@@ -39,6 +39,8 @@ pub const JANE: &str = "U0JANE";
 pub const JANE_NAME: &str = "Jane Doe";
 /// A person whose Slack status says they are on holiday.
 pub const AWAY_USER: &str = "U0AWAY";
+/// A Slack user whose presence is "away" (no status set).
+pub const IDLE_USER: &str = "U0IDLE";
 /// The head commit of the fixtures' PR.
 pub const HEAD_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 
@@ -228,6 +230,12 @@ impl Respond for SlackResponder {
                         .set_body_json(json!({"ok": false, "error": "invalid_arguments"}));
                 }
                 ok(json!({"channel": {"id": dm_channel(users)}}))
+            }
+            "users.getPresence" => {
+                // IDLE_USER has no Slack client connected; everyone else is active.
+                let user = call.query.get("user").cloned().unwrap_or_default();
+                let presence = if user == IDLE_USER { "away" } else { "active" };
+                ok(json!({"presence": presence}))
             }
             "users.lookupByEmail" => ResponseTemplate::new(200)
                 .set_body_json(json!({"ok": false, "error": "users_not_found"})),

@@ -89,7 +89,7 @@ impl SyncHandler {
             tracing::debug!(key = %timer.key, "digest skipped: nothing waits");
             return Ok(());
         };
-        if self.slack_user(&token, team_id, user).await?.away {
+        if self.slack_says_away(&token, team_id, user).await {
             tracing::info!(key = %timer.key, "digest skipped: the user's Slack status says away");
             return Ok(());
         }

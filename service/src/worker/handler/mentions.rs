@@ -3,7 +3,54 @@
 
 use super::*;
 
+/// Slack's presence says "away" this long without a break: away all day, as if the status
+/// said so. (Presence alone flips to away whenever someone closes their laptop.)
+pub const PRESENCE_AWAY_ALL_DAY: Duration = Duration::from_secs(8 * 60 * 60);
+
 impl SyncHandler {
+    /// Whether Slack says `user` is away: their status says so (holiday emoji or words), or
+    /// their presence has been "away" at every look for [`PRESENCE_AWAY_ALL_DAY`] (presence is
+    /// looked up at most every few minutes; when it was first seen away is kept in memory). A
+    /// lookup that fails counts as present.
+    pub(super) async fn slack_says_away(
+        &self,
+        token: &Secret<String>,
+        team_id: &str,
+        user: &str,
+    ) -> bool {
+        if self
+            .slack_user(token, team_id, user)
+            .await
+            .is_ok_and(|u| u.away)
+        {
+            return true;
+        }
+        let key = (team_id.to_string(), user.to_string());
+        let away_now = match self.presence.get(&key) {
+            Some(away) => away,
+            None => match self.slack.presence_away(token, user).await {
+                Ok(away) => {
+                    self.presence.put(key.clone(), away);
+                    away
+                }
+                Err(_) => return false,
+            },
+        };
+        let now = self.now();
+        let Ok(mut since) = self.away_since.lock() else {
+            return false;
+        };
+        if !away_now {
+            since.remove(&key);
+            return false;
+        }
+        if since.len() > 10_000 {
+            since.clear();
+        }
+        let first_seen = *since.entry(key).or_insert(now);
+        now.saturating_sub(first_seen) >= crate::store::duration_ms(PRESENCE_AWAY_ALL_DAY)
+    }
+
     pub(super) async fn slack_user(
         &self,
         token: &Secret<String>,

@@ -159,8 +159,9 @@ impl SyncHandler {
     }
 
     /// Those of `awaiting` (lowercased logins who could still approve a pending scope) who are
-    /// mapped and whose Slack status says they are away, from `users.info` (cached for a few
-    /// minutes). A lookup that fails counts as present.
+    /// mapped and whom Slack shows away (status, or presence away all day:
+    /// [`SyncHandler::slack_says_away`]; lookups cached for a few minutes). A lookup that fails
+    /// counts as present.
     async fn away_in_slack(
         &self,
         team_id: &str,
@@ -179,9 +180,7 @@ impl SyncHandler {
             return away;
         };
         for (login, id) in asked {
-            if let Ok(user) = self.slack_user(&token, team_id, id).await
-                && user.away
-            {
+            if self.slack_says_away(&token, team_id, id).await {
                 away.insert(login.clone());
             }
         }
