@@ -17,7 +17,7 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
-use crate::live_review::{BASE_SHA, approval, mount_world, world};
+use crate::live_review::{approval, mount_world, world};
 use crate::sync_fakes::*;
 
 /// Monday 2026-11-30 10:00 in Berlin (09:00 UTC).
