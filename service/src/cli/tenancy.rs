@@ -145,7 +145,7 @@ pub fn webhook_settings(
             lines.push("  Secret:            the secret you just stored".into());
             lines.push("  SSL verification:  enabled".into());
             lines.push(
-                "  Events:            Let me select individual events: Issue comments, Pull requests, Pull request reviews, Pull request review comments, Statuses"
+                "  Events:            Let me select individual events: Check runs, Check suites, Issue comments, Pull requests, Pull request reviews, Pull request review comments, Statuses"
                     .into(),
             );
         }

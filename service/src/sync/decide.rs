@@ -329,6 +329,12 @@ fn decide_forge_event(event: &ForgeEvent, facts: &ForgeFacts) -> Vec<Action> {
             }
         }
         _ if facts.links.is_empty() => ignore("repository is not linked to a channel"),
+        ForgeEvent::Checks { .. } if facts.live_review => {
+            update_parents(&facts.threads, &facts.links, None)
+        }
+        ForgeEvent::Checks { what, .. } => ignore(format!(
+            "not shown on the parent without the live review state: {what}"
+        )),
         ForgeEvent::PullRequest {
             pr,
             change,
@@ -1183,6 +1189,19 @@ mod tests {
             [Action::UpdateParent { .. }]
         ));
         assert!(is_ignore(&decide_forge(&labeled, &off)));
+        // Finished checks: the same.
+        let checks = ForgeEvent::Checks {
+            forge: Forge::GitHub,
+            repo: "acme/web".into(),
+            sha: "abc".into(),
+            numbers: vec![7],
+            what: "check_run completed".into(),
+        };
+        assert!(matches!(
+            &decide_forge(&checks, &on)[..],
+            [Action::UpdateParent { .. }]
+        ));
+        assert!(is_ignore(&decide_forge(&checks, &off)));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Events handled (and subscribed in `github-app-manifest.json`, checked by a test):
 //! `pull_request`, `issue_comment`, `pull_request_review`, `pull_request_review_comment`,
-//! `status`. Anything else parses to [`ForgeEvent::Unsupported`].
+//! `status`, and `check_run` / `check_suite` (completed: the live review state is refreshed).
+//! Anything else parses to [`ForgeEvent::Unsupported`].
 
 use serde::Deserialize;
 
@@ -15,6 +16,8 @@ use crate::store::PrRef;
 
 /// The `X-GitHub-Event` names this module understands.
 pub const HANDLED_EVENTS: &[&str] = &[
+    "check_run",
+    "check_suite",
     "issue_comment",
     "pull_request",
     "pull_request_review",
@@ -154,11 +157,26 @@ struct Payload {
     issue: Option<Issue>,
     comment: Option<Comment>,
     review: Option<Review>,
+    check_run: Option<Check>,
+    check_suite: Option<Check>,
     // status
     sha: Option<String>,
     context: Option<String>,
     state: Option<String>,
     description: Option<String>,
+}
+
+/// A check run or check suite: its commit and the pull requests it ran for.
+#[derive(Deserialize)]
+struct Check {
+    head_sha: String,
+    #[serde(default)]
+    pull_requests: Vec<CheckPr>,
+}
+
+#[derive(Deserialize)]
+struct CheckPr {
+    number: i64,
 }
 
 /// Why a payload could not be read: a position, never content.
@@ -332,6 +350,24 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<ForgeEvent, ParseError> {
                 description: p.description,
             },
         }),
+        "check_run" | "check_suite" => {
+            let check = if event == "check_run" {
+                p.check_run
+            } else {
+                p.check_suite
+            }
+            .ok_or_else(|| missing(event, event))?;
+            if p.action != "completed" {
+                return Ok(ForgeEvent::Unsupported(format!("{event} {}", p.action)));
+            }
+            Ok(ForgeEvent::Checks {
+                forge: Forge::GitHub,
+                repo: repo.to_ascii_lowercase(),
+                sha: check.head_sha,
+                numbers: check.pull_requests.iter().map(|pr| pr.number).collect(),
+                what: format!("{event} completed"),
+            })
+        }
         _ => Ok(ForgeEvent::Unsupported(format!("GitHub event {event}"))),
     }
 }
@@ -347,6 +383,25 @@ mod tests {
                 .join(name),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn finished_checks_name_their_commit_and_pull_requests() {
+        for event in ["check_run", "check_suite"] {
+            let ev = parse(event, &fixture(&format!("{event}.completed.payload.json"))).unwrap();
+            assert_eq!(
+                ev,
+                ForgeEvent::Checks {
+                    forge: Forge::GitHub,
+                    repo: "codertocat/hello-world".into(),
+                    sha: "ec26c3e57ca3a959ca5aad62de7213c562f8c821".into(),
+                    numbers: vec![2],
+                    what: format!("{event} completed"),
+                }
+            );
+        }
+        let created = parse("check_run", &fixture("check_run.created.payload.json")).unwrap();
+        assert!(matches!(created, ForgeEvent::Unsupported(_)), "{created:?}");
     }
 
     #[test]

@@ -227,6 +227,20 @@ pub enum ForgeEvent {
         /// State and description.
         status: ReviewStatus,
     },
+    /// A check run or suite finished (GitHub `check_run` / `check_suite` completed): rules
+    /// that look at checks may judge differently, so the live review state is refreshed.
+    Checks {
+        /// Forge.
+        forge: Forge,
+        /// Lower-case repository path.
+        repo: String,
+        /// The commit checked.
+        sha: String,
+        /// The pull requests the payload names (none for a fork's: then found by commit).
+        numbers: Vec<i64>,
+        /// Which event, for logs.
+        what: String,
+    },
     /// GitLab approval change: re-run the MR pipeline, and refresh the parent.
     Approval {
         /// The MR.
@@ -257,7 +271,9 @@ impl ForgeEvent {
             | ForgeEvent::Approval { pr }
             | ForgeEvent::ForkApproval { pr }
             | ForgeEvent::Pipeline { pr } => Some(pr),
-            ForgeEvent::Status { .. } | ForgeEvent::Unsupported(_) => None,
+            ForgeEvent::Status { .. } | ForgeEvent::Checks { .. } | ForgeEvent::Unsupported(_) => {
+                None
+            }
         }
     }
 }

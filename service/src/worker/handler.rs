@@ -349,6 +349,40 @@ impl SyncHandler {
             }
             return Ok(());
         }
+        if let ForgeEvent::Checks {
+            forge,
+            repo,
+            sha,
+            numbers,
+            ..
+        } = &event
+        {
+            let linked = self
+                .store
+                .links_for_repo(*forge, repo)
+                .await
+                .map_err(store_error)?;
+            if linked.is_empty() || self.config.live_review.is_none() {
+                tracing::debug!(%repo, "checks finished: nothing to refresh");
+                return Ok(());
+            }
+            // A fork's pull requests are not named in the payload: find them by commit.
+            let numbers = if numbers.is_empty() {
+                let token = self.forge_token(*forge, repo).await?;
+                self.api(*forge)?.prs_for_commit(&token, repo, sha).await?
+            } else {
+                numbers.clone()
+            };
+            for number in numbers {
+                let pr = PrRef {
+                    forge: *forge,
+                    repo: repo.clone(),
+                    number,
+                };
+                self.decide_and_run(&event, &pr, attempts).await?;
+            }
+            return Ok(());
+        }
         let Some(pr) = event.pr().cloned() else {
             let actions = decide_forge(&event, &ForgeFacts::default());
             for action in &actions {

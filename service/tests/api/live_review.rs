@@ -311,6 +311,31 @@ matrix! {
         app.assert_clean().await;
     }
 
+    async fn finished_checks_refresh_the_parent(db) {
+        let app = spawn_live(db).await;
+        mount_forge(&app, vec![], Reads::All).await;
+        app.github("pull_request", "d-open", &fixture("pull_request.opened.payload.json")).await;
+        assert_eq!(app.slack.writes().await.len(), 2, "the parent and a mention");
+        app.github.verify().await;
+        // A check run finishes: the parent is judged again (rules may look at checks), with
+        // one read of the pull request.
+        app.github.reset().await;
+        mount_forge(&app, vec![approval("ana")], Reads::PullRequestOnly).await;
+        no_rest_reads(&app).await;
+        app.github("check_run", "d-check", &fixture("check_run.completed.payload.json")).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 3);
+        assert_eq!(w[2].path, "/api/chat.update");
+        assert!(w[2].text().ends_with("✅ docs · approved by ana"), "{}", w[2].text());
+        app.github.verify().await;
+        // One that only started changes nothing and reads nothing.
+        app.github.reset().await;
+        app.github("check_run", "d-created", &fixture("check_run.created.payload.json")).await;
+        assert_eq!(app.slack.writes().await.len(), 3);
+        assert!(calls(&app.github).await.is_empty());
+        app.assert_clean().await;
+    }
+
     async fn slack_presence_away_all_day_counts_as_away(db) {
         // A minute ahead of the real time the webhooks are stamped with, so they are due.
         let clock = std::sync::Arc::new(codereview_sync::clock::ManualClock::new(now_secs() * 1000 + 60_000));

@@ -208,6 +208,8 @@ fn github_app_manifest_lists_exactly_the_permissions_and_events_used() {
     let permissions: BTreeMap<String, String> =
         serde_json::from_value(manifest["default_permissions"].clone()).unwrap();
     let expected: BTreeMap<String, String> = [
+        ("checks", "read"), // check runs the rules may name (live review state); check events
+        ("contents", "read"), // the rules at the base commit (live review state)
         ("issues", "write"), // PR conversation comments: create, edit, delete; issue_comment events
         ("metadata", "read"), // mandatory for every App
         ("pull_requests", "write"), // review-comment replies, edits, deletes; PR facts; PR events
