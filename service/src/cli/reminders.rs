@@ -25,9 +25,7 @@ pub(super) fn label(all: &[ReminderSettings], link: &RepoLink) -> String {
 }
 
 fn describe(s: &ReminderSettings) -> String {
-    let hours = s
-        .working_hours()
-        .map_or_else(|e| format!("(unusable: {e})"), |h| h.describe());
+    let hours = WorkingHours::of(s).map_or_else(|e| format!("(unusable: {e})"), |h| h.describe());
     format!(
         "after {} of working time, {hours}",
         format_working_time(s.after_ms)

@@ -25,7 +25,7 @@ use serde_json::json;
 use warp::reply::Response;
 
 use super::{AppState, Refusal, json_response, read_body, slack};
-use crate::domain::{Forge, parse_slack_id};
+use crate::domain::parse_slack_id;
 use crate::store::{DigestSubscription, StoreError, now_ms};
 use crate::sync::command::{self, SlashCommand};
 use crate::sync::digest;
@@ -132,12 +132,7 @@ async fn answer(state: &AppState, request: &Request) -> Result<String, StoreErro
         SlashCommand::BadPr(raw) => command::bad_pr_text(&raw),
         SlashCommand::BadTime(raw) => command::bad_time_text(&raw),
         SlashCommand::Status => {
-            let mut logins = Vec::new();
-            for forge in [Forge::GitHub, Forge::GitLab] {
-                if let Some(login) = state.store.login_for_slack_user(user, forge).await? {
-                    logins.push(login.to_lowercase());
-                }
-            }
+            let logins = state.store.logins_of_slack_user(user).await?;
             if logins.is_empty() {
                 command::unmapped_text(user)
             } else {

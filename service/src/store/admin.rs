@@ -456,6 +456,21 @@ impl Store {
         Ok(row)
     }
 
+    /// Every forge login a Slack user is mapped to, lower-case (GitHub first): who "me" is
+    /// for the digest and `/codereview status`.
+    pub async fn logins_of_slack_user(
+        &self,
+        slack_user_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut logins = Vec::new();
+        for forge in [Forge::GitHub, Forge::GitLab] {
+            if let Some(login) = self.login_for_slack_user(slack_user_id, forge).await? {
+                logins.push(login.to_lowercase());
+            }
+        }
+        Ok(logins)
+    }
+
     /// The Slack user a forge login is mapped to (for mentions).
     pub async fn slack_user_for_login(
         &self,

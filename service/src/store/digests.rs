@@ -6,7 +6,14 @@
 use sqlx::Connection as _;
 
 use super::{Store, StoreError, on_pool};
-use crate::sync::digest::{TIMER_KIND, timer_key};
+
+/// The timer kind of a digest (`timers.kind`).
+pub const DIGEST_TIMER: &str = "digest";
+
+/// The digest timer's key for a person in a workspace: `{team}/{user}`.
+pub fn digest_timer_key(team_id: &str, slack_user: &str) -> String {
+    format!("{team_id}/{slack_user}")
+}
 
 /// One person's daily digest setting in one workspace.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -28,7 +35,7 @@ impl Store {
         sub: &DigestSubscription,
         due_at: i64,
     ) -> Result<(), StoreError> {
-        let key = timer_key(&sub.team_id, &sub.slack_user);
+        let key = digest_timer_key(&sub.team_id, &sub.slack_user);
         on_pool!(self, |pool| {
             let mut conn = pool.acquire().await?;
             let mut tx = conn.begin().await?;
@@ -48,7 +55,7 @@ impl Store {
                 "INSERT INTO timers (kind, timer_key, due_at, order_key) VALUES ($1, $2, $3, NULL)
                  ON CONFLICT (kind, timer_key) DO UPDATE SET due_at = excluded.due_at",
             )
-            .bind(TIMER_KIND)
+            .bind(DIGEST_TIMER)
             .bind(&key)
             .bind(due_at)
             .execute(&mut *tx)
@@ -64,7 +71,7 @@ impl Store {
         team_id: &str,
         slack_user: &str,
     ) -> Result<bool, StoreError> {
-        let key = timer_key(team_id, slack_user);
+        let key = digest_timer_key(team_id, slack_user);
         let removed = on_pool!(self, |pool| {
             let mut conn = pool.acquire().await?;
             let mut tx = conn.begin().await?;
@@ -77,7 +84,7 @@ impl Store {
             .await?
             .rows_affected();
             sqlx::query("DELETE FROM timers WHERE kind = $1 AND timer_key = $2")
-                .bind(TIMER_KIND)
+                .bind(DIGEST_TIMER)
                 .bind(&key)
                 .execute(&mut *tx)
                 .await?;

@@ -32,7 +32,7 @@ use sqlx::sqlite::{
 };
 
 pub use admin::{CredentialInfo, CredentialKind, RepoLink, UserMapping};
-pub use digests::DigestSubscription;
+pub use digests::{DIGEST_TIMER, DigestSubscription, digest_timer_key};
 pub use mirror::Mirror;
 pub use providers::{ProviderOverview, ProviderState, ReconciliationRun};
 pub use queue::{ClaimedRow, Enqueued, FailureRecord, GiveUpCause, NewEvent, SealedEvent};

@@ -3,7 +3,6 @@
 
 use super::{PrRef, PrThread, ReviewWait, SlackRef, Store, StoreError, on_pool};
 use crate::domain::Forge;
-use crate::sync::schedule::WorkingHours;
 
 /// When a linked channel reminds the reviewers of a pending pull request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,18 +25,6 @@ pub struct ReminderSettings {
     pub days: i32,
     /// IANA time zone name.
     pub timezone: String,
-}
-
-impl ReminderSettings {
-    /// The working hours these settings describe.
-    pub fn working_hours(&self) -> Result<WorkingHours, String> {
-        WorkingHours::from_stored(
-            i64::from(self.day_start_min),
-            i64::from(self.day_end_min),
-            i64::from(self.days),
-            &self.timezone,
-        )
-    }
 }
 
 /// How far the reminders of one waiting thread have gone.

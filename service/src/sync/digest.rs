@@ -19,17 +19,10 @@ use jiff::tz::TimeZone;
 use super::markup::{escape_slack, slack_link};
 use crate::domain::Forge;
 use crate::store::ReviewWait;
-
-/// The timer kind of a digest (`timers.kind`).
-pub const TIMER_KIND: &str = "digest";
+pub use crate::store::{DIGEST_TIMER as TIMER_KIND, digest_timer_key as timer_key};
 
 /// When a digest is sent if no time is given (`/codereview digest on`): 09:30.
 pub const DEFAULT_AT_MIN: u16 = 9 * 60 + 30;
-
-/// The digest timer's key for a person in a workspace: `{team}/{user}`.
-pub fn timer_key(team_id: &str, slack_user: &str) -> String {
-    format!("{team_id}/{slack_user}")
-}
 
 /// Splits a digest timer key back into (team, user).
 pub fn parse_timer_key(key: &str) -> Option<(&str, &str)> {

@@ -36,6 +36,16 @@ pub struct WorkingHours {
 }
 
 impl WorkingHours {
+    /// The working hours a link's stored reminder settings describe.
+    pub fn of(settings: &crate::store::ReminderSettings) -> Result<Self, String> {
+        Self::from_stored(
+            i64::from(settings.day_start_min),
+            i64::from(settings.day_end_min),
+            i64::from(settings.days),
+            &settings.timezone,
+        )
+    }
+
     /// Checked construction: a window inside one day (no overnight windows) and at least one
     /// working day, so every amount of working time is reached.
     pub fn new(

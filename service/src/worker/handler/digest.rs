@@ -64,17 +64,11 @@ impl SyncHandler {
                 .map_err(store_error)?;
         }
 
-        let mut logins = Vec::new();
-        for forge in [Forge::GitHub, Forge::GitLab] {
-            if let Some(login) = self
-                .store
-                .login_for_slack_user(user, forge)
-                .await
-                .map_err(store_error)?
-            {
-                logins.push(login.to_lowercase());
-            }
-        }
+        let logins = self
+            .store
+            .logins_of_slack_user(user)
+            .await
+            .map_err(store_error)?;
         if logins.is_empty() {
             tracing::info!(key = %timer.key, "digest skipped: the user has no mapped forge login (`user map`)");
             return Ok(());

@@ -104,7 +104,7 @@ impl SyncHandler {
         else {
             return Ok(None);
         };
-        match settings.working_hours() {
+        match WorkingHours::of(&settings) {
             Ok(hours) => Ok(Some((settings, hours))),
             Err(e) => {
                 tracing::warn!(repo = %settings.repo, error = %e, "reminder settings unusable");
@@ -172,9 +172,6 @@ impl SyncHandler {
             }
         }
 
-        let api = self.api(pr.forge)?;
-        let token = self.forge_token(pr.forge, &pr.repo).await?;
-        let facts = api.pull_request(&token, &pr).await?;
         let live = self.live_state(&pr, &key.team_id).await;
         if !live.evaluated {
             tracing::info!(key = %timer.key, "review state unreadable; reminder postponed");
@@ -182,6 +179,14 @@ impl SyncHandler {
                 .set_reminder(&key, hours.add_working_time(now, UNREADABLE_RETRY_MS))
                 .await;
         }
+        let facts = match &live.card {
+            // Read with the live review state (GitHub): no second read.
+            Some((facts, _)) => facts.clone(),
+            None => {
+                let token = self.forge_token(pr.forge, &pr.repo).await?;
+                self.api(pr.forge)?.pull_request(&token, &pr).await?
+            }
+        };
         let thread = &wait.thread;
         if facts.state != PrState::Open || live.draft || !live.pending {
             return self.stop_waiting(thread, &key).await;
