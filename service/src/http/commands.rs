@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use futures::Stream;
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use serde_json::json;
 use warp::reply::Response;
 
@@ -38,12 +38,7 @@ const ENDPOINT: &str = "/slack/commands";
 
 /// True for `application/x-www-form-urlencoded`, with or without parameters.
 fn is_form(headers: &HeaderMap) -> bool {
-    super::header_str(headers, header::CONTENT_TYPE.as_str())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
-            mime.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
+    super::has_media_type(headers, "application/x-www-form-urlencoded")
 }
 
 /// The fields of a verified command request that the answer needs.
@@ -200,6 +195,7 @@ async fn answer(state: &AppState, request: &Request) -> Result<String, StoreErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header;
 
     #[test]
     fn only_form_bodies_are_read() {

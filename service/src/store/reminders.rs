@@ -1,7 +1,8 @@
 //! Reminder settings per link (`link reminders`) and which reminder of a waiting thread was
 //! sent last. Settings only: durations, minutes of the day, day bits and a zone name.
 
-use super::{PrRef, PrThread, ReviewWait, SlackRef, Store, StoreError, on_pool};
+use super::waits::WaitRow;
+use super::{PrThread, ReviewWait, Store, StoreError, on_pool};
 use crate::domain::Forge;
 
 /// When a linked channel reminds the reviewers of a pending pull request.
@@ -88,15 +89,8 @@ macro_rules! wait_row {
 
 #[derive(sqlx::FromRow)]
 struct LinkWaitRow {
-    forge: String,
-    repo: String,
-    number: i64,
-    team_id: String,
-    channel_id: String,
-    thread_ts: String,
-    url: String,
-    pending_since: i64,
-    waiting_on: String,
+    #[sqlx(flatten)]
+    wait: WaitRow,
     reminded_for: Option<i64>,
     reminded_at: Option<i64>,
 }
@@ -227,32 +221,11 @@ impl Store {
         rows.into_iter()
             .map(|r| {
                 let progress = ReminderProgress {
-                    pending_since: r.pending_since,
+                    pending_since: r.wait.pending_since,
                     reminded_for: r.reminded_for,
                     reminded_at: r.reminded_at,
                 };
-                let wait = ReviewWait {
-                    thread: PrThread {
-                        pr: PrRef {
-                            forge: r
-                                .forge
-                                .parse()
-                                .map_err(|_| StoreError::Corrupt(format!("forge `{}`", r.forge)))?,
-                            repo: r.repo,
-                            number: r.number,
-                        },
-                        thread: SlackRef {
-                            team_id: r.team_id,
-                            channel_id: r.channel_id,
-                            ts: r.thread_ts,
-                        },
-                    },
-                    url: r.url,
-                    pending_since: r.pending_since,
-                    waiting_on: serde_json::from_str(&r.waiting_on)
-                        .map_err(|_| StoreError::Corrupt("review_waits.waiting_on".into()))?,
-                };
-                Ok((wait, progress))
+                Ok((ReviewWait::try_from(r.wait)?, progress))
             })
             .collect()
     }

@@ -18,8 +18,9 @@ pub struct ReviewWait {
     pub waiting_on: Vec<String>,
 }
 
+/// A `review_waits` row as stored (also read with reminder progress by `store::reminders`).
 #[derive(sqlx::FromRow)]
-struct WaitRow {
+pub(super) struct WaitRow {
     forge: String,
     repo: String,
     number: i64,
@@ -27,7 +28,7 @@ struct WaitRow {
     channel_id: String,
     thread_ts: String,
     url: String,
-    pending_since: i64,
+    pub(super) pending_since: i64,
     waiting_on: String,
 }
 

@@ -316,72 +316,34 @@ impl SyncHandler {
     }
 
     async fn handle_forge(&self, event: ForgeEvent, attempts: u32) -> Result<(), HandleError> {
-        if let ForgeEvent::Status {
-            forge,
-            repo,
-            sha,
-            context,
-            ..
-        } = &event
-        {
-            if *context != self.config.status_context {
+        match &event {
+            ForgeEvent::Status { context, repo, .. } if *context != self.config.status_context => {
                 tracing::debug!(%repo, "status for another context ignored");
                 return Ok(());
             }
-            let linked = self
-                .store
-                .links_for_repo(*forge, repo)
-                .await
-                .map_err(store_error)?;
-            if linked.is_empty() {
-                tracing::debug!(%repo, "status for an unlinked repository ignored");
+            ForgeEvent::Status {
+                forge, repo, sha, ..
+            } => {
+                return self
+                    .for_each_pr_of_commit(&event, *forge, repo, sha, &[], attempts)
+                    .await;
+            }
+            ForgeEvent::Checks { repo, .. } if self.config.live_review.is_none() => {
+                tracing::debug!(%repo, "checks finished: no live review state to refresh");
                 return Ok(());
             }
-            let token = self.forge_token(*forge, repo).await?;
-            let numbers = self.api(*forge)?.prs_for_commit(&token, repo, sha).await?;
-            for number in numbers {
-                let pr = PrRef {
-                    forge: *forge,
-                    repo: repo.clone(),
-                    number,
-                };
-                self.decide_and_run(&event, &pr, attempts).await?;
+            ForgeEvent::Checks {
+                forge,
+                repo,
+                sha,
+                numbers,
+                ..
+            } => {
+                return self
+                    .for_each_pr_of_commit(&event, *forge, repo, sha, numbers, attempts)
+                    .await;
             }
-            return Ok(());
-        }
-        if let ForgeEvent::Checks {
-            forge,
-            repo,
-            sha,
-            numbers,
-            ..
-        } = &event
-        {
-            let linked = self
-                .store
-                .links_for_repo(*forge, repo)
-                .await
-                .map_err(store_error)?;
-            if linked.is_empty() || self.config.live_review.is_none() {
-                tracing::debug!(%repo, "checks finished: nothing to refresh");
-                return Ok(());
-            }
-            // A fork's pull requests are not named in the payload: find them by commit.
-            let numbers = if numbers.is_empty() {
-                let token = self.forge_token(*forge, repo).await?;
-                self.api(*forge)?.prs_for_commit(&token, repo, sha).await?
-            } else {
-                numbers.clone()
-            };
-            for number in numbers {
-                let pr = PrRef {
-                    forge: *forge,
-                    repo: repo.clone(),
-                    number,
-                };
-                self.decide_and_run(&event, &pr, attempts).await?;
-            }
-            return Ok(());
+            _ => {}
         }
         let Some(pr) = event.pr().cloned() else {
             let actions = decide_forge(&event, &ForgeFacts::default());
@@ -391,6 +353,44 @@ impl SyncHandler {
             return Ok(());
         };
         self.decide_and_run(&event, &pr, attempts).await
+    }
+
+    /// Handles `event` (about commit `sha`, not one pull request) for each pull request of a
+    /// linked repository: those `named` by the payload, else those the forge finds by commit
+    /// (a fork's are never named).
+    async fn for_each_pr_of_commit(
+        &self,
+        event: &ForgeEvent,
+        forge: Forge,
+        repo: &str,
+        sha: &str,
+        named: &[i64],
+        attempts: u32,
+    ) -> Result<(), HandleError> {
+        let linked = self
+            .store
+            .links_for_repo(forge, repo)
+            .await
+            .map_err(store_error)?;
+        if linked.is_empty() {
+            tracing::debug!(%repo, "commit event for an unlinked repository ignored");
+            return Ok(());
+        }
+        let numbers = if named.is_empty() {
+            let token = self.forge_token(forge, repo).await?;
+            self.api(forge)?.prs_for_commit(&token, repo, sha).await?
+        } else {
+            named.to_vec()
+        };
+        for number in numbers {
+            let pr = PrRef {
+                forge,
+                repo: repo.to_string(),
+                number,
+            };
+            self.decide_and_run(event, &pr, attempts).await?;
+        }
+        Ok(())
     }
 
     async fn decide_and_run(

@@ -56,6 +56,10 @@ impl SyncHandler {
             return LiveState::default();
         };
         let number = u64::try_from(pr.number).unwrap_or_default();
+        let (memo, context) = (
+            self.review_memo.of(pr.forge, &pr.repo),
+            self.config.status_context.as_str(),
+        );
         let lines = match pr.forge {
             Forge::GitHub => {
                 let settings = GithubSettings {
@@ -66,15 +70,7 @@ impl SyncHandler {
                     token,
                 };
                 match Github::new(settings) {
-                    Ok(forge) => {
-                        judge(
-                            &forge,
-                            &self.review_memo.of(pr.forge, &pr.repo),
-                            live.budget,
-                            &self.config.status_context,
-                        )
-                        .await
-                    }
+                    Ok(forge) => judge(&forge, &memo, live.budget, context).await,
                     Err(e) => Err(e),
                 }
             }
@@ -95,15 +91,7 @@ impl SyncHandler {
                     retry: Default::default(),
                 };
                 match Gitlab::connect(settings).await {
-                    Ok(forge) => {
-                        judge(
-                            &forge,
-                            &self.review_memo.of(pr.forge, &pr.repo),
-                            live.budget,
-                            &self.config.status_context,
-                        )
-                        .await
-                    }
+                    Ok(forge) => judge(&forge, &memo, live.budget, context).await,
                     Err(e) => Err(e),
                 }
             }
