@@ -260,11 +260,20 @@ matrix! {
         app.github.reset().await;
         mount_forge(&app, vec![], Reads::PullRequestOnly).await;
         no_rest_reads(&app).await;
+        let slack_before = app.slack.calls().await.len();
         app.github("pull_request", "d-again-1", &update(1)).await;
         let w = app.slack.writes().await;
         assert_eq!(w.len(), 3);
         assert_eq!(w[2].path, "/api/chat.update");
         app.github.verify().await;
+        // The whole cost of this event: one forge read, one Slack write (the lookups of who
+        // is away are remembered).
+        assert_eq!(calls(&app.github).await.len(), 1, "one forge read");
+        let slack: Vec<String> = app.slack.calls().await[slack_before..]
+            .iter()
+            .map(|c| c.path.clone())
+            .collect();
+        assert_eq!(slack, ["/api/chat.update"]);
 
         // ana approves: the next update of the parent says so.
         app.github.reset().await;
