@@ -236,7 +236,7 @@ impl SyncHandler {
     }
 
     /// Shows the live review state on parents, reading rules and facts from these APIs (what
-    /// `CODEREVIEW_SYNC_LIVE_REVIEW=on` sets up).
+    /// `serve` sets up unless `CODEREVIEW_SYNC_LIVE_REVIEW=off`).
     pub fn with_live_review(mut self, live: crate::config::LiveReview) -> Self {
         self.config.live_review = Some(live);
         self

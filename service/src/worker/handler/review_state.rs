@@ -1,11 +1,11 @@
-//! The live review state of a parent (`CODEREVIEW_SYNC_LIVE_REVIEW=on`): the repository's
-//! rules at the base commit, the pull request's facts and changes, read through
+//! The live review state of a parent (on unless `CODEREVIEW_SYNC_LIVE_REVIEW=off`): the
+//! repository's rules at the base commit, the pull request's facts and changes, read through
 //! `codereview_forge` with the repository's token and judged by
 //! [`codereview_forge::evaluate`] — the path the `codereview` action takes — then shown one
 //! line per matched scope. A pending scope's reviewers who are neither requested nor
 //! approving get one mention in the thread per scope and head commit. Nothing of the pull
-//! request is stored (only which scope was mentioned at which commit); a failure only leaves
-//! the lines out.
+//! request's content is stored (which scope was mentioned at which commit, and who the thread
+//! waits on, are: identifiers); a failure only leaves the lines out.
 
 use super::*;
 use crate::sync::card;
