@@ -416,8 +416,11 @@ pub struct SyncConfig {
 /// Where the live review state reads the rules and facts from (the same APIs as the sync).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveReview {
-    /// GitHub's REST base (`GITHUB_API_URL`); GraphQL is `{this}/graphql`.
+    /// GitHub's REST base (`GITHUB_API_URL`).
     pub github_api_url: String,
+    /// GitHub's GraphQL endpoint: `GITHUB_GRAPHQL_URL` when set, else `https://HOST/api/graphql`
+    /// for a GitHub Enterprise Server REST base `https://HOST/api/v3`, else `{REST base}/graphql`.
+    pub github_graphql_url: String,
     /// GitLab's API base (`GITLAB_URL` + `/api/v4`), when GitLab is configured.
     pub gitlab_api_url: Option<String>,
     /// How long reading a pull request may take: a slow forge delays the parent by at most
@@ -428,8 +431,13 @@ pub struct LiveReview {
 impl LiveReview {
     /// The API bases of the service's GitHub and (optional) GitLab.
     pub fn new(github_api_url: &Url, gitlab_url: Option<&Url>) -> Self {
+        let rest = github_api_url.as_str().trim_end_matches('/').to_string();
         LiveReview {
-            github_api_url: github_api_url.as_str().trim_end_matches('/').to_string(),
+            github_api_url: rest.clone(),
+            github_graphql_url: match rest.strip_suffix("/api/v3") {
+                Some(host) => format!("{host}/api/graphql"),
+                None => format!("{rest}/graphql"),
+            },
             gitlab_api_url: gitlab_url
                 .map(|u| format!("{}/api/v4", u.as_str().trim_end_matches('/'))),
             budget: std::time::Duration::from_secs(10),
@@ -558,7 +566,11 @@ impl Settings {
         let gitlab_url = url_var(env, "GITLAB_URL", None)?;
         let mut sync = sync_config(env)?;
         if live_review_on(env)? {
-            sync.live_review = Some(LiveReview::new(&github_api_url, gitlab_url.as_ref()));
+            let mut live = LiveReview::new(&github_api_url, gitlab_url.as_ref());
+            if let Some(graphql) = url_var(env, "GITHUB_GRAPHQL_URL", None)? {
+                live.github_graphql_url = graphql.as_str().trim_end_matches('/').to_string();
+            }
+            sync.live_review = Some(live);
         }
         Ok(Self {
             database_url,
@@ -611,6 +623,20 @@ mod tests {
         let on = Settings::load(&env(&[("CODEREVIEW_SYNC_KEY", KEY)])).unwrap();
         let live = on.sync.live_review.expect("on by default");
         assert_eq!(live.github_api_url, "https://api.github.com");
+        assert_eq!(live.github_graphql_url, "https://api.github.com/graphql");
+        let ghes = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("GITHUB_API_URL", "https://ghe.example.com/api/v3/"),
+        ]))
+        .unwrap();
+        let live = ghes.sync.live_review.unwrap();
+        assert_eq!(live.github_graphql_url, "https://ghe.example.com/api/graphql");
+        let set = Settings::load(&env(&[
+            ("CODEREVIEW_SYNC_KEY", KEY),
+            ("GITHUB_GRAPHQL_URL", "http://127.0.0.1:9/gql"),
+        ]))
+        .unwrap();
+        assert_eq!(set.sync.live_review.unwrap().github_graphql_url, "http://127.0.0.1:9/gql");
         assert_eq!(live.gitlab_api_url, None);
         for off in ["off", "false", "0"] {
             let s = Settings::load(&env(&[

@@ -64,7 +64,7 @@ impl SyncHandler {
             Forge::GitHub => {
                 let settings = GithubSettings {
                     api_url: live.github_api_url.clone(),
-                    graphql_url: format!("{}/graphql", live.github_api_url),
+                    graphql_url: live.github_graphql_url.clone(),
                     repository: pr.repo.clone(),
                     number,
                     token,
