@@ -630,13 +630,19 @@ mod tests {
         ]))
         .unwrap();
         let live = ghes.sync.live_review.unwrap();
-        assert_eq!(live.github_graphql_url, "https://ghe.example.com/api/graphql");
+        assert_eq!(
+            live.github_graphql_url,
+            "https://ghe.example.com/api/graphql"
+        );
         let set = Settings::load(&env(&[
             ("CODEREVIEW_SYNC_KEY", KEY),
             ("GITHUB_GRAPHQL_URL", "http://127.0.0.1:9/gql"),
         ]))
         .unwrap();
-        assert_eq!(set.sync.live_review.unwrap().github_graphql_url, "http://127.0.0.1:9/gql");
+        assert_eq!(
+            set.sync.live_review.unwrap().github_graphql_url,
+            "http://127.0.0.1:9/gql"
+        );
         assert_eq!(live.gitlab_api_url, None);
         for off in ["off", "false", "0"] {
             let s = Settings::load(&env(&[
