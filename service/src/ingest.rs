@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::store::{Backend, Enqueued, SealedEvent, Store, now_ms};
+use crate::clock::{Clock, SystemClock};
+use crate::store::{Backend, Enqueued, SealedEvent, Store};
 
 /// Most deliveries written in one commit.
 pub const MAX_BATCH: usize = 256;
@@ -43,19 +44,35 @@ impl Ingestor {
     /// Starts writers suited to the backend: one for SQLite (a single writer anyway), eight for
     /// PostgreSQL (commits overlap on separate connections). Must run inside a Tokio runtime.
     pub fn start(store: Store) -> Self {
+        Self::start_timed(store, Arc::new(SystemClock))
+    }
+
+    /// [`Ingestor::start`], stamping deliveries with `clock` (the worker's, so a test's manual
+    /// clock sees what it queued as due).
+    pub fn start_timed(store: Store, clock: Arc<dyn Clock>) -> Self {
         let writers = match store.backend() {
             Backend::Sqlite => 1,
             Backend::Postgres => 8,
         };
-        Self::start_with(store, writers, MAX_BATCH)
+        Self::start_with(store, clock, writers, MAX_BATCH)
     }
 
     /// Starts `writers` writer tasks committing at most `max_batch` deliveries each time.
-    pub fn start_with(store: Store, writers: usize, max_batch: usize) -> Self {
+    pub fn start_with(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        writers: usize,
+        max_batch: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(max_batch * 8);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..writers.max(1) {
-            tokio::spawn(writer(store.clone(), rx.clone(), max_batch.max(1)));
+            tokio::spawn(writer(
+                store.clone(),
+                clock.clone(),
+                rx.clone(),
+                max_batch.max(1),
+            ));
         }
         Self { tx }
     }
@@ -71,7 +88,12 @@ impl Ingestor {
     }
 }
 
-async fn writer(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>, max_batch: usize) {
+async fn writer(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    max_batch: usize,
+) {
     let mut jobs = Vec::with_capacity(max_batch);
     loop {
         // Hold the receiver only while collecting, so another writer can collect the next
@@ -82,7 +104,7 @@ async fn writer(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>, max_batch: us
         }
         let (events, replies): (Vec<SealedEvent>, Vec<_>) =
             jobs.drain(..).map(|j| (j.event, j.reply)).unzip();
-        match store.enqueue_batch(&events, now_ms()).await {
+        match store.enqueue_batch(&events, clock.now_ms()).await {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));

@@ -262,11 +262,11 @@ impl Application {
             metrics.clone(),
             worker,
         );
-        let mut state = AppState::new(store, vault, metrics, webhooks, wake);
-        if let Some(clock) = extras.clock {
-            state.clock = clock.clone();
-            worker = worker.with_clock(clock);
-        }
+        let clock = extras
+            .clock
+            .unwrap_or_else(|| Arc::new(crate::clock::SystemClock));
+        worker = worker.with_clock(clock.clone());
+        let mut state = AppState::new(store, vault, metrics, webhooks, wake, clock);
         let worker = Arc::new(worker);
         state.slack_install = extras.slack_install;
         state.slack_api = extras.slack_api;

@@ -94,16 +94,17 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// Builds the state, turning each configured secret into a verifier and starting the
-    /// ingest writers (call inside a Tokio runtime).
+    /// ingest writers, which stamp deliveries with `clock` (call inside a Tokio runtime).
     pub fn new(
         store: Store,
         vault: Arc<Vault>,
         metrics: Metrics,
         secrets: &WebhookSecrets,
         wake: Arc<Notify>,
+        clock: Arc<dyn crate::clock::Clock>,
     ) -> Self {
         Self {
-            ingestor: Ingestor::start(store.clone()),
+            ingestor: Ingestor::start_timed(store.clone(), clock.clone()),
             tenants: tenant::TenantSecrets::new(
                 store.clone(),
                 vault.clone(),
@@ -129,7 +130,7 @@ impl AppState {
             limits: HttpSettings::default(),
             body_budget: server::BodyBudget::default(),
             slack_api: None,
-            clock: Arc::new(crate::clock::SystemClock),
+            clock,
         }
     }
 }

@@ -20,8 +20,9 @@ use crate::helpers::*;
 use crate::live_review::{approval, mount_world, world};
 use crate::sync_fakes::*;
 
-/// Monday 2026-11-30 10:00 in Berlin (09:00 UTC).
-const MONDAY_10: i64 = 1_796_029_200_000;
+/// Monday 2026-11-23 10:00 in Berlin (09:00 UTC). In the past on purpose: the service reads
+/// every time it stamps or compares from the injected clock, never from the machine's.
+const MONDAY_10: i64 = 1_795_424_400_000;
 const H: i64 = 3_600_000;
 const M: i64 = 60_000;
 const DAY: i64 = 24 * H;
