@@ -163,10 +163,16 @@ impl Store {
                 .bind(team_id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM repo_links WHERE team_id = $1")
+            // What the workspace's cockpit kept goes with it (digest subscriptions end when
+            // their timer next fires and finds no workspace).
+            for table in ["repo_links", "reminder_settings", "review_waits"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE team_id = $1"
+                )))
                 .bind(team_id)
                 .execute(&mut *tx)
                 .await?;
+            }
             tx.commit().await?;
             removed
         });
@@ -318,7 +324,8 @@ impl Store {
     /// Removes a link. Returns false if it did not exist.
     pub async fn remove_link(&self, link: &RepoLink) -> Result<bool, StoreError> {
         let n = on_pool!(self, |pool| {
-            sqlx::query(
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
                 "DELETE FROM repo_links
                  WHERE forge = $1 AND repo = $2 AND team_id = $3 AND channel_id = $4",
             )
@@ -326,9 +333,34 @@ impl Store {
             .bind(&link.repo)
             .bind(&link.team_id)
             .bind(&link.channel_id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
+            .rows_affected();
+            // The link's reminder settings and the waits of its threads go with it: a link
+            // added again starts afresh, and digests no longer list its pull requests.
+            sqlx::query(
+                "DELETE FROM reminder_settings
+                 WHERE forge = $1 AND repo = $2 AND team_id = $3 AND channel_id = $4",
+            )
+            .bind(forge_column(link.forge))
+            .bind(&link.repo)
+            .bind(&link.team_id)
+            .bind(&link.channel_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM review_waits
+                 WHERE ($1 = 'any' OR forge = $1) AND repo = $2 AND team_id = $3
+                   AND channel_id = $4",
+            )
+            .bind(forge_column(link.forge))
+            .bind(&link.repo)
+            .bind(&link.team_id)
+            .bind(&link.channel_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            n
         });
         Ok(n > 0)
     }

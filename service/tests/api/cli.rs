@@ -531,10 +531,24 @@ matrix! {
         // The wait itself stays (digests and status read it).
         assert!(db.store.review_wait(&thread).await.unwrap().is_some());
 
-        // Settings of a removed link no longer apply.
+        // Removing the link removes its settings and its threads' waits: added again, it
+        // starts afresh, and no digest lists its pull requests meanwhile.
         ok(&with(&["--after", "4h"]));
         assert!(db.store.reminder_settings_for(Forge::GitHub, "acme/web", "T0001", "C0001").await.unwrap().is_some());
         ok(&["link", "remove", "--repo", "acme/web", "--team", "T0001", "--channel", "C0001"]);
         assert_eq!(db.store.reminder_settings_for(Forge::GitHub, "acme/web", "T0001", "C0001").await.unwrap(), None);
+        assert_eq!(db.store.review_wait(&thread).await.unwrap(), None);
+        ok(&["link", "add", "--repo", "acme/web", "--team", "T0001", "--channel", "C0001", "--forge", "github"]);
+        assert_eq!(count(&db.store, "reminder_settings").await, 0);
+        // Removing the workspace removes what its cockpit kept.
+        ok(&with(&["--after", "4h"]));
+        db.store.upsert_review_wait(&thread, "https://github.com/acme/web/pull/7", &["ana".into()], 0).await.unwrap();
+        db.store
+            .add_workspace(&vault(1), "T0001", &codereview_sync::secret::Secret::new("xoxb-1".into()))
+            .await
+            .unwrap();
+        ok(&["workspace", "remove", "--team", "T0001"]);
+        assert_eq!(count(&db.store, "reminder_settings").await, 0);
+        assert_eq!(count(&db.store, "review_waits").await, 0);
     }
 }
