@@ -196,6 +196,119 @@ async fn no_rest_reads(app: &SyncApp) {
     }
 }
 
+/// The fake GitLab's merge request !1 of `group/app`, approved by `approved_by`, with the
+/// rules at its base: every read the evaluation makes, each expected once (`Some(1)`) or any
+/// number of times (`None`).
+pub(crate) async fn mount_gitlab_mr(app: &SyncApp, approved_by: &[&str], times: Option<u64>) {
+    let token = || header("private-token", GITLAB_API_TOKEN);
+    let user = |id: u64, name: &str| json!({ "id": id, "username": name, "name": name, "state": "active" });
+    let page = |body: Value| {
+        ResponseTemplate::new(200)
+            .set_body_json(body)
+            .insert_header("x-page", "1")
+            .insert_header("x-per-page", "100")
+            .insert_header("x-next-page", "")
+            .insert_header("x-total", "1")
+            .insert_header("x-total-pages", "1")
+    };
+    let get = |p: String, answer: ResponseTemplate, name: &'static str| {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .and(token())
+            .respond_with(answer)
+            .up_to(times)
+            .named(name)
+    };
+    get(
+        "/api/v4/user".into(),
+        ResponseTemplate::new(200).set_body_json(user(99, "group_15_bot_x")),
+        "token check",
+    )
+    .mount(&app.gitlab)
+    .await;
+    get(
+            format!("{GL_PROJECT}/merge_requests/1"),
+            ResponseTemplate::new(200).set_body_json(json!({
+                "id": 99, "iid": 1, "project_id": 15, "state": "opened", "title": "Add a response cache",
+                "web_url": "https://gitlab.example.com/group/app/-/merge_requests/1",
+                "sha": GL_HEAD, "draft": false, "author": user(11, "ada"),
+                "source_branch": "cache", "target_branch": "main", "labels": [], "reviewers": [],
+                "references": { "full": "group/app!1" },
+                "diff_refs": { "base_sha": GL_BASE, "head_sha": GL_HEAD, "start_sha": GL_BASE },
+                "head_pipeline": null
+            })),
+            "merge request",
+        )
+        .mount(&app.gitlab).await;
+    get(
+        format!("{GL_PROJECT}/merge_requests/1/approvals"),
+        ResponseTemplate::new(200).set_body_json(json!({ "approved_by": approved_by
+                .iter()
+                .enumerate()
+                .map(|(i, login)| json!({ "user": user(12 + i as u64, login) }))
+                .collect::<Vec<_>>() })),
+        "approvals",
+    )
+    .mount(&app.gitlab)
+    .await;
+    get(
+        format!("{GL_PROJECT}/merge_requests/1/reviewers"),
+        page(json!([])),
+        "reviewers",
+    )
+    .mount(&app.gitlab)
+    .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{GL_PROJECT}/repository/tree")))
+        .and(query_param("ref", GL_BASE))
+        .and(query_param("recursive", "true"))
+        .and(token())
+        .respond_with(page(json!([
+            { "path": "CODEREVIEW.toml", "type": "blob" },
+            { "path": "src", "type": "tree" },
+            { "path": "src/cache.rs", "type": "blob" }
+        ])))
+        .up_to(times)
+        .named("tree")
+        .mount(&app.gitlab)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "{GL_PROJECT}/repository/files/CODEREVIEW.toml/raw"
+        )))
+        .and(query_param("ref", GL_BASE))
+        .and(token())
+        .respond_with(ResponseTemplate::new(200).set_body_string(RULES))
+        .up_to(times)
+        .named("rules")
+        .mount(&app.gitlab)
+        .await;
+    get(
+            format!("{GL_PROJECT}/merge_requests/1/diffs"),
+            page(json!([ { "old_path": "src/cache.rs", "new_path": "src/cache.rs", "new_file": false,
+                           "renamed_file": false, "deleted_file": false, "diff": "@@ -1 +1 @@\n-a\n+b\n" },
+                { "old_path": "README.md", "new_path": "README.md", "new_file": false,
+                  "renamed_file": false, "deleted_file": false, "diff": "@@ -1 +1 @@\n-a\n+b\n" },
+            ])),
+            "diffs",
+        )
+        .mount(&app.gitlab).await;
+}
+
+/// `expect(n)` when `times` is `Some(n)`.
+trait UpTo {
+    fn up_to(self, times: Option<u64>) -> Self;
+}
+
+impl UpTo for Mock {
+    fn up_to(self, times: Option<u64>) -> Self {
+        match times {
+            Some(n) => self.expect(n),
+            None => self,
+        }
+    }
+}
+
 /// The service with the live review state on, against the fakes.
 async fn spawn_live(db: TestDb) -> SyncApp {
     let options = SyncOptions {
@@ -427,81 +540,7 @@ matrix! {
 
     async fn gitlab_parents_show_the_scopes_from_the_projects_rules(db) {
         let app = spawn_live(db).await;
-        let token = || header("private-token", GITLAB_API_TOKEN);
-        let user = |id: u64, name: &str| json!({ "id": id, "username": name, "name": name, "state": "active" });
-        let page = |body: Value| {
-            ResponseTemplate::new(200)
-                .set_body_json(body)
-                .insert_header("x-page", "1")
-                .insert_header("x-per-page", "100")
-                .insert_header("x-next-page", "")
-                .insert_header("x-total", "1")
-                .insert_header("x-total-pages", "1")
-        };
-        let get = |p: String, answer: ResponseTemplate, name: &'static str| {
-            Mock::given(method("GET"))
-                .and(path(p))
-                .and(token())
-                .respond_with(answer)
-                .expect(1)
-                .named(name)
-        };
-        get("/api/v4/user".into(), ResponseTemplate::new(200).set_body_json(user(99, "group_15_bot_x")), "token check")
-            .mount(&app.gitlab).await;
-        get(
-            format!("{GL_PROJECT}/merge_requests/1"),
-            ResponseTemplate::new(200).set_body_json(json!({
-                "id": 99, "iid": 1, "project_id": 15, "state": "opened", "title": "Add a response cache",
-                "sha": GL_HEAD, "draft": false, "author": user(11, "ada"),
-                "source_branch": "cache", "target_branch": "main", "labels": [], "reviewers": [],
-                "references": { "full": "group/app!1" },
-                "diff_refs": { "base_sha": GL_BASE, "head_sha": GL_HEAD, "start_sha": GL_BASE },
-                "head_pipeline": null
-            })),
-            "merge request",
-        )
-        .mount(&app.gitlab).await;
-        get(
-            format!("{GL_PROJECT}/merge_requests/1/approvals"),
-            ResponseTemplate::new(200).set_body_json(json!({ "approved_by": [ { "user": user(12, "ana") } ] })),
-            "approvals",
-        )
-        .mount(&app.gitlab).await;
-        get(format!("{GL_PROJECT}/merge_requests/1/reviewers"), page(json!([])), "reviewers")
-            .mount(&app.gitlab).await;
-        Mock::given(method("GET"))
-            .and(path(format!("{GL_PROJECT}/repository/tree")))
-            .and(query_param("ref", GL_BASE))
-            .and(query_param("recursive", "true"))
-            .and(token())
-            .respond_with(page(json!([
-                { "path": "CODEREVIEW.toml", "type": "blob" },
-                { "path": "src", "type": "tree" },
-                { "path": "src/cache.rs", "type": "blob" }
-            ])))
-            .expect(1)
-            .named("tree")
-            .mount(&app.gitlab)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(format!("{GL_PROJECT}/repository/files/CODEREVIEW.toml/raw")))
-            .and(query_param("ref", GL_BASE))
-            .and(token())
-            .respond_with(ResponseTemplate::new(200).set_body_string(RULES))
-            .expect(1)
-            .named("rules")
-            .mount(&app.gitlab)
-            .await;
-        get(
-            format!("{GL_PROJECT}/merge_requests/1/diffs"),
-            page(json!([ { "old_path": "src/cache.rs", "new_path": "src/cache.rs", "new_file": false,
-                           "renamed_file": false, "deleted_file": false, "diff": "@@ -1 +1 @@\n-a\n+b\n" },
-                { "old_path": "README.md", "new_path": "README.md", "new_file": false,
-                  "renamed_file": false, "deleted_file": false, "diff": "@@ -1 +1 @@\n-a\n+b\n" },
-            ])),
-            "diffs",
-        )
-        .mount(&app.gitlab).await;
+        mount_gitlab_mr(&app, &["ana"], Some(1)).await;
 
         app.gitlab("Merge Request Hook", "k-open", &gitlab_mr("open", "opened")).await;
         let w = app.slack.writes().await;

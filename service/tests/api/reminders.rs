@@ -17,7 +17,7 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
-use crate::live_review::{approval, mount_world, world};
+use crate::live_review::{approval, mount_gitlab_mr, mount_world, world};
 use crate::sync_fakes::*;
 
 /// Monday 2026-11-23 10:00 in Berlin (09:00 UTC). In the past on purpose: the service reads
@@ -270,6 +270,46 @@ matrix! {
         advance_to(&clock, due + DAY);
         app.app.drain().await;
         assert!(reminders(&app).await.is_empty());
+        app.assert_clean().await;
+    }
+
+    async fn gitlab_merge_requests_get_reminders_too(db) {
+        let (app, clock) = spawn_reminding(db, MONDAY_10, 2 * H).await;
+        app.store()
+            .put_reminder_settings(&ReminderSettings {
+                forge: Some(Forge::GitLab),
+                repo: GL_REPO.into(),
+                team_id: TEAM.into(),
+                channel_id: GL_CHANNEL.into(),
+                after_ms: 2 * H,
+                day_start_min: 9 * 60,
+                day_end_min: 18 * 60,
+                days: 0b1_1111,
+                timezone: "Europe/Berlin".into(),
+            })
+            .await
+            .unwrap();
+        // ana approved docs; backend still needs mo.
+        mount_gitlab_mr(&app, &["ana"], None).await;
+        app.gitlab("Merge Request Hook", "k-open", &gitlab_mr("open", "opened")).await;
+        let thread = PrThread {
+            pr: PrRef { forge: Forge::GitLab, repo: GL_REPO.into(), number: 1 },
+            thread: SlackRef { team_id: TEAM.into(), channel_id: GL_CHANNEL.into(), ts: FakeSlack::ts(1) },
+        };
+        let wait = app.store().review_wait(&thread).await.unwrap().expect("it waits");
+        assert_eq!(wait.waiting_on, ["mo"]);
+        assert_eq!(wait.url, "https://gitlab.example.com/group/app/-/merge_requests/1");
+
+        advance_to(&clock, MONDAY_10 + 2 * H - M);
+        app.app.drain().await;
+        assert!(reminders(&app).await.is_empty(), "not before two working hours");
+        advance_to(&clock, MONDAY_10 + 2 * H);
+        app.app.drain().await;
+        let r = reminders(&app).await;
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].0, format!("gitlab:{GL_REPO}#1:reminder:{}", MONDAY_10 + 2 * H));
+        assert_eq!(r[0].1, FakeSlack::ts(1), "in the merge request's thread");
+        assert_eq!(r[0].2, "⏰ Still waiting for review after 2h of working time · backend needs 1 more: mo");
         app.assert_clean().await;
     }
 
