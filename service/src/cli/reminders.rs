@@ -147,5 +147,10 @@ pub(super) async fn reminders(
             ),
         )?;
     }
+    if !crate::config::live_review_on(env).unwrap_or(true) {
+        eprintln!(
+            "warning: CODEREVIEW_SYNC_LIVE_REVIEW is off here: reminders come only from a service with the live review state on (the default)"
+        );
+    }
     Ok(())
 }

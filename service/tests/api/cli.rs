@@ -531,6 +531,13 @@ matrix! {
         // The wait itself stays (digests and status read it).
         assert!(db.store.review_wait(&thread).await.unwrap().is_some());
 
+        // Set where the live review state is off: said, since reminders then never come.
+        let off = [env[0], env[1], ("CODEREVIEW_SYNC_LIVE_REVIEW", "off")];
+        let out = run(&with(&["--after", "4h"]), &off, "", dir.path());
+        assert!(out.status.success());
+        assert!(stderr(&out).contains("CODEREVIEW_SYNC_LIVE_REVIEW is off here"), "{}", stderr(&out));
+        assert!(!stderr(&run(&with(&["--after", "4h"]), &env, "", dir.path())).contains("warning"));
+
         // Removing the link removes its settings and its threads' waits: added again, it
         // starts afresh, and no digest lists its pull requests meanwhile.
         ok(&with(&["--after", "4h"]));
