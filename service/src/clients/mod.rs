@@ -151,13 +151,38 @@ pub async fn send(
     request: reqwest::RequestBuilder,
     not_found_ok: bool,
 ) -> Result<Option<Answer>, HandleError> {
+    send_with(api, request, not_found_ok, true).await
+}
+
+/// [`send`] for an optional lookup whose failure the caller shrugs off (Slack presence): it
+/// is not made while the provider backs off, but its own failure does not trip the breaker,
+/// so one endpoint a provider lacks cannot hold up the event's other calls.
+pub async fn send_lookup(
+    api: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<Option<Answer>, HandleError> {
+    send_with(api, request, false, false).await
+}
+
+async fn send_with(
+    api: &str,
+    request: reqwest::RequestBuilder,
+    not_found_ok: bool,
+    trips: bool,
+) -> Result<Option<Answer>, HandleError> {
     let (client, request) = request.build_split();
     let request =
         request.map_err(|_| HandleError::permanent(format!("{api} request could not be built")))?;
     let kind = api.split_whitespace().next().unwrap_or("api");
     let provider = crate::breaker::provider_for(kind, request.url());
     crate::breaker::check(&provider, api)?;
-    let transient = |e: HandleError| crate::breaker::transient(&provider, e);
+    let transient = |e: HandleError| {
+        if trips {
+            crate::breaker::transient(&provider, e)
+        } else {
+            e
+        }
+    };
     let response = client.execute(request).await.map_err(|e| {
         let what = if e.is_timeout() {
             "timed out"

@@ -396,9 +396,16 @@ impl SlackApi for SlackClient {
     }
 
     async fn presence_away(&self, token: &Secret<String>, user: &str) -> Result<bool, HandleError> {
-        let v = self
-            .get(token, "users.getPresence", &[("user", user)])
+        // An optional lookup: its failure never trips Slack's breaker (see `send_lookup`).
+        let request = self
+            .http
+            .get(self.url("users.getPresence"))
+            .bearer_auth(token.expose())
+            .query(&[("user", user)]);
+        let answer = super::send_lookup("slack users.getPresence", request)
             .await?
+            .ok_or_else(|| HandleError::permanent("users.getPresence: no answer"))?;
+        let v = Self::check("users.getPresence", &answer)?
             .map_err(|code| Self::fail("users.getPresence", &code))?;
         Ok(str_at(&v, &["presence"]) == Some("away"))
     }

@@ -433,6 +433,20 @@ matrix! {
         app.assert_clean().await;
     }
 
+    async fn a_failing_presence_lookup_holds_nothing_up(db) {
+        let app = spawn_live(db).await;
+        // users.getPresence answers 503: bob counts as present, and the rest of the event's
+        // Slack calls (the parent, the mention) go out at once, Slack not marked down.
+        app.slack.fail_presence();
+        mount_forge(&app, vec![], Reads::All).await;
+        app.github("pull_request", "d-open", &fixture("pull_request.opened.payload.json")).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 2, "the parent and the mention");
+        assert_eq!(w[1].text(), "👋 *docs* needs 1 more review: <@U0BOB>");
+        assert!(app.slack.calls().await.iter().any(|c| c.path == "/api/users.getPresence"));
+        app.assert_clean().await;
+    }
+
     async fn finished_checks_refresh_the_parent(db) {
         let app = spawn_live(db).await;
         mount_forge(&app, vec![], Reads::All).await;

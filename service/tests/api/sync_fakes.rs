@@ -137,6 +137,8 @@ struct SlackState {
     calls_during_outage: usize,
     /// Answer each `chat.postMessage` this much later (the message counts as posted at once).
     post_delay: Option<std::time::Duration>,
+    /// `users.getPresence` answers 503 (a Slack without it, or a broken one).
+    presence_fails: bool,
 }
 
 struct SlackResponder(Arc<Mutex<SlackState>>);
@@ -231,6 +233,7 @@ impl Respond for SlackResponder {
                 }
                 ok(json!({"channel": {"id": dm_channel(users)}}))
             }
+            "users.getPresence" if state.presence_fails => ResponseTemplate::new(503),
             "users.getPresence" => {
                 // IDLE_USER has no Slack client connected; everyone else is active.
                 let user = call.query.get("user").cloned().unwrap_or_default();
@@ -332,6 +335,11 @@ impl FakeSlack {
     }
 
     /// Starts or ends an outage (429 `Retry-After: 1`, 503, 502 in turn for every call).
+    /// Makes `users.getPresence` answer 503.
+    pub fn fail_presence(&self) {
+        self.state.lock().unwrap().presence_fails = true;
+    }
+
     pub fn set_outage(&self, on: bool) {
         self.state.lock().unwrap().outage = on;
     }
