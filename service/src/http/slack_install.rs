@@ -39,12 +39,14 @@ use crate::store::now_ms;
 /// and let a retry find a message an earlier attempt posted; `users:read` gives the name for
 /// "**Jane Doe** (via Slack)"; `users:read.email` matches people to forge accounts by email;
 /// `commands` adds the `/codereview` slash command; `im:write` opens the direct message the
-/// daily digest is sent in (`conversations.open`).
+/// daily digest is sent in (`conversations.open`) and `im:history` lets a retried digest find
+/// the message an earlier attempt posted there.
 pub const BOT_SCOPES: &[&str] = &[
     "channels:history",
     "chat:write",
     "commands",
     "groups:history",
+    "im:history",
     "im:write",
     "users:read",
     "users:read.email",
