@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use codereview_sync::clock::{Clock, ManualClock};
 use codereview_sync::domain::Forge;
-use codereview_sync::secret::Secret;
 use codereview_sync::store::{DigestSubscription, PrRef, PrThread, SlackRef, Store, UserMapping};
 use codereview_sync::sync::digest::{next_due, parse_zone};
 
@@ -17,7 +16,6 @@ use crate::sync_fakes::*;
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
-const OTHER_TEAM: &str = "T0002";
 const CAROL: &str = "U0CAROL";
 
 /// 2026-01-15 07:00 UTC: 08:00 in Berlin, before a 09:30 digest.
@@ -91,25 +89,9 @@ async fn subscribe(store: &Store, user: &str, at_min: i32, zone: &str, now: i64)
 /// The service on a manual clock standing at [`start`], with waits for bob (github `bob`,
 /// gitlab `bobby`) in this workspace and in [`OTHER_TEAM`].
 async fn digest_app(db: TestDb) -> (SyncApp, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(start()));
-    let app = spawn_sync_app_full(
-        db,
-        |_, _| None,
-        None,
-        SyncOptions {
-            clock: Some(clock.clone() as Arc<dyn Clock>),
-            ..SyncOptions::default()
-        },
-    )
-    .await;
+    let (app, clock) = spawn_at(db, start(), false).await;
     let s = app.store();
-    s.add_workspace(
-        &vault(1),
-        OTHER_TEAM,
-        &Secret::new("xoxb-other-team-0002".into()),
-    )
-    .await
-    .unwrap();
+    add_other_team(s).await;
     map(s, "U0BOB", Forge::GitLab, "Bobby").await;
     map(s, AWAY_USER, Forge::GitHub, "away-person").await;
     map(s, CAROL, Forge::GitHub, "carol").await;

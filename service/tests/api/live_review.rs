@@ -473,14 +473,7 @@ matrix! {
     }
 
     async fn slack_presence_away_all_day_counts_as_away(db) {
-        // A minute ahead of the real time the webhooks are stamped with, so they are due.
-        let clock = std::sync::Arc::new(codereview_sync::clock::ManualClock::new(now_secs() * 1000 + 60_000));
-        let options = SyncOptions {
-            live_review: true,
-            clock: Some(clock.clone()),
-            ..SyncOptions::default()
-        };
-        let app = spawn_sync_app_full(db, |_, _| None, None, options).await;
+        let (app, clock) = spawn_at(db, now_secs() * 1000, true).await;
         // ana's Slack shows no status, but her presence is "away" (no client connected).
         app.store()
             .map_user(&codereview_sync::store::UserMapping {

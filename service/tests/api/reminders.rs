@@ -32,13 +32,7 @@ const KEY: &str = "github:codertocat/hello-world#2@T0001/C0001";
 /// The service with live review on, a manual clock at `start`, and reminders for the GitHub
 /// link after `after` of working time, 09:00-18:00 Monday to Friday in Berlin.
 async fn spawn_reminding(db: TestDb, start: i64, after: i64) -> (SyncApp, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(start));
-    let options = SyncOptions {
-        live_review: true,
-        clock: Some(clock.clone()),
-        ..SyncOptions::default()
-    };
-    let app = spawn_sync_app_full(db, |_, _| None, None, options).await;
+    let (app, clock) = spawn_at(db, start, true).await;
     app.store()
         .put_reminder_settings(&ReminderSettings {
             forge: Some(Forge::GitHub),

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use codereview_sync::clock::{Clock, ManualClock};
 use codereview_sync::domain::Forge;
 use codereview_sync::http::slack;
-use codereview_sync::secret::Secret;
 use codereview_sync::store::{DigestSubscription, PrRef, PrThread, SlackRef, Store};
 use codereview_sync::sync::digest::{next_due, parse_zone};
 use serde_json::Value;
@@ -17,7 +16,6 @@ use crate::sync_fakes::*;
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
-const OTHER_TEAM: &str = "T0002";
 
 /// 2026-01-15 07:00 UTC.
 fn start() -> i64 {
@@ -97,25 +95,9 @@ async fn wait(store: &Store, team: &str, channel: &str, number: i64, since: i64,
 /// The service on a manual clock at [`start`]; bob (U0BOB, github `bob`) has #2 (and #5, in
 /// two channels) waiting in this workspace and #9 in [`OTHER_TEAM`]; #3 waits on alice only.
 async fn command_app(db: TestDb) -> (SyncApp, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(start()));
-    let app = spawn_sync_app_full(
-        db,
-        |_, _| None,
-        None,
-        SyncOptions {
-            clock: Some(clock.clone() as Arc<dyn Clock>),
-            ..SyncOptions::default()
-        },
-    )
-    .await;
+    let (app, clock) = spawn_at(db, start(), false).await;
     let s = app.store();
-    s.add_workspace(
-        &vault(1),
-        OTHER_TEAM,
-        &Secret::new("xoxb-other-team-0002".into()),
-    )
-    .await
-    .unwrap();
+    add_other_team(s).await;
     let now = start();
     wait(
         s,

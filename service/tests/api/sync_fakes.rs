@@ -515,6 +515,40 @@ pub async fn spawn_sync_app_full(
     }
 }
 
+/// [`spawn_sync_app_full`] with one manual clock, standing at `start_ms`, for the worker and
+/// the handler (reminders, digests, presence), and the live review state on or off.
+pub async fn spawn_at(
+    db: TestDb,
+    start_ms: i64,
+    live_review: bool,
+) -> (SyncApp, Arc<codereview_sync::clock::ManualClock>) {
+    let clock = Arc::new(codereview_sync::clock::ManualClock::new(start_ms));
+    let options = SyncOptions {
+        live_review,
+        clock: Some(clock.clone()),
+        ..SyncOptions::default()
+    };
+    (
+        spawn_sync_app_full(db, |_, _| None, None, options).await,
+        clock,
+    )
+}
+
+/// A second Slack workspace (`T0002`), registered: what tenancy tests must never see.
+pub const OTHER_TEAM: &str = "T0002";
+
+/// Registers [`OTHER_TEAM`] with its own bot token.
+pub async fn add_other_team(store: &Store) {
+    store
+        .add_workspace(
+            &vault(1),
+            OTHER_TEAM,
+            &Secret::new("xoxb-other-team-0002".into()),
+        )
+        .await
+        .unwrap();
+}
+
 /// The production handler, pointed at the fakes.
 pub fn sync_handler(
     store: &Store,
