@@ -36,7 +36,11 @@ struct Inner {
     ai_posted: IntCounter,
     ai_failures: IntCounterVec,
     ai_llm_seconds: Histogram,
+    cockpit: IntCounterVec,
 }
+
+/// The `kind` values of `codereview_sync_cockpit_messages_total`, created at 0.
+pub const COCKPIT_KINDS: &[&str] = &["mention", "reminder", "digest"];
 
 /// The `reason` values of `codereview_sync_ai_summary_failures_total`, created at 0 so alerts
 /// see a series from the start.
@@ -198,6 +202,15 @@ impl Metrics {
         registry
             .register(Box::new(ai_llm_seconds.clone()))
             .expect("metric registered once");
+        let cockpit = counter(
+            &registry,
+            "codereview_sync_cockpit_messages_total",
+            "Review cockpit messages posted in Slack, by kind (mention, reminder, digest)",
+            &["kind"],
+        );
+        for kind in COCKPIT_KINDS {
+            cockpit.with_label_values(&[kind]);
+        }
         // Create the per-source series up front so dashboards and alerts see 0, not "no data".
         for source in [Source::Slack, Source::GitHub, Source::GitLab, Source::Timer] {
             retries.with_label_values(&[source.as_str()]);
@@ -224,6 +237,7 @@ impl Metrics {
                 ai_posted,
                 ai_failures,
                 ai_llm_seconds,
+                cockpit,
             }),
         }
     }
@@ -327,6 +341,11 @@ impl Metrics {
     /// Records how long the model took.
     pub fn ai_summary_llm_time(&self, elapsed: Duration) {
         self.inner.ai_llm_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one review cockpit message posted, by a kind from [`COCKPIT_KINDS`].
+    pub fn cockpit_message(&self, kind: &str) {
+        self.inner.cockpit.with_label_values(&[kind]).inc();
     }
 
     /// Renders every metric in the Prometheus text format.

@@ -66,7 +66,8 @@ pub fn sync_handler(
         .gitlab_url
         .as_ref()
         .map(|url| Arc::new(GitLabClient::new(url)) as Arc<dyn ForgeApi>);
-    let mut handler = SyncHandler::new(store, vault, slack, github, gitlab, settings.sync.clone());
+    let mut handler = SyncHandler::new(store, vault, slack, github, gitlab, settings.sync.clone())
+        .with_metrics(metrics.clone());
     if let Some(app_id) = settings.sync.github_app_id {
         handler =
             handler.with_github_app(Arc::new(GitHubApp::new(&settings.github_api_url, app_id)));

@@ -170,6 +170,8 @@ pub struct SyncHandler {
     presence: TtlCache<(String, String), bool>,
     /// Since when (ms, by the handler's clock) each person's presence has been seen "away".
     away_since: std::sync::Mutex<HashMap<(String, String), i64>>,
+    /// Where cockpit messages (mentions, reminders, digests) are counted.
+    metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for SyncHandler {
@@ -220,7 +222,14 @@ impl SyncHandler {
             review_memo: ReviewMemo::default(),
             presence: TtlCache::new(Some(PRESENCE_TTL)),
             away_since: std::sync::Mutex::default(),
+            metrics: crate::metrics::Metrics::default(),
         }
+    }
+
+    /// Counts the cockpit messages it posts in `metrics` (what `/metrics` serves).
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Reads time from `clock` (reminders and digests are scheduled by it; tests inject a

@@ -193,6 +193,8 @@ matrix! {
         clock.advance(Duration::from_secs(60));
         app.app.drain().await;
         app.assert_clean().await;
+        let (_, metrics) = app.app.get("/metrics").await;
+        assert!(metrics.contains("codereview_sync_cockpit_messages_total{kind=\"digest\"} 1"), "{metrics}");
         let opened = slack_calls(&app, "conversations.open").await;
         assert_eq!(opened.len(), 1);
         assert_eq!(opened[0].body, serde_json::json!({"users": "U0BOB"}));

@@ -169,6 +169,12 @@ matrix! {
         );
         app.app.drain().await;
         assert_eq!(reminders(&app).await.len(), 2);
+        // Counted for operators: one mention, two reminders.
+        let (status, metrics) = app.app.get("/metrics").await;
+        assert_eq!(status, 200);
+        assert!(metrics.contains("codereview_sync_cockpit_messages_total{kind=\"mention\"} 1"), "{metrics}");
+        assert!(metrics.contains("codereview_sync_cockpit_messages_total{kind=\"reminder\"} 2"), "{metrics}");
+        assert!(metrics.contains("codereview_sync_cockpit_messages_total{kind=\"digest\"} 0"), "{metrics}");
         app.assert_clean().await;
         app.assert_no_text().await;
     }

@@ -474,6 +474,9 @@ pub async fn spawn_sync_app_full(
         .await
         .unwrap();
     let mut handler = sync_handler(&store, vault.clone(), &slack, &github, &gitlab);
+    if let Some(metrics) = &metrics {
+        handler = handler.with_metrics(metrics.clone());
+    }
     if options.live_review {
         let github_url = url::Url::parse(&github.uri()).unwrap();
         let gitlab_url = url::Url::parse(&gitlab.uri()).unwrap();
@@ -516,7 +519,8 @@ pub async fn spawn_sync_app_full(
 }
 
 /// [`spawn_sync_app_full`] with one manual clock, standing at `start_ms`, for the worker and
-/// the handler (reminders, digests, presence), and the live review state on or off.
+/// the handler (reminders, digests, presence), the live review state on or off, and the
+/// handler's metrics on `/metrics`.
 pub async fn spawn_at(
     db: TestDb,
     start_ms: i64,
@@ -528,8 +532,9 @@ pub async fn spawn_at(
         clock: Some(clock.clone()),
         ..SyncOptions::default()
     };
+    let metrics = Some(codereview_sync::metrics::Metrics::new());
     (
-        spawn_sync_app_full(db, |_, _| None, None, options).await,
+        spawn_sync_app_full(db, |_, _| None, metrics, options).await,
         clock,
     )
 }

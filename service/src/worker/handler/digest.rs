@@ -103,6 +103,7 @@ impl SyncHandler {
                 attempts,
             )
             .await?;
+        self.metrics.cockpit_message("digest");
         tracing::info!(key = %timer.key, %ts, count = items.len(), "digest sent");
         Ok(())
     }

@@ -260,6 +260,7 @@ impl SyncHandler {
                 return Err(e);
             }
         };
+        self.metrics.cockpit_message("reminder");
         let message = SlackRef {
             ts,
             ..thread.thread.clone()

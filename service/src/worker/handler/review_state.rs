@@ -216,6 +216,7 @@ impl SyncHandler {
                     .await;
                 return Err(e);
             }
+            self.metrics.cockpit_message("mention");
         }
         Ok(())
     }
