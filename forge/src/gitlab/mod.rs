@@ -165,6 +165,20 @@ struct Known {
     notes: Option<Vec<Value>>,
 }
 
+/// A checked connection to a GitLab instance with one token: what [`Gitlab::connect`] builds
+/// (including the crate's token check) and [`Gitlab::on`] reuses for another merge request,
+/// so a long-running caller checks a token once, not once per merge request.
+#[derive(Clone)]
+pub struct GitlabConnection {
+    inner: ::gitlab::AsyncGitlab,
+}
+
+impl std::fmt::Debug for GitlabConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GitlabConnection")
+    }
+}
+
 /// A GitLab merge request, as a [`Forge`].
 pub struct Gitlab {
     settings: GitlabSettings,
@@ -233,6 +247,29 @@ impl Gitlab {
             },
             known: Mutex::new(Known::default()),
         })
+    }
+
+    /// This client's connection, to reach other merge requests with [`Gitlab::on`].
+    pub fn connection(&self) -> GitlabConnection {
+        GitlabConnection {
+            inner: self.client.inner.clone(),
+        }
+    }
+
+    /// The merge request `settings` names, through a `connection` made earlier with the same
+    /// instance and token: no token check (`settings.api_url` and `settings.token` must be the
+    /// ones the connection was made with).
+    pub fn on(connection: &GitlabConnection, settings: GitlabSettings) -> Self {
+        let retry = settings.retry;
+        Gitlab {
+            settings,
+            client: RetryingClient {
+                inner: connection.inner.clone(),
+                retry,
+                requests: AtomicUsize::new(0),
+            },
+            known: Mutex::new(Known::default()),
+        }
     }
 
     /// How many API requests this client made (retries counted once), the token check included.

@@ -172,6 +172,8 @@ pub struct SyncHandler {
     away_since: std::sync::Mutex<HashMap<(String, String), i64>>,
     /// Where cockpit messages (mentions, reminders, digests) are counted.
     metrics: crate::metrics::Metrics,
+    /// Checked GitLab connections by (API URL, token fingerprint), for a few minutes.
+    gitlab_connections: TtlCache<(String, String), codereview_forge::gitlab::GitlabConnection>,
 }
 
 impl std::fmt::Debug for SyncHandler {
@@ -223,6 +225,7 @@ impl SyncHandler {
             presence: TtlCache::new(Some(PRESENCE_TTL)),
             away_since: std::sync::Mutex::default(),
             metrics: crate::metrics::Metrics::default(),
+            gitlab_connections: TtlCache::new(Some(LOOKUP_TTL)),
         }
     }
 

@@ -559,6 +559,26 @@ matrix! {
             w[0].text()
         );
         app.gitlab.verify().await;
+
+        // The merge request is updated at the same commits: no token check (the connection is
+        // kept), no tree, rules or diffs (the memo); the facts and the parent's own reads.
+        app.gitlab.reset().await;
+        mount_gitlab_mr(&app, &["ana"], None).await;
+        Mock::given(method("GET"))
+            .and(path(format!("{GL_PROJECT}/repository/commits/{GL_HEAD}/statuses")))
+            .and(header("private-token", GITLAB_API_TOKEN))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .mount(&app.gitlab)
+            .await;
+        app.gitlab("Merge Request Hook", "k-update", &gitlab_mr("update", "opened")).await;
+        let w = app.slack.writes().await;
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[1].path, "/api/chat.update");
+        let paths: Vec<String> = calls(&app.gitlab).await.into_iter().map(|c| c.path).collect();
+        for gone in ["/api/v4/user", "/repository/tree", "/raw", "/diffs"] {
+            assert!(!paths.iter().any(|p| p.ends_with(gone)), "{gone} read again: {paths:?}");
+        }
+        app.assert_clean().await;
         app.assert_no_text().await;
     }
 

@@ -90,7 +90,7 @@ impl SyncHandler {
                     ca_file: None,
                     retry: Default::default(),
                 };
-                match Gitlab::connect(settings).await {
+                match self.gitlab_on(settings).await {
                     Ok(forge) => judge(&forge, &memo, live.budget, context).await,
                     Err(e) => Err(e),
                 }
@@ -144,6 +144,21 @@ impl SyncHandler {
                 LiveState::default()
             }
         }
+    }
+
+    /// The merge request `settings` names, through a connection checked in the last minutes
+    /// with the same instance and token when there is one (the `gitlab` crate checks a token
+    /// with `GET /user` on every connect).
+    async fn gitlab_on(&self, settings: GitlabSettings) -> Result<Gitlab, ForgeError> {
+        use sha2::Digest as _;
+        let fingerprint = hex::encode(sha2::Sha256::digest(settings.token.expose().as_bytes()));
+        let key = (settings.api_url.clone(), fingerprint);
+        if let Some(connection) = self.gitlab_connections.get(&key) {
+            return Ok(Gitlab::on(&connection, settings));
+        }
+        let forge = Gitlab::connect(settings).await?;
+        self.gitlab_connections.put(key, forge.connection());
+        Ok(forge)
     }
 
     /// Those of `awaiting` (lowercased logins who could still approve a pending scope) who are
