@@ -163,9 +163,14 @@ impl Store {
                 .bind(team_id)
                 .execute(&mut *tx)
                 .await?;
-            // What the workspace's cockpit kept goes with it (digest subscriptions end when
-            // their timer next fires and finds no workspace).
-            for table in ["repo_links", "reminder_settings", "review_waits"] {
+            // What the workspace's cockpit kept goes with it (a digest timer left behind fires
+            // once more, finds no subscription and ends).
+            for table in [
+                "repo_links",
+                "reminder_settings",
+                "review_waits",
+                "digest_subscriptions",
+            ] {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DELETE FROM {table} WHERE team_id = $1"
                 )))

@@ -554,8 +554,11 @@ matrix! {
             .add_workspace(&vault(1), "T0001", &codereview_sync::secret::Secret::new("xoxb-1".into()))
             .await
             .unwrap();
+        ok(&["user", "digest", "--slack", "U0BOB", "--at", "09:30"]);
+        assert_eq!(count(&db.store, "digest_subscriptions").await, 1);
         ok(&["workspace", "remove", "--team", "T0001"]);
         assert_eq!(count(&db.store, "reminder_settings").await, 0);
         assert_eq!(count(&db.store, "review_waits").await, 0);
+        assert_eq!(count(&db.store, "digest_subscriptions").await, 0);
     }
 }
