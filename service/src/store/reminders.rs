@@ -1,7 +1,7 @@
 //! Reminder settings per link (`link reminders`) and which reminder of a waiting thread was
 //! sent last. Settings only: durations, minutes of the day, day bits and a zone name.
 
-use super::waits::WaitRow;
+use super::waits::{WaitRow, bind_wait_key};
 use super::{PrThread, ReviewWait, Store, StoreError, on_pool};
 use crate::domain::Forge;
 
@@ -240,12 +240,7 @@ impl Store {
             wait_row!()
         );
         let row: Option<(i64, Option<i64>, Option<i64>)> = on_pool!(self, |pool| {
-            sqlx::query_as(SQL)
-                .bind(thread.pr.forge.as_str())
-                .bind(&thread.pr.repo)
-                .bind(thread.pr.number)
-                .bind(&thread.thread.team_id)
-                .bind(&thread.thread.channel_id)
+            bind_wait_key!(sqlx::query_as(SQL), thread)
                 .fetch_optional(pool)
                 .await?
         });
@@ -273,12 +268,7 @@ impl Store {
             " AND (reminded_for IS NULL OR reminded_for < $6)"
         );
         let n = on_pool!(self, |pool| {
-            sqlx::query(SQL)
-                .bind(thread.pr.forge.as_str())
-                .bind(&thread.pr.repo)
-                .bind(thread.pr.number)
-                .bind(&thread.thread.team_id)
-                .bind(&thread.thread.channel_id)
+            bind_wait_key!(sqlx::query(SQL), thread)
                 .bind(due)
                 .bind(now)
                 .execute(pool)
@@ -301,12 +291,7 @@ impl Store {
             " AND reminded_for = $8"
         );
         on_pool!(self, |pool| {
-            sqlx::query(SQL)
-                .bind(thread.pr.forge.as_str())
-                .bind(&thread.pr.repo)
-                .bind(thread.pr.number)
-                .bind(&thread.thread.team_id)
-                .bind(&thread.thread.channel_id)
+            bind_wait_key!(sqlx::query(SQL), thread)
                 .bind(before.reminded_for)
                 .bind(before.reminded_at)
                 .bind(due)

@@ -65,6 +65,19 @@ macro_rules! wait_columns {
     };
 }
 
+/// Binds a thread's `review_waits` key as `$1`..`$5`: forge, repo, number, team, channel.
+macro_rules! bind_wait_key {
+    ($query:expr, $thread:expr) => {
+        $query
+            .bind($thread.pr.forge.as_str())
+            .bind(&$thread.pr.repo)
+            .bind($thread.pr.number)
+            .bind(&$thread.thread.team_id)
+            .bind(&$thread.thread.channel_id)
+    };
+}
+pub(super) use bind_wait_key;
+
 impl Store {
     /// Records that `thread` waits on `waiting_on` as of `now`; returns since when it has been
     /// pending (the first record's time, kept while it stays pending).
@@ -77,47 +90,34 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let people = serde_json::to_string(waiting_on)
             .map_err(|e| StoreError::Corrupt(format!("waiting_on: {e}")))?;
+        const SQL: &str = "INSERT INTO review_waits (forge, repo, number, team_id, channel_id,
+                 thread_ts, url, pending_since, waiting_on, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8)
+             ON CONFLICT (forge, repo, number, team_id, channel_id) DO UPDATE SET
+                 thread_ts = excluded.thread_ts, url = excluded.url,
+                 waiting_on = excluded.waiting_on, updated_at = excluded.updated_at
+             RETURNING pending_since";
         let (since,): (i64,) = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "INSERT INTO review_waits (forge, repo, number, team_id, channel_id, thread_ts,
-                     url, pending_since, waiting_on, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8)
-                 ON CONFLICT (forge, repo, number, team_id, channel_id) DO UPDATE SET
-                     thread_ts = excluded.thread_ts, url = excluded.url,
-                     waiting_on = excluded.waiting_on, updated_at = excluded.updated_at
-                 RETURNING pending_since",
-            )
-            .bind(thread.pr.forge.as_str())
-            .bind(&thread.pr.repo)
-            .bind(thread.pr.number)
-            .bind(&thread.thread.team_id)
-            .bind(&thread.thread.channel_id)
-            .bind(&thread.thread.ts)
-            .bind(url)
-            .bind(now)
-            .bind(&people)
-            .fetch_one(pool)
-            .await?
+            bind_wait_key!(sqlx::query_as(SQL), thread)
+                .bind(&thread.thread.ts)
+                .bind(url)
+                .bind(now)
+                .bind(&people)
+                .fetch_one(pool)
+                .await?
         });
         Ok(since)
     }
 
     /// Forgets that `thread` waits (approved, closed, a draft, or no rules).
     pub async fn remove_review_wait(&self, thread: &PrThread) -> Result<(), StoreError> {
+        const SQL: &str = "DELETE FROM review_waits
+             WHERE forge = $1 AND repo = $2 AND number = $3 AND team_id = $4 AND channel_id = $5";
         on_pool!(self, |pool| {
-            sqlx::query(
-                "DELETE FROM review_waits
-                 WHERE forge = $1 AND repo = $2 AND number = $3 AND team_id = $4
-                   AND channel_id = $5",
-            )
-            .bind(thread.pr.forge.as_str())
-            .bind(&thread.pr.repo)
-            .bind(thread.pr.number)
-            .bind(&thread.thread.team_id)
-            .bind(&thread.thread.channel_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            bind_wait_key!(sqlx::query(SQL), thread)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(())
     }
@@ -131,12 +131,7 @@ impl Store {
              WHERE forge = $1 AND repo = $2 AND number = $3 AND team_id = $4 AND channel_id = $5"
         );
         let row: Option<WaitRow> = on_pool!(self, |pool| {
-            sqlx::query_as(SQL)
-                .bind(thread.pr.forge.as_str())
-                .bind(&thread.pr.repo)
-                .bind(thread.pr.number)
-                .bind(&thread.thread.team_id)
-                .bind(&thread.thread.channel_id)
+            bind_wait_key!(sqlx::query_as(SQL), thread)
                 .fetch_optional(pool)
                 .await?
         });
