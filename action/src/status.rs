@@ -391,14 +391,19 @@ pub fn local_changes(root: &Path, facts: &PrFacts) -> Option<Vec<FileDiff>> {
 /// repositories: one test per branch of the evaluation. What only a real HTTP exchange shows
 /// (paging, retries, headers, request counts) stays in the wiremock suites
 /// (`tests/github_status.rs`, `tests/gitlab_status.rs`).
+/// The test repositories of the CI-mode end-to-end tests, shared with these unit tests.
+#[cfg(test)]
+#[path = "../tests/ci_support/repo.rs"]
+mod test_repo;
+
 #[cfg(test)]
 mod tests {
+    use super::test_repo::{Repo, pull_request_repo};
     use super::*;
     use codereview_forge::fake::{FakeForge, LabelUpdate, Method, Written};
     use codereview_policy::diff::api_file_diff;
     use codereview_policy::review::{CheckRun, PullRequest, Review, ReviewState};
     use std::collections::{BTreeMap, BTreeSet};
-    use std::process::Command;
 
     const CONFIG: &str = r#"
 [[scopes]]
@@ -414,73 +419,6 @@ labels = ["backend"]
     const TEAM_CONFIG: &str = "[[scopes]]\nname = \"core\"\npaths = [\"**\"]\nreviewers = [\"@octo/core\"]\nrequire = 1\n";
 
     const TARGET: &str = "https://github.com/octo/repo/actions/runs/42";
-
-    /// A real git repository in a temp dir.
-    struct Repo(tempfile::TempDir);
-
-    impl Repo {
-        fn new() -> Self {
-            let repo = Repo(tempfile::tempdir().expect("temp dir"));
-            repo.git(&["init", "-q", "-b", "main"]);
-            repo
-        }
-
-        fn path(&self) -> &Path {
-            self.0.path()
-        }
-
-        fn git(&self, args: &[&str]) -> String {
-            let out = Command::new("git")
-                .current_dir(self.path())
-                .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-                .args([
-                    "-c",
-                    "commit.gpgsign=false",
-                    "-c",
-                    "init.defaultBranch=main",
-                ])
-                .args(args)
-                .output()
-                .expect("git runs");
-            assert!(
-                out.status.success(),
-                "git {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-        }
-
-        fn write(&self, path: &str, content: &str) {
-            let full = self.path().join(path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, content).unwrap();
-        }
-
-        fn commit(&self, message: &str) -> String {
-            self.git(&["add", "-A"]);
-            self.git(&["commit", "-q", "--allow-empty", "-m", message]);
-            self.git(&["rev-parse", "HEAD"])
-        }
-    }
-
-    /// A base commit on `main` with `files`, then a `feature` commit with `changes`: (repo,
-    /// base, head).
-    fn pull_request_repo(
-        files: &[(&str, &str)],
-        changes: &[(&str, &str)],
-    ) -> (Repo, String, String) {
-        let repo = Repo::new();
-        for (p, c) in files {
-            repo.write(p, c);
-        }
-        let base = repo.commit("base");
-        repo.git(&["checkout", "-q", "-b", "feature"]);
-        for (p, c) in changes {
-            repo.write(p, c);
-        }
-        let head = repo.commit("change");
-        (repo, base, head)
-    }
 
     /// Pull request #7 by dana from `head` onto `base` (on `main`).
     fn facts(base: &str, head: &str) -> PrFacts {
