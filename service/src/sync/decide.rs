@@ -551,11 +551,7 @@ pub fn decide_slack(event: &SlackEvent, facts: &SlackFacts) -> Vec<Action> {
             vec![Action::CreateForgeComment {
                 pr: thread.pr.clone(),
                 target,
-                message: SlackRef {
-                    team_id: channel.team_id.clone(),
-                    channel_id: channel.channel_id.clone(),
-                    ts: ts.clone(),
-                },
+                message: channel.message(ts.clone()),
                 author: user.clone(),
                 text: text.clone(),
             }]

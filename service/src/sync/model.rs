@@ -3,7 +3,7 @@
 //! deciding, rendering, executing — sees only these types, never raw JSON.
 
 use crate::domain::Forge;
-use crate::store::PrRef;
+use crate::store::{PrRef, SlackRef};
 
 /// A forge comment object that can be mirrored as a Slack message. The name is what the
 /// `comment_kind` column stores and decides which API edits or deletes it.
@@ -285,6 +285,17 @@ pub struct Channel {
     pub team_id: String,
     /// Channel id.
     pub channel_id: String,
+}
+
+impl Channel {
+    /// The message `ts` in this channel.
+    pub fn message(&self, ts: impl Into<String>) -> SlackRef {
+        SlackRef {
+            team_id: self.team_id.clone(),
+            channel_id: self.channel_id.clone(),
+            ts: ts.into(),
+        }
+    }
 }
 
 /// A Slack `message` event, parsed.

@@ -451,11 +451,7 @@ impl SyncHandler {
                 }
                 if let Some(thread) = &facts.thread {
                     lock_pr = Some(thread.pr.clone());
-                    let message = SlackRef {
-                        team_id: channel.team_id.clone(),
-                        channel_id: channel.channel_id.clone(),
-                        ts: ts.clone(),
-                    };
+                    let message = channel.message(ts.clone());
                     facts.our_bot_user =
                         Some(self.our_slack_identity(&channel.team_id).await?.user_id);
                     facts.ledger_hit = self
@@ -466,11 +462,7 @@ impl SyncHandler {
                 }
             }
             SlackEvent::Changed { channel, ts, .. } | SlackEvent::Deleted { channel, ts } => {
-                let message = SlackRef {
-                    team_id: channel.team_id.clone(),
-                    channel_id: channel.channel_id.clone(),
-                    ts: ts.clone(),
-                };
+                let message = channel.message(ts.clone());
                 facts.mirror = self
                     .store
                     .mirror_of_message(&message)
@@ -485,11 +477,7 @@ impl SyncHandler {
         };
         // Re-read under the lock: a concurrent worker may have just linked this message.
         if let (SlackEvent::Message { channel, ts, .. }, Some(thread)) = (&event, &facts.thread) {
-            let message = SlackRef {
-                team_id: channel.team_id.clone(),
-                channel_id: channel.channel_id.clone(),
-                ts: ts.clone(),
-            };
+            let message = channel.message(ts.clone());
             facts.mirror = self
                 .store
                 .mirror_of_message(&message)

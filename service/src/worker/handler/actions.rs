@@ -297,11 +297,7 @@ impl SyncHandler {
             .await?;
         let thread = PrThread {
             pr: pr.clone(),
-            thread: SlackRef {
-                team_id: channel.team_id.clone(),
-                channel_id: channel.channel_id.clone(),
-                ts: ts.clone(),
-            },
+            thread: channel.message(ts.clone()),
         };
         if self
             .store
@@ -358,11 +354,7 @@ impl SyncHandler {
                 run.attempts,
             )
             .await?;
-        let message = SlackRef {
-            team_id: channel.team_id.clone(),
-            channel_id: channel.channel_id.clone(),
-            ts,
-        };
+        let message = channel.message(ts);
         let mirror = Mirror {
             link: CommentMessage {
                 pr: pr.clone(),
