@@ -21,34 +21,26 @@ pub struct GitError {
 
 /// Run git in `root` and return its stdout.
 pub fn run(root: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| GitError {
-            args: args.join(" "),
-            message: format!("could not run git: {e}"),
-        })?;
-    if !output.status.success() {
-        return Err(GitError {
-            args: args.join(" "),
-            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
-    }
-    Ok(output.stdout)
+    exec(root, args, || args.join(" "))
 }
 
 /// [`run`] with arguments that may not be UTF-8 (paths from the file system).
 fn run_os(root: &Path, args: &[std::ffi::OsString]) -> Result<Vec<u8>, GitError> {
-    let describe = || {
+    exec(root, args, || {
         args.iter()
             .take(8)
             .map(|a| a.to_string_lossy())
             .collect::<Vec<_>>()
             .join(" ")
-    };
+    })
+}
+
+/// Runs git in `root` with `args`; a failure names the command as `describe` says.
+fn exec<A: AsRef<std::ffi::OsStr>>(
+    root: &Path,
+    args: &[A],
+    describe: impl Fn() -> String,
+) -> Result<Vec<u8>, GitError> {
     let output = Command::new("git")
         .arg("-C")
         .arg(root)
