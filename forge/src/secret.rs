@@ -67,18 +67,12 @@ mod tests {
             number: 7,
             token: Secret::new("ghs_github-token-0001".into()),
         };
-        let gitlab = GitlabSettings {
-            api_url: "https://gitlab.example.com/api/v4".into(),
-            project: "group/app".into(),
-            merge_request: 3,
-            token: Secret::new("glpat-gitlab-token-0002".into()),
-            commit_sha: None,
-            diff_base_sha: None,
-            pipeline_id: None,
-            merge_pipeline: None,
-            ca_file: None,
-            retry: Default::default(),
-        };
+        let gitlab = GitlabSettings::new(
+            "https://gitlab.example.com/api/v4".into(),
+            "group/app".into(),
+            3,
+            Secret::new("glpat-gitlab-token-0002".into()),
+        );
         for printed in [
             format!("{github:?}"),
             format!("{github:#?}"),

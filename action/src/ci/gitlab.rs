@@ -46,10 +46,6 @@ impl GitlabEnv {
             var(&lookup, "CODEREVIEW_GITLAB_TOKEN").ok_or_else(|| Failure::usage(MISSING_TOKEN))?;
         let commit_sha = var(&lookup, "CI_COMMIT_SHA");
         let gitlab = GitlabSettings {
-            api_url,
-            project,
-            merge_request,
-            token: Secret::new(token),
             merge_pipeline: merge_pipeline(
                 var(&lookup, "CI_MERGE_REQUEST_EVENT_TYPE").as_deref(),
                 commit_sha.as_deref(),
@@ -59,7 +55,7 @@ impl GitlabEnv {
             diff_base_sha: var(&lookup, "CI_MERGE_REQUEST_DIFF_BASE_SHA"),
             pipeline_id: var(&lookup, "CI_PIPELINE_ID").and_then(|p| p.parse().ok()),
             ca_file: var(&lookup, "CI_SERVER_TLS_CA_FILE").map(PathBuf::from),
-            retry: Default::default(),
+            ..GitlabSettings::new(api_url, project, merge_request, Secret::new(token))
         };
         let dir = var(&lookup, "CI_PROJECT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
         Ok(GitlabEnv {

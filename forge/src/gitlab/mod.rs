@@ -83,6 +83,31 @@ pub struct GitlabSettings {
     pub retry: Retry,
 }
 
+impl GitlabSettings {
+    /// The merge request `merge_request` of `project` at `api_url`, read with `token`; nothing
+    /// from a CI job (no commit, base, pipeline or CA file), default retries. What a caller
+    /// outside CI (the sync service) needs; a CI job sets the rest.
+    pub fn new(
+        api_url: String,
+        project: String,
+        merge_request: u64,
+        token: Secret<String>,
+    ) -> Self {
+        GitlabSettings {
+            api_url,
+            project,
+            merge_request,
+            token,
+            commit_sha: None,
+            diff_base_sha: None,
+            pipeline_id: None,
+            merge_pipeline: None,
+            ca_file: None,
+            retry: Retry::default(),
+        }
+    }
+}
+
 /// A merged results (or merge train) pipeline: GitLab runs it on a temporary merge commit of the
 /// source branch into the target, and it becomes the merge request's head pipeline, the one
 /// *Pipelines must succeed* reads. The status must land in it, on its merge commit: posted on
@@ -855,16 +880,14 @@ mod tests {
 
     pub(super) fn settings() -> GitlabSettings {
         GitlabSettings {
-            api_url: "https://gitlab.example.com/api/v4".into(),
-            project: "42".into(),
-            merge_request: 7,
-            token: crate::secret::Secret::new("t".into()),
             commit_sha: Some("head".into()),
             diff_base_sha: Some("base-from-env".into()),
-            pipeline_id: None,
-            merge_pipeline: None,
-            ca_file: None,
-            retry: Retry::default(),
+            ..GitlabSettings::new(
+                "https://gitlab.example.com/api/v4".into(),
+                "42".into(),
+                7,
+                crate::secret::Secret::new("t".into()),
+            )
         }
     }
 

@@ -78,18 +78,7 @@ impl SyncHandler {
                 let Some(api_url) = &live.gitlab_api_url else {
                     return LiveState::default();
                 };
-                let settings = GitlabSettings {
-                    api_url: api_url.clone(),
-                    project: pr.repo.clone(),
-                    merge_request: number,
-                    token,
-                    commit_sha: None,
-                    diff_base_sha: None,
-                    pipeline_id: None,
-                    merge_pipeline: None,
-                    ca_file: None,
-                    retry: Default::default(),
-                };
+                let settings = GitlabSettings::new(api_url.clone(), pr.repo.clone(), number, token);
                 match self.gitlab_on(settings).await {
                     Ok(forge) => judge(&forge, &memo, live.budget, context).await,
                     Err(e) => Err(e),
