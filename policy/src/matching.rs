@@ -527,14 +527,7 @@ code = ["TODO"]
     #[test]
     fn grouping_by_directory_gives_the_answer_of_one_pattern_list() {
         // Every path against every scope, compared with each scope's list on its own.
-        let scopes: &[&[&str]] = &[
-            &["**/*"],
-            &["src/**", "!src/gen/**"],
-            &["SRC/Api/*.rs", "docs/**/*.md"],
-            &["src/{api,web}/**/*.{rs,ts}"],
-            &["!src/**"],
-            &["src/api/v1/**", "**/*.md", "!**/README.md"],
-        ];
+        let scopes = crate::glob::SAMPLE_LISTS;
         let mut text = String::new();
         for (i, paths) in scopes.iter().enumerate() {
             let list = paths
@@ -548,20 +541,7 @@ code = ["TODO"]
         }
         let set = compile(&[("CODEREVIEW.toml", &text)]);
         let m = Matcher::new(&set).unwrap();
-        for path in [
-            "src/api/a.rs",
-            "Src/API/a.rs",
-            "src/api/v1/x/README.md",
-            "src/api/v1/x/notes.md",
-            "src/gen/a.rs",
-            "src/web/deep/a.ts",
-            "docs/a/b/c.md",
-            "docs/README.md",
-            "README.md",
-            "other/src/api/a.rs",
-            "src/\u{212A}/a.rs",
-            "\u{17F}rc/api/a.rs",
-        ] {
+        for path in crate::glob::SAMPLE_PATHS {
             let expected: Vec<usize> = scopes
                 .iter()
                 .enumerate()

@@ -24,6 +24,8 @@ mod translate;
 pub use braces::expand_braces;
 use braces::expand_braces_within;
 pub use set::{GlobSet, SetCache};
+#[cfg(test)]
+pub(crate) use set::{SAMPLE_LISTS, SAMPLE_PATHS};
 
 /// The most patterns one glob may expand to (`{a,b}{c,d}` is four); more is an error, as in
 /// wcmatch, because it is almost certainly a mistake and would slow every match.

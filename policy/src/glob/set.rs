@@ -198,6 +198,36 @@ fn literal_dir(pattern: &str) -> String {
     dir
 }
 
+/// Pattern lists that exercise grouping: catch-all, negations, case, braces, a list of only
+/// negatives. Shared by the set's and the matcher's tests, which compare grouped matching
+/// with each list on its own.
+#[cfg(test)]
+pub(crate) const SAMPLE_LISTS: &[&[&str]] = &[
+    &["**/*"],
+    &["src/**", "!src/gen/**"],
+    &["SRC/Api/*.rs", "docs/**/*.md"],
+    &["src/{api,web}/**/*.{rs,ts}"],
+    &["!src/**"],
+    &["src/api/v1/**", "**/*.md", "!**/README.md"],
+];
+
+/// Paths to try [`SAMPLE_LISTS`] on, including case and Unicode case-folding traps.
+#[cfg(test)]
+pub(crate) const SAMPLE_PATHS: &[&str] = &[
+    "src/api/a.rs",
+    "Src/API/a.rs",
+    "src/api/v1/x/README.md",
+    "src/api/v1/x/notes.md",
+    "src/gen/a.rs",
+    "src/web/deep/a.ts",
+    "docs/a/b/c.md",
+    "docs/README.md",
+    "README.md",
+    "other/src/api/a.rs",
+    "src/\u{212A}/a.rs",
+    "\u{17F}rc/api/a.rs",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,30 +264,11 @@ mod tests {
 
     #[test]
     fn grouping_by_directory_gives_the_answer_of_each_list_alone() {
-        let lists: &[&[&str]] = &[
-            &["**/*"],
-            &["src/**", "!src/gen/**"],
-            &["SRC/Api/*.rs", "docs/**/*.md"],
-            &["src/{api,web}/**/*.{rs,ts}"],
-            &["!src/**"],
-            &["src/api/v1/**", "**/*.md", "!**/README.md"],
-            &[],
-        ];
+        let mut lists = SAMPLE_LISTS.to_vec();
+        lists.push(&[]);
+        let lists = &lists[..];
         let set = GlobSet::from_lists(lists.iter().copied(), &mut SetCache::default()).unwrap();
-        for path in [
-            "src/api/a.rs",
-            "Src/API/a.rs",
-            "src/api/v1/x/README.md",
-            "src/api/v1/x/notes.md",
-            "src/gen/a.rs",
-            "src/web/deep/a.ts",
-            "docs/a/b/c.md",
-            "docs/README.md",
-            "README.md",
-            "other/src/api/a.rs",
-            "src/\u{212A}/a.rs",
-            "\u{17F}rc/api/a.rs",
-        ] {
+        for path in SAMPLE_PATHS {
             let expected: Vec<usize> = lists
                 .iter()
                 .enumerate()
