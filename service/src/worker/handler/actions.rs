@@ -186,30 +186,8 @@ impl SyncHandler {
                 notice,
                 key,
             } => {
-                let token = self.slack_token(&thread.thread.team_id).await?;
-                let channel = Channel {
-                    team_id: thread.thread.team_id.clone(),
-                    channel_id: thread.thread.channel_id.clone(),
-                };
-                let content = render::notice(*notice);
-                let ts = self
-                    .post_once(
-                        &token,
-                        &channel,
-                        Some(&thread.thread.ts),
-                        &content,
-                        key,
-                        run.attempts,
-                    )
-                    .await?;
-                let message = SlackRef {
-                    ts,
-                    ..thread.thread.clone()
-                };
-                self.store
-                    .record_created(&slack_ledger(&message))
+                self.reply_in_thread(thread, &render::notice(*notice), key, run.attempts)
                     .await
-                    .map_err(store_error)
             }
             Action::ReconcileNotes { pr } => {
                 let api = self.api(pr.forge)?;
@@ -406,6 +384,40 @@ impl SyncHandler {
             }
         }
         Ok(None)
+    }
+
+    /// Posts a reply of ours in `thread` (once: `key`, see [`SyncHandler::post_once`]) and
+    /// records it in the ledger, so its own message event is never mirrored back.
+    pub(super) async fn reply_in_thread(
+        &self,
+        thread: &PrThread,
+        content: &render::SlackText,
+        key: &str,
+        attempts: u32,
+    ) -> Result<(), HandleError> {
+        let token = self.slack_token(&thread.thread.team_id).await?;
+        let channel = Channel {
+            team_id: thread.thread.team_id.clone(),
+            channel_id: thread.thread.channel_id.clone(),
+        };
+        let ts = self
+            .post_once(
+                &token,
+                &channel,
+                Some(&thread.thread.ts),
+                content,
+                key,
+                attempts,
+            )
+            .await?;
+        let message = SlackRef {
+            ts,
+            ..thread.thread.clone()
+        };
+        self.store
+            .record_created(&slack_ledger(&message))
+            .await
+            .map_err(store_error)
     }
 
     /// Posts a message unless an earlier attempt of this event already did: on a retry, the

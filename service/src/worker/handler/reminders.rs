@@ -235,39 +235,17 @@ impl SyncHandler {
         attempts: u32,
         before: &ReminderProgress,
     ) -> Result<(), HandleError> {
-        let token = self.slack_token(&thread.thread.team_id).await?;
-        let channel = Channel {
-            team_id: thread.thread.team_id.clone(),
-            channel_id: thread.thread.channel_id.clone(),
-        };
         let content = render::SlackText { text, blocks: None };
         let post_key = format!("{}:reminder:{due_at}", pr_key(pr));
-        let ts = match self
-            .post_once(
-                &token,
-                &channel,
-                Some(&thread.thread.ts),
-                &content,
-                &post_key,
-                attempts,
-            )
+        if let Err(e) = self
+            .reply_in_thread(thread, &content, &post_key, attempts)
             .await
         {
-            Ok(ts) => ts,
-            Err(e) => {
-                // Give the claim back so the retry makes it again (and looks for this post).
-                let _ = self.store.release_reminder(thread, due_at, before).await;
-                return Err(e);
-            }
-        };
+            // Give the claim back so the retry makes it again (and looks for this post).
+            let _ = self.store.release_reminder(thread, due_at, before).await;
+            return Err(e);
+        }
         self.metrics.cockpit_message("reminder");
-        let message = SlackRef {
-            ts,
-            ..thread.thread.clone()
-        };
-        self.store
-            .record_created(&slack_ledger(&message))
-            .await
-            .map_err(store_error)
+        Ok(())
     }
 }
