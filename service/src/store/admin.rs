@@ -330,40 +330,29 @@ impl Store {
     pub async fn remove_link(&self, link: &RepoLink) -> Result<bool, StoreError> {
         let n = on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let n = sqlx::query(
-                "DELETE FROM repo_links
-                 WHERE forge = $1 AND repo = $2 AND team_id = $3 AND channel_id = $4",
-            )
-            .bind(forge_column(link.forge))
-            .bind(&link.repo)
-            .bind(&link.team_id)
-            .bind(&link.channel_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
             // The link's reminder settings and the waits of its threads go with it: a link
             // added again starts afresh, and digests no longer list its pull requests.
-            sqlx::query(
+            let mut removed = Vec::new();
+            for sql in [
+                "DELETE FROM repo_links
+                 WHERE forge = $1 AND repo = $2 AND team_id = $3 AND channel_id = $4",
                 "DELETE FROM reminder_settings
                  WHERE forge = $1 AND repo = $2 AND team_id = $3 AND channel_id = $4",
-            )
-            .bind(forge_column(link.forge))
-            .bind(&link.repo)
-            .bind(&link.team_id)
-            .bind(&link.channel_id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
                 "DELETE FROM review_waits
                  WHERE ($1 = 'any' OR forge = $1) AND repo = $2 AND team_id = $3
                    AND channel_id = $4",
-            )
-            .bind(forge_column(link.forge))
-            .bind(&link.repo)
-            .bind(&link.team_id)
-            .bind(&link.channel_id)
-            .execute(&mut *tx)
-            .await?;
+            ] {
+                let n = sqlx::query(sql)
+                    .bind(forge_column(link.forge))
+                    .bind(&link.repo)
+                    .bind(&link.team_id)
+                    .bind(&link.channel_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                removed.push(n);
+            }
+            let n = removed[0];
             tx.commit().await?;
             n
         });
