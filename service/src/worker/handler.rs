@@ -191,6 +191,9 @@ impl std::fmt::Debug for SyncHandler {
 #[derive(Default)]
 struct Run {
     attempts: u32,
+    /// The pull request as judged for the live review state, once per event (`None`: not
+    /// asked yet).
+    judging: Option<Option<review_state::Judging>>,
     new_threads: HashMap<Channel, String>,
     no_thread: HashSet<Channel>,
 }

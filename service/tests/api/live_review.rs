@@ -433,6 +433,34 @@ matrix! {
         app.assert_clean().await;
     }
 
+    async fn a_pull_request_in_two_channels_is_read_once_per_event(db) {
+        let app = spawn_live(db).await;
+        app.store()
+            .add_link(&codereview_sync::store::RepoLink {
+                forge: Some(codereview_sync::domain::Forge::GitHub),
+                repo: REPO.into(),
+                team_id: TEAM.into(),
+                channel_id: "C0003".into(),
+            })
+            .await
+            .unwrap();
+        // Reads::All expects the pull request's facts exactly once: both parents are judged
+        // from that one read.
+        mount_forge(&app, vec![], Reads::All).await;
+        app.github("pull_request", "d-open", &fixture("pull_request.opened.payload.json")).await;
+        let parents: Vec<String> = app
+            .slack
+            .writes()
+            .await
+            .iter()
+            .filter(|c| c.body["thread_ts"].is_null())
+            .map(|c| c.body["channel"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(parents, [CHANNEL, "C0003"]);
+        app.github.verify().await;
+        app.assert_clean().await;
+    }
+
     async fn a_failing_presence_lookup_holds_nothing_up(db) {
         let app = spawn_live(db).await;
         // users.getPresence answers 503: bob counts as present, and the rest of the event's

@@ -29,7 +29,9 @@ impl SyncHandler {
                 self.post_parent(channel, pr, facts.clone(), run).await
             }
             Action::UpdateParent { thread, status } => {
-                let live = self.live_state(&thread.pr, &thread.thread.team_id).await;
+                let live = self
+                    .live_state_in(&thread.pr, &thread.thread.team_id, run)
+                    .await;
                 let (facts, status) = match &live.card {
                     // Read with the live review state: no second read.
                     Some((facts, card_status)) => (
@@ -250,7 +252,7 @@ impl SyncHandler {
         if run.new_threads.contains_key(channel) {
             return Ok(());
         }
-        let live = self.live_state(pr, &channel.team_id).await;
+        let live = self.live_state_in(pr, &channel.team_id, run).await;
         let (facts, status) = match (facts, &live.card) {
             (Some(facts), _) => (facts, None),
             (None, card) => {

@@ -49,18 +49,36 @@ impl SyncHandler {
     /// The live review state for `pr`'s parent; empty when it is off or cannot be read now
     /// (logged).
     pub(super) async fn live_state(&self, pr: &PrRef, team_id: &str) -> LiveState {
-        let Some(live) = &self.config.live_review else {
-            return LiveState::default();
-        };
-        let Some(token) = self.optional_forge_token(pr.forge, &pr.repo).await else {
-            return LiveState::default();
-        };
+        let judging = self.judge_pr(pr).await;
+        self.live_state_of(judging.as_ref(), pr, team_id).await
+    }
+
+    /// [`SyncHandler::live_state`] for an event's actions: `pr` is judged (read from the
+    /// forge) once per event however many linked channels' parents it updates.
+    pub(super) async fn live_state_in(
+        &self,
+        pr: &PrRef,
+        team_id: &str,
+        run: &mut Run,
+    ) -> LiveState {
+        if run.judging.is_none() {
+            run.judging = Some(self.judge_pr(pr).await);
+        }
+        let judging = run.judging.as_ref().and_then(Option::as_ref);
+        self.live_state_of(judging, pr, team_id).await
+    }
+
+    /// Reads and judges `pr` (see [`judge`]); `None` when the live review state is off or the
+    /// repository has no token or forge URL.
+    async fn judge_pr(&self, pr: &PrRef) -> Option<Judging> {
+        let live = self.config.live_review.as_ref()?;
+        let token = self.optional_forge_token(pr.forge, &pr.repo).await?;
         let number = u64::try_from(pr.number).unwrap_or_default();
         let (memo, context) = (
             self.review_memo.of(pr.forge, &pr.repo),
             self.config.status_context.as_str(),
         );
-        let lines = match pr.forge {
+        Some(match pr.forge {
             Forge::GitHub => {
                 let settings = GithubSettings {
                     api_url: live.github_api_url.clone(),
@@ -75,60 +93,69 @@ impl SyncHandler {
                 }
             }
             Forge::GitLab => {
-                let Some(api_url) = &live.gitlab_api_url else {
-                    return LiveState::default();
-                };
+                let api_url = live.gitlab_api_url.as_ref()?;
                 let settings = GitlabSettings::new(api_url.clone(), pr.repo.clone(), number, token);
                 match self.gitlab_on(settings).await {
                     Ok(forge) => judge(&forge, &memo, live.budget, context).await,
                     Err(e) => Err(e),
                 }
             }
-        };
-        match lines {
-            Ok((Judged::Lines { lines, settled }, card)) => LiveState {
-                lines,
-                evaluated: settled,
-                card,
+        })
+    }
+
+    /// The live review state of `pr` in workspace `team_id`, from its judging (who is mapped
+    /// and away is the workspace's own).
+    async fn live_state_of(
+        &self,
+        judging: Option<&Judging>,
+        pr: &PrRef,
+        team_id: &str,
+    ) -> LiveState {
+        match judging {
+            None => LiveState::default(),
+            Some(Ok((Judged::Lines { lines, settled }, card))) => LiveState {
+                lines: lines.clone(),
+                evaluated: *settled,
+                card: card.clone(),
                 ..LiveState::default()
             },
-            Ok((
+            Some(Ok((
                 Judged::Evaluated {
                     evaluation,
                     pr: facts,
                 },
                 card,
-            )) => {
+            ))) => {
                 // Mentions from the workspace's user map only: no lookups per parent update.
                 let mut users = HashMap::new();
-                for login in review_state::people(&evaluation) {
+                for login in review_state::people(evaluation) {
                     if let Ok(Some(id)) = self.store.slack_user_for_login(pr.forge, &login).await {
                         users.insert(login, id);
                     }
                 }
-                let awaiting = review_state::awaiting(&evaluation);
+                let awaiting = review_state::awaiting(evaluation);
                 let slack_away = self.away_in_slack(team_id, &users, &awaiting).await;
                 LiveState {
-                    lines: review_state::scope_lines(&evaluation, &users, &slack_away),
+                    lines: review_state::scope_lines(evaluation, &users, &slack_away),
                     mentions: review_state::pending_mentions(
-                        &evaluation,
+                        evaluation,
                         &facts.requested_reviewers,
                         &users,
                         &slack_away,
                     ),
                     head_sha: facts.head_sha.clone(),
-                    card,
+                    card: card.clone(),
                     evaluated: true,
                     pending: evaluation
                         .scopes
                         .iter()
                         .any(|s| s.state == codereview_policy::review::ScopeState::Pending),
                     draft: evaluation.draft || facts.draft,
-                    reminder: review_state::reminder_scopes(&evaluation, &users, &slack_away),
+                    reminder: review_state::reminder_scopes(evaluation, &users, &slack_away),
                     awaiting: awaiting.into_iter().collect(),
                 }
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::warn!(pr = %pr_key(pr), error = %e, "live review state not available");
                 LiveState::default()
             }
@@ -269,10 +296,13 @@ async fn mark_away_on_the_forge<F: ForgeApiTrait>(
     }
 }
 
+/// A pull request read and judged: what the parent can show, and its card.
+pub(super) type Judging = Result<(Judged, Option<(PrFacts, Option<ReviewStatus>)>), ForgeError>;
+
 /// What the parent can show: the evaluation (and the facts it was made from), or lines
 /// saying why there is none (`settled`: for good, as with no rules or invalid rules, rather
 /// than for now).
-enum Judged {
+pub(super) enum Judged {
     Lines {
         lines: Vec<String>,
         settled: bool,
@@ -291,7 +321,7 @@ async fn judge<F: ForgeApiTrait>(
     memo: &RepoMemo<'_>,
     budget: std::time::Duration,
     status_context: &str,
-) -> Result<(Judged, Option<(PrFacts, Option<ReviewStatus>)>), ForgeError> {
+) -> Judging {
     let problem = |text: &str, settled: bool| Judged::Lines {
         lines: vec![format!("❌ {}", escape_slack(text))],
         settled,
